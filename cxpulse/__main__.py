@@ -1,0 +1,5 @@
+"""``python -m cxpulse`` is the ``cxpulse`` command."""
+
+from cxpulse.cli import main
+
+raise SystemExit(main())

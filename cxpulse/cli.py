@@ -1,0 +1,235 @@
+"""The ``cxpulse`` command: parses arguments and calls into the packages that do the work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cxpulse.settings import Settings
+from cxpulse.timeparse import parse_duration, parse_time
+
+
+def _database(settings: Settings) -> Any:
+    from sql.client import ServerDatabase
+
+    return ServerDatabase(settings.clickhouse_host, settings.clickhouse_port,
+                          settings.clickhouse_database, settings.clickhouse_user,
+                          settings.clickhouse_password)
+
+
+def worker_group(settings: Settings) -> str:
+    """The worker's Kafka consumer group (= Faust app id); unique per topic prefix."""
+    return f"{settings.topic_prefix}{settings.worker_id}"
+
+
+def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
+    from infra import stack
+
+    if args.action == "up":
+        print(f"cxpulse stack up: run folder {settings.run_path}")
+        stack.up(settings)
+        print("stack is up. `cxpulse stack status` shows it; `make down` stops it.")
+    elif args.action == "down":
+        if not stack.down(settings):
+            print(f"stack is not running (run folder {settings.run_path})")
+        else:
+            print("stack stopped")
+    else:
+        rows = stack.status(settings)
+        print(f"{'component':<11} {'state':<9} {'pid':>7} {'port':>6}  health")
+        for row in rows:
+            health = "healthy" if row.healthy else "-"
+            print(f"{row.name:<11} {row.state:<9} {row.pid or '-':>7} {row.port:>6}  {health}")
+        return 0 if all(r.healthy for r in rows) else 3
+    return 0
+
+
+def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    import faust
+    import uvloop
+
+    from schemas.topics import Topics
+    from streams.app import create_app
+    from streams.config import WorkerConfig
+
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    config = WorkerConfig(
+        app_id=worker_group(settings), bootstrap=settings.bootstrap,
+        topics=Topics(settings.topic_prefix), clickhouse_host=settings.clickhouse_host,
+        clickhouse_port=settings.clickhouse_port, clickhouse_database=settings.clickhouse_database,
+        clickhouse_user=settings.clickhouse_user, clickhouse_password=settings.clickhouse_password,
+        web_port=settings.worker_port, batch_size=settings.sink_batch_size,
+        batch_seconds=settings.sink_batch_seconds, schema_registry_url=settings.schema_registry_url,
+    )
+    app = create_app(config)
+    worker = faust.Worker(app, loglevel="INFO", quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.jsonl import publish_lines
+
+    stream = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")
+    with stream:
+        summary = publish_lines(stream, settings.bootstrap, settings.topic_prefix,
+                                settings.schema_registry_url, args.source)
+    print(summary.line())
+    return 0
+
+
+def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.sdk.kafka import consumer_lag
+    from schemas.topics import Topics
+
+    topic = Topics(settings.topic_prefix).touchpoints
+    deadline = time.monotonic() + args.timeout
+    lag: dict[int, int] = {}
+    while time.monotonic() < deadline:
+        lag = consumer_lag(settings.bootstrap, worker_group(settings), topic)
+        if not any(lag.values()):
+            print(f"drained: {topic} fully processed and stored")
+            return 0
+        time.sleep(0.25)
+    print(f"not drained after {args.timeout:.0f}s: lag per partition {lag}", file=sys.stderr)
+    return 1
+
+
+def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
+    from sql.figures import figures
+
+    by = [d.strip() for d in args.by.split(",") if d.strip()] if args.by else []
+    db = _database(settings)
+    try:
+        rows = figures(db, parse_time(args.start), parse_time(args.end), by, args.grain)
+    finally:
+        db.close()
+    if args.format == "json":
+        print(json.dumps(rows, ensure_ascii=False, indent=1))
+    else:
+        from cxpulse.table import render_table
+
+        print(render_table(rows, by, args.grain))
+    return 0
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    from sql.migrate import migrate
+
+    db = _database(settings)
+    try:
+        db.create_database()
+        applied = migrate(db)
+    finally:
+        db.close()
+    for m in applied:
+        print(f"applied {m.version:04d}_{m.name}")
+    print(f"database {settings.clickhouse_database}: {len(applied)} migration(s) applied")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.simulator import SimulationOptions, run_simulation
+
+    options = SimulationOptions(
+        rate=args.rate, duration_s=parse_duration(args.duration), scenario=args.scenario,
+        seed=args.seed, output=args.output,
+        start_ms=parse_time(args.start) * 1000 if args.start else None,
+    )
+    return run_simulation(options, settings.bootstrap, settings.topic_prefix,
+                          settings.schema_registry_url)
+
+
+def cmd_top(args: argparse.Namespace, settings: Settings) -> int:
+    from cxpulse.top import run_top
+
+    return run_top(lambda: _database(settings), args.interval, args.once)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command-line contract (DESIGN.md)."""
+    parser = argparse.ArgumentParser(prog="cxpulse", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("stack", help="start/stop/inspect the local stack")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.set_defaults(func=cmd_stack)
+
+    p = sub.add_parser("worker", help="run the Faust worker in the foreground")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("publish", help="JSON lines of canonical events -> Kafka (invalid -> cx.dlq)")
+    p.add_argument("file", help="a JSON-lines file, or - for standard input")
+    p.add_argument("--source", default="cli-publish", help="source for events that name none")
+    p.set_defaults(func=cmd_publish)
+
+    p = sub.add_parser("drain", help="wait until everything published is in ClickHouse")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120)")
+    p.set_defaults(func=cmd_drain)
+
+    p = sub.add_parser("metrics", help="figures from ClickHouse")
+    p.add_argument("--from", dest="start", default="-24h",
+                   help="ISO-8601, epoch seconds, 'now' or relative like -15m, -24h (default -24h)")
+    p.add_argument("--to", dest="end", default="now", help="end, exclusive (default now)")
+    p.add_argument("--by", default="", help="comma-separated dimensions, e.g. channel,touchpoint")
+    p.add_argument("--grain", choices=["minute", "hour", "day", "total"], default="total")
+    p.add_argument("--format", choices=["json", "table"], default="table")
+    p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("db", help="database tasks")
+    p.add_argument("action", choices=["migrate"])
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("simulate", help="realistic omnichannel traffic into Kafka or a file")
+    p.add_argument("--rate", type=float, default=50.0, help="mean events/s (default 50)")
+    p.add_argument("--duration", default="0",
+                   help="how long, e.g. 90s, 10m, 24h; 0 = until Ctrl-C (default)")
+    p.add_argument("--scenario", default="steady", help="steady | incident (default steady)")
+    p.add_argument("--seed", type=int, default=None, help="seed for a reproducible run")
+    p.add_argument("--output", default=None,
+                   help="write JSON lines to this file (- for stdout) instead of Kafka; "
+                        "then time is simulated and runs as fast as it can")
+    p.add_argument("--start", default=None,
+                   help="simulated clock start for --output (default: now - duration)")
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("top", help="live CSAT/NPS/CES per channel, refreshed from ClickHouse")
+    p.add_argument("--interval", type=float, default=2.0, help="refresh seconds (default 2)")
+    p.add_argument("--once", action="store_true", help="print one screen and exit")
+    p.set_defaults(func=cmd_top)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    try:
+        settings = Settings()
+    except Exception as exc:  # pydantic lists every bad variable at once
+        print(f"cxpulse: configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    try:
+        code: int = args.func(args, settings)
+        return code
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from infra.stack import StackError
+
+        if isinstance(exc, StackError | ValueError):
+            print(f"cxpulse: {exc}", file=sys.stderr)
+            return 1
+        raise

@@ -1,0 +1,49 @@
+"""The one typed settings object: environment variables with the ``CXPULSE_`` prefix.
+
+Read once at start-up (``Settings()``) and passed down; nothing reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of every cxpulse process. Ports are local-stack defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CXPULSE_", extra="ignore")
+
+    run_dir: Path = Field(Path(".run"), description="data and logs of the local stack")
+
+    kafka_bootstrap: str = Field("", description="host:port list; default: the local broker")
+    kafka_port: int = 19092
+    topic_prefix: str = Field("", description="prepended to every topic name (tests, tenants)")
+    touchpoint_partitions: int = 4
+    schema_registry_url: str = ""
+
+    clickhouse_host: str = "127.0.0.1"
+    clickhouse_port: int = 19000
+    clickhouse_http_port: int = 18123
+    clickhouse_database: str = "cxpulse"
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+
+    prometheus_port: int = 19090
+    worker_port: int = 16066
+    worker_id: str = "cxpulse-worker"
+
+    sink_batch_size: int = Field(10_000, description="max events per ClickHouse insert")
+    sink_batch_seconds: float = Field(1.0, description="max wait before a partial batch is written")
+
+    @property
+    def bootstrap(self) -> str:
+        """The Kafka bootstrap servers to use."""
+        return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
+
+    @property
+    def run_path(self) -> Path:
+        """Absolute run folder."""
+        return self.run_dir.resolve()

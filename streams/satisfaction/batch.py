@@ -1,0 +1,56 @@
+"""Pure batch preparation: Kafka records -> validated, in-batch-deduplicated ``touchpoint_events`` rows.
+
+No I/O here: the agent does Kafka and ClickHouse, this decides what each record becomes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.codec import AvroCodec, UndecodableMessage
+from schemas.event import InvalidEvent, validate_event
+from streams.dedupe.batch import first_copies
+from streams.satisfaction.contributions import event_row
+from streams.sinks.clickhouse import Row
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the agent needs from one Kafka record."""
+
+    partition: int
+    offset: int
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record for the dead-letter topic, with its reason."""
+
+    record: Record
+    reason: str
+    detail: str
+
+
+@dataclass
+class PreparedBatch:
+    """Rows to store (distinct event_ids, first copy wins), rejects, and duplicates dropped."""
+
+    rows: list[Row] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def prepare_batch(records: list[Record], codec: AvroCodec) -> PreparedBatch:
+    """Decode and re-validate every record (producers other than ours may write the topic)."""
+    batch = PreparedBatch()
+    rows: list[Row] = []
+    for record in records:
+        try:
+            event = validate_event(codec.decode(record.value))
+        except (UndecodableMessage, InvalidEvent) as exc:
+            batch.rejected.append(Rejected(record, exc.reason, str(exc)))
+            continue
+        rows.append(event_row(event, record.partition, record.offset))
+    batch.rows, batch.duplicates = first_copies(rows, lambda row: str(row[0]))
+    return batch

@@ -1,0 +1,70 @@
+"""Per-event contributions to the minute satisfaction counts (METRICS.md), as 0/1 flags and scores.
+
+Counts, not ratios: the minute table sums these; every ratio is computed from summed counts at query time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.event import TouchpointEvent
+
+CSAT_SATISFIED_MIN = 4
+"""CSAT 1-5: satisfied if score >= 4."""
+NPS_PROMOTER_MIN = 9
+NPS_DETRACTOR_MAX = 6
+"""NPS 0-10: promoter 9-10, passive 7-8, detractor 0-6."""
+CES_EASY_MIN = 5
+"""CES 1-7 (7 = very easy): easy if score >= 5."""
+
+
+def score_flags(event: TouchpointEvent) -> dict[str, int]:
+    """The satisfaction flags one event adds to its minute (each score counted in its own metric)."""
+    csat, nps, ces = event.get("csat"), event.get("nps"), event.get("ces")
+    return {
+        "csat_response": int(csat is not None),
+        "csat_satisfied": int(csat is not None and csat >= CSAT_SATISFIED_MIN),
+        "nps_response": int(nps is not None),
+        "nps_promoter": int(nps is not None and nps >= NPS_PROMOTER_MIN),
+        "nps_detractor": int(nps is not None and nps <= NPS_DETRACTOR_MAX),
+        "ces_response": int(ces is not None),
+        "ces_easy": int(ces is not None and ces >= CES_EASY_MIN),
+        "contact": int(event["kind"] == "contact"),
+        "fcr_eligible": int(
+            event["kind"] == "contact"
+            and bool(event.get("customer_id"))
+            and bool(event.get("contact_reason"))
+        ),
+    }
+
+
+EVENT_COLUMNS = (
+    "event_id", "occurred_at", "occurred_at_ms", "received_at_ms", "channel", "source", "kind",
+    "touchpoint", "journey_stage", "customer_id", "interaction_id", "contact_reason", "resolved",
+    "complaint", "csat", "nps", "ces", "comment", "language", "partner_id", "location_id", "region",
+    "agent_id", "attribute_keys", "attribute_values", "csat_response", "csat_satisfied",
+    "nps_response", "nps_promoter", "nps_detractor", "ces_response", "ces_easy", "contact",
+    "fcr_eligible", "kafka_partition", "kafka_offset",
+)
+"""Columns of ``touchpoint_events`` written by the sink, in this order."""
+
+
+def event_row(event: TouchpointEvent, partition: int, offset: int) -> tuple[Any, ...]:
+    """One ``touchpoint_events`` row: the event, its contribution flags, and where it came from."""
+    flags = score_flags(event)
+    attributes = event.get("attributes") or {}
+    resolved = event.get("resolved")
+    occurred_ms = int(event["occurred_at"])
+    return (
+        event["event_id"], occurred_ms // 1000, occurred_ms, int(event["received_at"]),
+        event["channel"], event["source"], event["kind"], event["touchpoint"],
+        event["journey_stage"], event.get("customer_id") or "", event.get("interaction_id") or "",
+        event.get("contact_reason") or "", None if resolved is None else int(resolved),
+        int(bool(event.get("complaint"))), event.get("csat"), event.get("nps"), event.get("ces"),
+        event.get("comment") or "", event.get("language") or "", event.get("partner_id", ""),
+        event.get("location_id", ""), event.get("region", ""), event.get("agent_id", ""),
+        list(attributes.keys()), list(attributes.values()),
+        flags["csat_response"], flags["csat_satisfied"], flags["nps_response"],
+        flags["nps_promoter"], flags["nps_detractor"], flags["ces_response"], flags["ces_easy"],
+        flags["contact"], flags["fcr_eligible"], partition, offset,
+    )

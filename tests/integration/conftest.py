@@ -1,0 +1,67 @@
+"""The real local stack for integration tests, started through the same code as `cxpulse stack up`.
+
+One stack per test session: free ports, its own run folder, topic prefix and database; stopped at the
+end. A component that cannot start fails the tests: nothing here skips.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cxpulse.settings import Settings
+from infra import stack
+from sql.client import ServerDatabase
+from tests.conftest import free_port, unique_name
+
+
+@pytest.fixture(scope="session")
+def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings of this session's stack, also exported as CXPULSE_* for `cxpulse` subprocesses."""
+    run_dir = Path(tmp_path_factory.mktemp("run"))
+    settings = Settings(
+        run_dir=run_dir,
+        kafka_port=free_port(),
+        clickhouse_port=free_port(),
+        clickhouse_http_port=free_port(),
+        prometheus_port=free_port(),
+        worker_port=free_port(),
+        topic_prefix=unique_name("t") + ".",
+        clickhouse_database=unique_name("cxtest"),
+        touchpoint_partitions=4,
+        sink_batch_seconds=0.3,
+    )
+    yield settings
+
+
+@pytest.fixture(scope="session")
+def running_stack(stack_settings: Settings) -> Iterator[Settings]:
+    """The whole stack up and healthy for the session."""
+    try:
+        stack.up(stack_settings, progress=lambda line: None)
+    except Exception:
+        logs = stack_settings.run_path / "logs"
+        for log in sorted(logs.glob("*.log")):
+            print(f"--- {log.name}\n" + "\n".join(log.read_text().splitlines()[-30:]))
+        stack.down(stack_settings, progress=lambda line: None)
+        raise
+    yield stack_settings
+    stack.down(stack_settings, progress=lambda line: None)
+
+
+@pytest.fixture(scope="session")
+def cli_env(running_stack: Settings) -> dict[str, str]:
+    """Environment for running `cxpulse` against the test stack."""
+    return {**os.environ, **stack.worker_environment(running_stack)}
+
+
+@pytest.fixture()
+def server_db(running_stack: Settings) -> Iterator[ServerDatabase]:
+    """The stack's ClickHouse 18.16 server, connected to this run's migrated database."""
+    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
+                        running_stack.clickhouse_database)
+    yield db
+    db.close()

@@ -86,21 +86,37 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
+def drain(settings: Settings, timeout: float) -> dict[int, int]:
+    """Wait until the worker committed every record (it commits only after ClickHouse stored them).
+
+    Returns the remaining lag per partition: all zero when drained.
+    """
     from connectors.sdk.kafka import consumer_lag
     from schemas.topics import Topics
 
     topic = Topics(settings.topic_prefix).touchpoints
-    deadline = time.monotonic() + args.timeout
-    lag: dict[int, int] = {}
-    while time.monotonic() < deadline:
-        lag = consumer_lag(settings.bootstrap, worker_group(settings), topic)
-        if not any(lag.values()):
-            print(f"drained: {topic} fully processed and stored")
-            return 0
+    deadline = time.monotonic() + timeout
+    lag = consumer_lag(settings.bootstrap, worker_group(settings), topic)
+    while any(lag.values()) and time.monotonic() < deadline:
         time.sleep(0.25)
-    print(f"not drained after {args.timeout:.0f}s: lag per partition {lag}", file=sys.stderr)
-    return 1
+        lag = consumer_lag(settings.bootstrap, worker_group(settings), topic)
+    return lag
+
+
+def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
+    lag = drain(settings, args.timeout)
+    if any(lag.values()):
+        print(f"not drained after {args.timeout:.0f}s: records left per partition {lag}",
+              file=sys.stderr)
+        return 1
+    print("drained: everything published is stored in ClickHouse")
+    return 0
+
+
+def cmd_demo(_args: argparse.Namespace, settings: Settings) -> int:
+    from cxpulse.demo import run_demo
+
+    return run_demo(settings, lambda: _database(settings))
 
 
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
@@ -201,6 +217,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", default=None,
                    help="simulated clock start for --output (default: now - duration)")
     p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("demo", help="the stack, history, live traffic and the live view (make demo)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("top", help="live CSAT/NPS/CES per channel, refreshed from ClickHouse")
     p.add_argument("--interval", type=float, default=2.0, help="refresh seconds (default 2)")

@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     worker_port: int = 16066
     worker_id: str = "cxpulse-worker"
 
+    demo_rate: float = Field(20.0, description="events/s of the simulator `make demo` runs")
+    demo_backfill_hours: float = Field(6.0, description="hours of history `make demo` publishes first")
+
     sink_batch_size: int = Field(10_000, description="max events per ClickHouse insert")
     sink_batch_seconds: float = Field(1.0, description="max wait before a partial batch is written")
 

@@ -29,7 +29,7 @@ def render_table(rows: list[dict[str, Any]], by: list[str], grain: str) -> str:
         cells = []
         for key in keys:
             value = row.get(key)
-            if key == "bucket":
+            if key == "bucket" and value is not None:
                 value = datetime.fromtimestamp(int(value), UTC).strftime("%Y-%m-%d %H:%M")
             cells.append(_cell(value) if value != "" else "(none)")
         cells += [_cell(row.get(name)) for name, _ in FIGURE_COLUMNS]

@@ -1,0 +1,56 @@
+# cxpulse: the one entry point for people and CI. `make help` lists every target.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := clickhouse-server clickhouse-client prometheus prometheus-alertmanager mosquitto
+CXPULSE := $(BIN)/cxpulse
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system-packages demo up down status test lint unit integration dashboards bench
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+system-packages: ## apt-get the servers the stack runs (ClickHouse, Prometheus, Alertmanager, Mosquitto)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if ! $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+setup: system-packages $(VENV)/.installed ## install everything (system packages and .venv/); idempotent
+
+up: setup ## start the local stack (broker, ClickHouse, Prometheus, worker) and wait until healthy
+	$(CXPULSE) stack up
+
+down: ## stop everything `make up` / `make demo` started
+	@if [ -x $(CXPULSE) ]; then $(CXPULSE) stack down; else echo "nothing to stop"; fi
+
+status: ## each component, its port, pid and health
+	$(CXPULSE) stack status
+
+demo: setup ## the whole stack, simulated traffic, and a live view of the figures (Ctrl-C to leave)
+	$(CXPULSE) demo
+
+lint: $(VENV)/.installed ## ruff, mypy --strict, and the dashboard drift check
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/python -m dashboards.build --check
+
+unit: $(VENV)/.installed ## fast tests, no servers
+	$(BIN)/pytest -q tests/unit tests/contract
+
+test: setup lint ## everything CI runs: lint, unit, contract and integration tests on the real components
+	$(BIN)/pytest -q tests
+
+dashboards: $(VENV)/.installed ## regenerate dashboards/generated/*.json from the boards as code
+	$(BIN)/python -m dashboards.build

@@ -54,3 +54,6 @@ test: setup lint ## everything CI runs: lint, unit, contract and integration tes
 
 dashboards: $(VENV)/.installed ## regenerate dashboards/generated/*.json from the boards as code
 	$(BIN)/python -m dashboards.build
+
+bench: setup ## throughput benchmark: publish -> worker -> ClickHouse on a fresh stack (prints events/s)
+	$(BIN)/python -m bench.pipeline_throughput --events 100000

@@ -20,7 +20,7 @@ def _fmt(value: float | None, width: int = 6) -> str:
 
 
 def snapshot(db: Database, now_s: int) -> dict[str, dict[str, dict[str, Any]]]:
-    """channel -> window label -> figures, for each rolling window ending now (sums of minutes)."""
+    """Map channel -> window label -> figures, for each rolling window ending now (sums of minutes)."""
     view: dict[str, dict[str, dict[str, Any]]] = {}
     current_minute = now_s - now_s % 60
     for label, seconds in WINDOWS:

@@ -24,7 +24,8 @@ def test_migrations_apply_once_on_modern_clickhouse() -> None:
     try:
         assert len(migrate(db)) == len(discover())
         assert migrate(db) == []
-        tables = {r["name"] for r in db.query("SELECT name FROM system.tables WHERE database = currentDatabase()")}
+        rows = db.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
+        tables = {r["name"] for r in rows}
         assert {"touchpoint_events", "minute_satisfaction", "schema_migrations"} <= tables
     finally:
         db.close()

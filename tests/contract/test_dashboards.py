@@ -1,0 +1,183 @@
+"""Boards as code: every board builds, matches its committed JSON, and queries only what exists."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dashboards import build
+from dashboards.macros import TimeRange, expand
+from dashboards.panels import CLICKHOUSE, GRID_WIDTH, PROMETHEUS, sql_queries, walk_panels
+from sql.migrate import MIGRATIONS_DIR
+
+BOARDS = {name: make() for name, make in build.BOARDS.items()}
+QUERIES = [(name, panel, sql) for name, board in BOARDS.items() for panel, sql in sql_queries(board)]
+QUERY_IDS = [f"{name}:{panel['id']}" for name, panel, _sql in QUERIES]
+PROVISIONING = Path(build.__file__).parent / "provisioning"
+FORBIDDEN = ("DateTime64", "toStartOfInterval", "$__timeInterval", "$__interval", "OVER (", "OVER(",
+             "JSONExtract", "avg(", "avgIf(")
+"""Constructs ClickHouse 18.16 lacks, macros that expand to them, window functions, and averages
+(ratios come from summed counts, never from averaging)."""
+_TABLE_REF = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
+_CREATE_TABLE = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_]\w*)", re.IGNORECASE)
+
+
+def migration_tables() -> set[str]:
+    return {m for path in MIGRATIONS_DIR.glob("*.sql") for m in _CREATE_TABLE.findall(path.read_text())}
+
+
+def referenced_tables(sql: str) -> set[str]:
+    return {name.split(".")[-1] for name in _TABLE_REF.findall(sql)}
+
+
+def board_variables(board: dict[str, Any]) -> dict[str, list[str]]:
+    return {v["name"]: ["x"] for v in board["templating"]["list"]}
+
+
+def test_there_is_at_least_one_board() -> None:
+    assert "ops_overview" in BOARDS
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_board_builds_with_uid_title_and_panels(name: str) -> None:
+    board = BOARDS[name]
+    assert board["uid"] and board["title"] and board["panels"]
+    assert len(board["uid"]) <= 40  # Grafana's limit
+    assert build.render(board).endswith("}\n")
+
+
+def test_generated_json_matches_the_boards() -> None:
+    assert build.drift() == [], "run `make dashboards` and commit dashboards/generated/"
+
+
+def test_uids_are_unique_across_boards() -> None:
+    uids = [b["uid"] for b in BOARDS.values()]
+    assert len(uids) == len(set(uids))
+
+
+def test_check_mode_reports_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert build.main(["--check", "--dir", str(tmp_path)]) == 1  # nothing generated yet
+    build.main(["--dir", str(tmp_path)])
+    assert build.main(["--check", "--dir", str(tmp_path)]) == 0
+    target = tmp_path / "ops_overview.json"
+    target.write_text(target.read_text().replace("CSAT", "CSAT!", 1))
+    assert build.main(["--check", "--dir", str(tmp_path)]) == 1
+    build.main(["--dir", str(tmp_path)])
+    (tmp_path / "orphan.json").write_text("{}\n")
+    assert build.main(["--check", "--dir", str(tmp_path)]) == 1
+    assert "orphan.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_panels_have_unique_ids_and_fit_the_grid_without_overlap(name: str) -> None:
+    panels = list(walk_panels(BOARDS[name]))
+    ids = [p["id"] for p in panels]
+    assert len(ids) == len(set(ids)) and all(isinstance(i, int) and i > 0 for i in ids)
+    cells: set[tuple[int, int]] = set()
+    for p in panels:
+        pos = p["gridPos"]
+        assert {"x", "y", "w", "h"} <= pos.keys(), p["title"]
+        assert 0 <= pos["x"] and pos["x"] + pos["w"] <= GRID_WIDTH and pos["w"] > 0 and pos["h"] > 0
+        mine = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
+                for y in range(pos["y"], pos["y"] + pos["h"])}
+        assert not cells & mine, f"panel {p['title']!r} overlaps another"
+        cells |= mine
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_every_panel_has_a_title_a_description_and_a_known_datasource(name: str) -> None:
+    for panel in walk_panels(BOARDS[name]):
+        assert panel["title"]
+        if panel["type"] == "row":
+            continue
+        assert panel.get("description"), panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in [panel, *panel["targets"]]:
+            assert target["datasource"] in (CLICKHOUSE, PROMETHEUS), panel["title"]
+
+
+@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
+def test_clickhouse_targets_use_the_sql_editor_with_a_consistent_format(
+        name: str, panel: dict[str, Any], sql: str) -> None:
+    for target in panel["targets"]:
+        assert target["editorType"] == "sql" and target["refId"]
+        expected = (0, "timeseries") if panel["type"] == "timeseries" else (1, "table")
+        assert (target["format"], target["queryType"]) == expected, panel["title"]
+
+
+def test_queries_exist() -> None:
+    assert len(QUERIES) >= 4
+
+
+@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
+def test_panel_queries_reference_only_migrated_tables(name: str, panel: dict[str, Any], sql: str) -> None:
+    tables = referenced_tables(sql)
+    assert tables, f"no table found in {panel['title']!r}"
+    assert tables <= migration_tables(), f"{panel['title']!r} queries {tables - migration_tables()}"
+
+
+def test_table_parser() -> None:
+    assert referenced_tables("SELECT 1 FROM db.a AS x JOIN b USING k WHERE y IN (SELECT z FROM c)") == {
+        "a", "b", "c"}
+    assert {"touchpoint_events", "minute_satisfaction"} <= migration_tables()
+
+
+@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
+def test_panel_queries_avoid_constructs_the_old_server_lacks(
+        name: str, panel: dict[str, Any], sql: str) -> None:
+    for forbidden in FORBIDDEN:
+        assert forbidden.lower() not in sql.lower(), f"{panel['title']!r} uses {forbidden}"
+
+
+@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
+def test_panel_queries_use_only_supported_macros_and_defined_variables(
+        name: str, panel: dict[str, Any], sql: str) -> None:
+    expanded = expand(sql, TimeRange(0, 60), board_variables(BOARDS[name]))
+    assert "$" not in expanded
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_variables_query_only_migrated_tables(name: str) -> None:
+    for variable in BOARDS[name]["templating"]["list"]:
+        assert variable["datasource"] == CLICKHOUSE
+        assert referenced_tables(variable["query"]) <= migration_tables()
+        expand(variable["query"], TimeRange(0, 60), board_variables(BOARDS[name]))
+
+
+def test_ops_overview_has_the_channel_variable_multi_with_all() -> None:
+    [variable] = BOARDS["ops_overview"]["templating"]["list"]
+    assert (variable["name"], variable["multi"], variable["includeAll"]) == ("channel", True, True)
+    assert variable["query"].startswith("SELECT DISTINCT channel FROM minute_satisfaction")
+    for _name, panel, sql in QUERIES:
+        assert "channel IN (${channel:singlequote})" in sql, panel["title"]
+
+
+def test_ops_overview_stat_windows() -> None:
+    stats = [p for p in walk_panels(BOARDS["ops_overview"]) if p["type"] == "stat"]
+    assert sorted({p["timeFrom"] for p in stats}) == ["1h", "24h", "5m"]
+    assert len(stats) == 12  # CSAT %, NPS, CES mean, volume x three windows
+
+
+def test_ratios_divide_by_nullif_so_empty_groups_are_null() -> None:
+    for _name, panel, sql in QUERIES:
+        for line in sql.splitlines():
+            if " / " in line:
+                assert "/ nullIf(sum(" in line, f"{panel['title']!r}: {line.strip()}"
+
+
+def test_provisioning_declares_the_datasource_uids_the_boards_use() -> None:
+    datasources = (PROVISIONING / "datasources.yaml").read_text()
+    for ds in (CLICKHOUSE, PROMETHEUS):
+        assert f"uid: {ds['uid']}" in datasources and f"type: {ds['type']}" in datasources
+    assert "port: 19000" in datasources and "defaultDatabase: cxpulse" in datasources
+    assert "url: http://127.0.0.1:19090" in datasources
+    assert "password: $CXPULSE_" in datasources  # from the environment, never a literal
+
+
+def test_provisioning_loads_the_generated_boards() -> None:
+    providers = (PROVISIONING / "dashboards.yaml").read_text()
+    assert "type: file" in providers and "path: $CXPULSE_DASHBOARDS_DIR" in providers
+    assert "dashboards/generated" in providers

@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +86,8 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def drain(settings: Settings, timeout: float) -> dict[int, int]:
+def drain(settings: Settings, timeout: float,
+          progress: Callable[[int], None] | None = None) -> dict[int, int]:
     """Wait until the worker committed every record (it commits only after ClickHouse stored them).
 
     Returns the remaining lag per partition: all zero when drained.
@@ -97,14 +98,19 @@ def drain(settings: Settings, timeout: float) -> dict[int, int]:
     topic = Topics(settings.topic_prefix).touchpoints
     deadline = time.monotonic() + timeout
     lag = consumer_lag(settings.bootstrap, worker_group(settings), topic)
+    reported = time.monotonic()
     while any(lag.values()) and time.monotonic() < deadline:
+        if progress and time.monotonic() - reported > 5:
+            progress(sum(lag.values()))
+            reported = time.monotonic()
         time.sleep(0.25)
         lag = consumer_lag(settings.bootstrap, worker_group(settings), topic)
     return lag
 
 
 def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
-    lag = drain(settings, args.timeout)
+    lag = drain(settings, args.timeout,
+                lambda left: print(f"waiting: {left:,} records not yet stored", file=sys.stderr))
     if any(lag.values()):
         print(f"not drained after {args.timeout:.0f}s: records left per partition {lag}",
               file=sys.stderr)
@@ -235,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    if not args.verbose:  # it logs a traceback per refused connection while a server starts
+        logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
     try:
         settings = Settings()
     except Exception as exc:  # pydantic lists every bad variable at once

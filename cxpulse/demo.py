@@ -44,13 +44,12 @@ def run_demo(settings: Settings, connect: Callable[[], Database]) -> int:
     print(f"cxpulse demo: starting the local stack in {settings.run_path}")
     stack.up(settings)
     backfill(settings)
+    from cxpulse.cli import drain
+
+    drain(settings, timeout=900, progress=lambda left: print(f"  worker: {left:,} events to store"))
     stack.start_component(settings, "simulator", health=False)
     print(f"  simulator  sending ~{settings.demo_rate:g} events/s (log: "
           f"{settings.run_path / 'logs' / 'simulator.log'})")
-    print("waiting for the worker to catch up ...")
-    from cxpulse.cli import drain
-
-    drain(settings, timeout=600)
     print(
         "\nWhere things are:\n"
         f"  data and logs   {settings.run_path}\n"

@@ -162,6 +162,18 @@ def ports(settings: Settings) -> dict[str, int]:
     }
 
 
+def _apply_config_changes(settings: Settings) -> None:
+    """Make a running supervisord take the freshly rendered config (new or changed programs)."""
+    rpc = supervisor(settings)
+    [[added, changed, removed]] = rpc.reloadConfig()
+    for name in changed + removed:
+        if rpc.getProcessInfo(name)["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
+            rpc.stopProcess(name, True)
+        rpc.removeProcessGroup(name)
+    for name in added + changed:
+        rpc.addProcessGroup(name)
+
+
 def _start(settings: Settings, name: str) -> None:
     rpc = supervisor(settings)
     if rpc.getProcessInfo(name)["statename"] not in ("RUNNING", "STARTING"):
@@ -183,7 +195,7 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
                        check=True, env={**os.environ, "PYTHONPATH": str(Path.cwd())})
         _wait("supervisord", lambda: supervisor_running(settings), 15)
     else:
-        supervisor(settings).reloadConfig()
+        _apply_config_changes(settings)
     checks = health_checks(settings)
     logs = settings.run_path / "logs"
     infra = [c for c in components if c != "worker"]
@@ -261,10 +273,12 @@ def down(settings: Settings, progress: Callable[[str], None] = print) -> bool:
     if not supervisor_running(settings):
         return False
     rpc = supervisor(settings)
-    for name in ("simulator", *reversed(COMPONENTS)):  # producers first, the broker last
-        if rpc.getProcessInfo(name)["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
-            progress(f"  stopping {name}")
-            rpc.stopProcess(name, True)
+    order = ("simulator", *reversed(COMPONENTS))  # producers first, the broker last
+    running = [p["name"] for p in rpc.getAllProcessInfo()
+               if p["statename"] in ("RUNNING", "STARTING", "BACKOFF")]
+    for name in sorted(running, key=lambda n: order.index(n) if n in order else -1):
+        progress(f"  stopping {name}")
+        rpc.stopProcess(name, True)
     pid_file = settings.run_path / "supervisord.pid"
     pid = int(pid_file.read_text()) if pid_file.exists() else 0
     rpc.shutdown()

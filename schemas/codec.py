@@ -12,6 +12,7 @@ import copy
 import io
 import json
 import struct
+import urllib.error
 import urllib.request
 from functools import cache
 from pathlib import Path
@@ -125,7 +126,12 @@ class AvroCodec:
 
     def _registry_schema(self, schema_id: int) -> Any:
         if schema_id not in self._registry_schemas:
-            answer = _registry_call(f"{self._registry_url}/schemas/ids/{schema_id}", None)
+            try:
+                answer = _registry_call(f"{self._registry_url}/schemas/ids/{schema_id}", None)
+            except urllib.error.HTTPError as exc:
+                if exc.code == 404:
+                    raise UndecodableMessage(f"schema id {schema_id} unknown to the registry") from exc
+                raise
             schema = json.loads(answer["schema"])
             self._registry_schemas[schema_id] = fastavro.parse_schema(_strip_logical_types(schema))
         return self._registry_schemas[schema_id]

@@ -5,6 +5,7 @@ No I/O here: the agent does Kafka and ClickHouse, this decides what each record 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from schemas.codec import AvroCodec, UndecodableMessage
@@ -12,6 +13,8 @@ from schemas.event import InvalidEvent, validate_event
 from streams.dedupe.batch import first_copies
 from streams.satisfaction.contributions import event_row
 from streams.sinks.clickhouse import Row
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,10 @@ def prepare_batch(records: list[Record], codec: AvroCodec) -> PreparedBatch:
             event = validate_event(codec.decode(record.value))
         except (UndecodableMessage, InvalidEvent) as exc:
             batch.rejected.append(Rejected(record, exc.reason, str(exc)))
+            continue
+        except Exception as exc:  # e.g. registry unreachable: dead-letter (replayable), never ack silently
+            log.exception("record %s/%s failed to decode", record.partition, record.offset)
+            batch.rejected.append(Rejected(record, "processing_error", repr(exc)))
             continue
         rows.append(event_row(event, record.partition, record.offset))
     batch.rows, batch.duplicates = first_copies(rows, lambda row: str(row[0]))

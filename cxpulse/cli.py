@@ -68,6 +68,8 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
         clickhouse_user=settings.clickhouse_user, clickhouse_password=settings.clickhouse_password,
         web_port=settings.worker_port, batch_size=settings.sink_batch_size,
         batch_seconds=settings.sink_batch_seconds, schema_registry_url=settings.schema_registry_url,
+        partitions=settings.touchpoint_partitions, data_dir=str(settings.run_path / "worker-data"),
+        fcr_window_ms=int(parse_duration(settings.fcr_window) * 1000),
     )
     app = create_app(config)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     demo_rate: float = Field(20.0, description="events/s of the simulator `make demo` runs")
     demo_backfill_hours: float = Field(6.0, description="hours of history `make demo` publishes first")
 
+    fcr_window: str = Field("7d", description="FCR repeat window R, e.g. 7d, 72h")
+
     sink_batch_size: int = Field(10_000, description="max events per ClickHouse insert")
     sink_batch_seconds: float = Field(1.0, description="max wait before a partial batch is written")
 

@@ -14,11 +14,12 @@ class TopicSpec:
     name: str
     partitions: int
     retention_ms: int
+    cleanup_policy: str = "delete"
 
     @property
     def configs(self) -> dict[str, str]:
         """Topic configs to create it with."""
-        return {"retention.ms": str(self.retention_ms), "cleanup.policy": "delete"}
+        return {"retention.ms": str(self.retention_ms), "cleanup.policy": self.cleanup_policy}
 
 
 @dataclass(frozen=True)

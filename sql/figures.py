@@ -1,7 +1,10 @@
-"""Figures from ClickHouse: summed minute counts per group, and ratios derived from those sums.
+"""Figures from ClickHouse: summed counts per group, and ratios derived from those sums.
 
 Ratios are never averaged: every derived figure is computed from the group's summed counts, and is
 ``None`` where its denominator is 0 (a group with no responses has no CSAT, not a CSAT of 0).
+Satisfaction counts come from the minute table (or, grouped by agent, from the events themselves);
+FCR counts from ``fcr_contacts``, where an open first contact is a success once ``as_of`` passed
+its ``decides_at``, and pending before.
 """
 
 from __future__ import annotations
@@ -11,22 +14,30 @@ from typing import Any
 
 from sql.client import Database, checked_identifier
 
-DIMENSIONS = ("channel", "touchpoint", "journey_stage", "partner_id", "location_id", "region")
-GRAINS = {
-    "minute": "minute",
-    "hour": "toStartOfHour(minute)",
-    "day": "toStartOfDay(minute)",
-    "total": None,
-}
+DIMENSIONS = ("channel", "touchpoint", "journey_stage", "partner_id", "location_id", "region", "agent_id")
+"""``agent_id`` is a contact-only dimension."""
+GRAINS = {"minute": "{m}", "hour": "toStartOfHour({m})", "day": "toStartOfDay({m})", "total": None}
 SATISFACTION_COUNTS = (
     "events", "responses", "csat_responses", "csat_satisfied", "csat_sum", "nps_responses",
     "nps_promoters", "nps_detractors", "ces_responses", "ces_easy", "ces_sum", "contacts",
-    "complaints", "fcr_eligible",
+    "complaints", "fcr_eligible", "survey_fcr_responses", "survey_fcr_yes",
 )
-FCR_COUNTS = (
-    "fcr_first_contacts", "fcr_success", "fcr_failure", "fcr_pending", "repeat_contacts",
-)
-"""Filled by the FCR agent; ``None`` until this deployment computes FCR outcomes."""
+_FROM_EVENTS = {  # the same counts, summed from touchpoint_events (needed to group by agent)
+    "events": "count()", "responses": "sum(kind = 'response')", "csat_responses": "sum(csat_response)",
+    "csat_satisfied": "sum(csat_satisfied)", "csat_sum": "sum(ifNull(csat, 0))",
+    "nps_responses": "sum(nps_response)", "nps_promoters": "sum(nps_promoter)",
+    "nps_detractors": "sum(nps_detractor)", "ces_responses": "sum(ces_response)",
+    "ces_easy": "sum(ces_easy)", "ces_sum": "sum(ifNull(ces, 0))", "contacts": "sum(contact)",
+    "complaints": "sum(complaint)", "fcr_eligible": "sum(fcr_eligible)",
+    "survey_fcr_responses": "sum(survey_fcr_response)", "survey_fcr_yes": "sum(survey_fcr_yes)",
+}
+FCR_COUNTS = {
+    "fcr_first_contacts": "sum(is_first)",
+    "fcr_failure": "sum(is_first AND failed)",
+    "fcr_success": "sum(is_first AND NOT failed AND decides_at <= toDateTime(%(as_of)s))",
+    "fcr_pending": "sum(is_first AND NOT failed AND decides_at > toDateTime(%(as_of)s))",
+    "repeat_contacts": "sum(NOT is_first)",
+}
 
 
 def _ratio(numerator: float, denominator: float, scale: float = 100.0) -> float | None:
@@ -38,50 +49,79 @@ def derive(row: dict[str, Any]) -> dict[str, Any]:
     out = dict(row)
     out["csat_pct"] = _ratio(row["csat_satisfied"], row["csat_responses"])
     out["csat_mean"] = _ratio(row["csat_sum"], row["csat_responses"], 1.0)
-    promoters_minus_detractors = row["nps_promoters"] - row["nps_detractors"]
-    out["nps"] = _ratio(promoters_minus_detractors, row["nps_responses"])
+    out["nps"] = _ratio(row["nps_promoters"] - row["nps_detractors"], row["nps_responses"])
     out["ces_mean"] = _ratio(row["ces_sum"], row["ces_responses"], 1.0)
     out["ces_easy_pct"] = _ratio(row["ces_easy"], row["ces_responses"])
     out["complaint_rate"] = _ratio(row["complaints"], row["contacts"])
-    for name in FCR_COUNTS:
-        out.setdefault(name, None)
-    success, failure = out["fcr_success"], out["fcr_failure"]
-    out["fcr_pct"] = None if success is None or failure is None else _ratio(success, success + failure)
+    out["fcr_pct"] = _ratio(row["fcr_success"], row["fcr_success"] + row["fcr_failure"])
+    out["repeat_contact_rate"] = _ratio(row["repeat_contacts"], row["fcr_eligible"])
+    out["survey_fcr_pct"] = _ratio(row["survey_fcr_yes"], row["survey_fcr_responses"])
+    # The FCR gap: survey FCR % minus operational FCR % (customers feel resolved more or less often).
+    gap = None
+    if out["survey_fcr_pct"] is not None and out["fcr_pct"] is not None:
+        gap = round(out["survey_fcr_pct"] - out["fcr_pct"], 4)
+    out["fcr_gap"] = gap
     return out
 
 
-def figures_query(by: list[str], grain: str) -> str:
-    """SELECT summing minute counts per (time bucket, dimensions) over ``[%(start)s, %(end)s)``."""
+def _check(by: list[str], grain: str) -> list[str]:
     if grain not in GRAINS:
         raise ValueError(f"grain must be one of {sorted(GRAINS)}, got {grain!r}")
     for dim in by:
         if dim not in DIMENSIONS:
             raise ValueError(f"unknown dimension {dim!r}; choose from {', '.join(DIMENSIONS)}")
-    keys = [checked_identifier(d) for d in by]
-    bucket = GRAINS[grain]
-    select_keys = ([f"{bucket} AS bucket"] if bucket else []) + keys
-    group_keys = (["bucket"] if bucket else []) + keys
-    sums = ", ".join(f"sum({c}) AS {c}" for c in SATISFACTION_COUNTS)
+    return [checked_identifier(d) for d in by]
+
+
+def _grouped(table: str, minute: str, counts: dict[str, str], by: list[str], grain: str) -> str:
+    keys = _check(by, grain)
+    template = GRAINS[grain]
+    bucket = [f"{template.format(m=minute)} AS bucket"] if template else []
+    group_keys = (["bucket"] if template else []) + keys
+    sums = ", ".join(f"{expr} AS {name}" for name, expr in counts.items())
     group_by = f" GROUP BY {', '.join(group_keys)} ORDER BY {', '.join(group_keys)}" if group_keys else ""
     return (
-        f"SELECT {', '.join([*select_keys, sums])} FROM minute_satisfaction "  # noqa: S608 - identifiers checked
-        "WHERE minute >= toDateTime(%(start)s) AND minute < toDateTime(%(end)s)" + group_by
+        f"SELECT {', '.join([*bucket, *keys, sums])} FROM {table} "  # noqa: S608 - identifiers checked
+        f"WHERE {minute} >= toDateTime(%(start)s) AND {minute} < toDateTime(%(end)s)" + group_by
     )
 
 
-def figures(db: Database, start_s: int, end_s: int, by: list[str], grain: str) -> list[dict[str, Any]]:
-    """Figures per group for event times in ``[start_s, end_s)`` (epoch seconds, minute buckets)."""
-    rows = db.query(figures_query(by, grain), {"start": start_s, "end": end_s})
+def figures_query(by: list[str], grain: str) -> str:
+    """Satisfaction counts per (time bucket, dimensions) over ``[%(start)s, %(end)s)``."""
+    if "agent_id" in by:
+        return _grouped("touchpoint_events", "toStartOfMinute(occurred_at)", _FROM_EVENTS, by, grain)
+    return _grouped("minute_satisfaction", "minute",
+                    {c: f"sum({c})" for c in SATISFACTION_COUNTS}, by, grain)
+
+
+def fcr_query(by: list[str], grain: str) -> str:
+    """FCR counts per (time bucket of the contact's minute, dimensions), latest outcome per contact."""
+    return _grouped("fcr_contacts FINAL", "toStartOfMinute(occurred_at)", FCR_COUNTS, by, grain)
+
+
+def figures(db: Database, start_s: int, end_s: int, by: list[str], grain: str,
+            as_of_s: int | None = None) -> list[dict[str, Any]]:
+    """Figures per group for event times in ``[start_s, end_s)`` (epoch seconds, minute buckets).
+
+    ``as_of_s`` is the clock FCR outcomes are decided against (default: now).
+    """
+    params = {"start": start_s, "end": end_s,
+              "as_of": as_of_s if as_of_s is not None else int(datetime.now(UTC).timestamp())}
+    keys = (["bucket"] if GRAINS[grain] else []) + _check(by, grain)
+    groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for query, names in ((figures_query(by, grain), SATISFACTION_COUNTS), (fcr_query(by, grain), FCR_COUNTS)):
+        for row in db.query(query, params):
+            if "bucket" in row:
+                row["bucket"] = _epoch_seconds(row["bucket"])
+            group = groups.setdefault(tuple(row[k] for k in keys), {k: row[k] for k in keys})
+            group.update({name: int(row[name]) for name in names})
     result = []
-    for row in rows:
-        counts = {k: int(row[k]) for k in SATISFACTION_COUNTS}
-        if not counts["events"] and not by and grain == "total":
-            continue
-        group = {k: row[k] for k in by}
-        if "bucket" in row:
-            group["bucket"] = _epoch_seconds(row["bucket"])
-        result.append(derive({**group, **counts}))
-    return result
+    for group in groups.values():
+        for name in (*SATISFACTION_COUNTS, *FCR_COUNTS):
+            group.setdefault(name, 0)
+        if group["events"] or group["fcr_first_contacts"] or group["repeat_contacts"]:
+            result.append(derive(group))
+    return sorted(result, key=lambda g: tuple(g[k] for k in keys))
 
 
 def _epoch_seconds(value: Any) -> int:

@@ -10,7 +10,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import generate_latest
 
-from connectors.sdk.kafka import consumer_lag
+from connectors.sdk.kafka import consumer_lag, end_offsets
 from streams.config import WorkerConfig
 from streams.metrics import CONSUMER_LAG
 
@@ -28,6 +28,13 @@ class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[mi
         consumer = super()._create_worker_consumer(transport)
         consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS
         return consumer
+
+    async def _highwaters(self, partitions: list[Any]) -> dict[Any, int]:
+        # Table recovery reads changelogs up to these offsets; ListOffsets is wrong on Tansu.
+        bootstrap = ",".join(str(url).removeprefix("kafka://") for url in self.app.conf.broker)
+        found = await asyncio.get_running_loop().run_in_executor(
+            None, end_offsets, bootstrap, [(tp.topic, tp.partition) for tp in partitions])
+        return {tp: found[(tp.topic, tp.partition)] for tp in partitions}
 
 
 class _Consumer(faust_aiokafka.Consumer):  # type: ignore[misc]
@@ -51,7 +58,8 @@ def create_app(config: WorkerConfig) -> faust.App:
     app = CxApp(
         config.app_id,
         broker=f"kafka://{config.bootstrap.split(',')[0]}",
-        store="memory://",
+        store="rocksdb://",
+        datadir=config.data_dir,
         autodiscover=False,
         web_port=config.web_port,
         web_bind="127.0.0.1",

@@ -23,3 +23,8 @@ class WorkerConfig:
     batch_size: int = 10_000
     batch_seconds: float = 1.0
     schema_registry_url: str = ""
+    partitions: int = 4
+    """Partitions of cx.touchpoints; the FCR state table is co-partitioned with it."""
+    data_dir: str = ".run/worker-data"
+    """Where the worker keeps its state store (RocksDB)."""
+    fcr_window_ms: int = 7 * 86_400_000

@@ -36,9 +36,14 @@ def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], timeout: float = 3
 
 
 def producer_config(bootstrap: str) -> dict[str, Any]:
-    """Idempotent, acks=all: a retry never duplicates or reorders within a partition."""
+    """Idempotent, acks=all: a retry never duplicates or reorders within a partition.
+
+    Partitioned like the Java client and aiokafka (murmur2), so the worker's state tables, which
+    Faust partitions that way, live in the same partition as the records that update them.
+    """
     return {
         "bootstrap.servers": bootstrap,
+        "partitioner": "murmur2_random",
         "enable.idempotence": True,
         "acks": "all",
         "linger.ms": 20,
@@ -82,17 +87,46 @@ def dead_letter_headers(reason: str, detail: str, source: str) -> list[tuple[str
     ]
 
 
-def consumer_lag(bootstrap: str, group: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
-    """Per partition: records in ``topic`` not yet committed by consumer ``group``.
+def end_offsets(bootstrap: str, partitions: list[tuple[str, int]], timeout: float = 10.0
+                ) -> dict[tuple[str, int], int]:
+    """The true end offset (high watermark) of each (topic, partition).
 
-    The high watermark is read from fetch responses, not ListOffsets: Tansu answers ListOffsets
-    "latest" wrongly (it returned 1 for partitions holding 500 records), fetches are right.
+    Read from fetch responses, not from ListOffsets: Tansu answers ListOffsets "latest" with the base
+    offset of the last record batch plus one (1 for a partition holding one batch of 500 records).
+    Fetching from just before that offset returns the real high watermark.
     """
     from confluent_kafka import Consumer, TopicPartition
 
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "cxpulse-offset-probe",
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+    try:
+        start = []
+        for topic, partition in partitions:
+            _low, reported = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout, cached=False)
+            start.append(TopicPartition(topic, partition, max(reported - 1, 0)))
+        consumer.assign(start)
+        deadline = time.monotonic() + timeout
+        high: dict[tuple[str, int], int] = {}
+        while len(high) < len(partitions) and time.monotonic() < deadline:
+            consumer.consume(num_messages=1, timeout=0.05)
+            for tp in start:
+                _low, hwm = consumer.get_watermark_offsets(tp, cached=True)
+                if hwm >= 0:
+                    high[(tp.topic, tp.partition)] = hwm
+        if len(high) < len(partitions):
+            raise KafkaException(f"no fetch answer for every partition in {timeout}s")
+        return high
+    finally:
+        consumer.close()
+
+
+def consumer_lag(bootstrap: str, group: str, topic: str, timeout: float = 10.0) -> dict[int, int]:
+    """Per partition: records in ``topic`` not yet committed by consumer ``group``."""
+    from confluent_kafka import Consumer, TopicPartition
+
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group,
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10,
-                         "enable.partition.eof": False})
+                         "enable.auto.commit": False})
     try:
         metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if metadata is None or metadata.error is not None:
@@ -100,17 +134,7 @@ def consumer_lag(bootstrap: str, group: str, topic: str, timeout: float = 10.0) 
         partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
         committed = {tp.partition: max(tp.offset, 0)
                      for tp in consumer.committed(partitions, timeout=timeout)}
-        consumer.assign([TopicPartition(topic, p, committed[p]) for p in committed])
-        deadline = time.monotonic() + timeout
-        high: dict[int, int] = {}
-        while len(high) < len(partitions) and time.monotonic() < deadline:
-            consumer.consume(num_messages=1, timeout=0.05)
-            for tp in partitions:
-                _low, hwm = consumer.get_watermark_offsets(tp, cached=True)
-                if hwm >= 0:
-                    high[tp.partition] = hwm
-        if len(high) < len(partitions):
-            raise KafkaException(f"no fetch answer for every partition of {topic} in {timeout}s")
-        return {p: high[p] - committed[p] for p in committed}
     finally:
         consumer.close()
+    high = end_offsets(bootstrap, [(topic, p) for p in committed], timeout)
+    return {p: high[(topic, p)] - committed[p] for p in committed}

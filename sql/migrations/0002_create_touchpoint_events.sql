@@ -36,6 +36,8 @@ CREATE TABLE IF NOT EXISTS touchpoint_events (
     ces_easy UInt8,
     contact UInt8,
     fcr_eligible UInt8,
+    survey_fcr_response UInt8,
+    survey_fcr_yes UInt8,
     kafka_partition UInt16,
     kafka_offset UInt64,
     inserted_at DateTime DEFAULT now()

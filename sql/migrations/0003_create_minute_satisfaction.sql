@@ -21,7 +21,9 @@ CREATE TABLE IF NOT EXISTS minute_satisfaction (
     ces_sum UInt64,
     contacts UInt64,
     complaints UInt64,
-    fcr_eligible UInt64
+    fcr_eligible UInt64,
+    survey_fcr_responses UInt64,
+    survey_fcr_yes UInt64
 ) ENGINE = SummingMergeTree
 PARTITION BY toYYYYMM(minute)
 ORDER BY (minute, channel, touchpoint, journey_stage, partner_id, location_id, region);

@@ -21,6 +21,8 @@ SELECT
     sum(ifNull(ces, 0)) AS ces_sum,
     sum(contact) AS contacts,
     sum(complaint) AS complaints,
-    sum(fcr_eligible) AS fcr_eligible
+    sum(fcr_eligible) AS fcr_eligible,
+    sum(survey_fcr_response) AS survey_fcr_responses,
+    sum(survey_fcr_yes) AS survey_fcr_yes
 FROM touchpoint_events
 GROUP BY minute, channel, touchpoint, journey_stage, partner_id, location_id, region;

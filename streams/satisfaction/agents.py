@@ -13,22 +13,42 @@ import logging
 import os
 import threading
 import time
+import weakref
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import faust
+from faust import streams as faust_streams
 
 from connectors.sdk.kafka import dead_letter_headers
 from schemas.codec import AvroCodec
 from sql.client import ServerDatabase
 from streams.config import WorkerConfig
+from streams.fcr.processor import FcrProcessor
 from streams.metrics import DEAD_LETTERED, DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED
 from streams.satisfaction.batch import Record, Rejected, prepare_batch
 from streams.sinks.clickhouse import ClickHouseSink
+from streams.topics import FCR_TABLE
 
 log = logging.getLogger(__name__)
 EXIT_UNWRITTEN_BATCH = 75
+
+
+@contextmanager
+def within_event(event: Any) -> Iterator[None]:
+    """Run as if ``event`` were the one being processed.
+
+    Faust's RocksDB store picks the partition of a table write from the current event, and
+    ``take_events`` leaves none current.
+    """
+    token = faust_streams._current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        faust_streams._current_event.reset(token)
 
 
 @dataclass
@@ -61,6 +81,11 @@ def register_touchpoint_agent(app: faust.App, config: WorkerConfig) -> WorkerHea
     health = WorkerHealth(sink)
     stopping = threading.Event()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse-sink")
+    fcr_table = app.Table(
+        FCR_TABLE, default=None, partitions=config.partitions, key_type=str,
+        use_partitioner=True,
+    )
+    fcr = FcrProcessor(fcr_table, config.fcr_window_ms)
     source_topic = app.topic(config.topics.touchpoints, key_serializer="raw",
                              value_serializer="raw", allow_empty=True)
     dlq_topic = app.topic(config.topics.dlq, key_serializer="raw", value_serializer="raw")
@@ -76,8 +101,8 @@ def register_touchpoint_agent(app: faust.App, config: WorkerConfig) -> WorkerHea
         for future in pending:  # delivered before the batch may be acked
             await future
 
-    async def store(rows: list[Any]) -> int:
-        work = executor.submit(sink.write_until_done, rows, stopping.is_set)
+    async def store(rows: list[Any], fcr_rows: list[Any]) -> int:
+        work = executor.submit(sink.write_until_done, rows, fcr_rows, stopping.is_set)
         try:
             written = await asyncio.wrap_future(work)
         except asyncio.CancelledError:
@@ -94,19 +119,30 @@ def register_touchpoint_agent(app: faust.App, config: WorkerConfig) -> WorkerHea
     @app.agent(source_topic, concurrency=1)  # type: ignore[untyped-decorator]
     async def touchpoints(stream: Any) -> None:
         async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
-            records = [Record(e.message.partition, e.message.offset, e.message.value)
-                       for e in events]
-            EVENTS_IN.inc(len(records))
-            batch = prepare_batch(records, codec)
-            if batch.rejected:
-                await dead_letter(batch.rejected)
-            written = await store(batch.rows)
-            health.batches += 1
-            health.last_batch_at = time.time()
-            EVENTS_STORED.inc(written)
-            DUPLICATES_DROPPED.inc(batch.duplicates + len(batch.rows) - written)
-            log.info("batch: %d records, %d stored, %d duplicates, %d dead-lettered",
-                     len(records), written, batch.duplicates + len(batch.rows) - written,
-                     len(batch.rejected))
+            try:
+                await process(events)
+            except BaseException:
+                # Leaving the loop body, even by an exception, makes Faust ack the batch: exit first,
+                # so the batch is read again after the restart instead of being lost.
+                log.exception("batch failed: exiting before Faust can commit it")
+                logging.shutdown()
+                os._exit(EXIT_UNWRITTEN_BATCH)
+
+    async def process(events: list[Any]) -> None:
+        records = [Record(e.message.partition, e.message.offset, e.message.value, e)
+                   for e in events]
+        EVENTS_IN.inc(len(records))
+        batch = prepare_batch(records, codec)
+        if batch.rejected:
+            await dead_letter(batch.rejected)
+        fcr_rows = fcr.process(batch.events, lambda i: within_event(batch.sources[i].carrier))
+        written = await store(batch.rows, fcr_rows)
+        health.batches += 1
+        health.last_batch_at = time.time()
+        EVENTS_STORED.inc(written)
+        DUPLICATES_DROPPED.inc(batch.duplicates + len(batch.rows) - written)
+        log.info("batch: %d records, %d stored, %d duplicates, %d dead-lettered",
+                 len(records), written, batch.duplicates + len(batch.rows) - written,
+                 len(batch.rejected))
 
     return health

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from schemas.codec import AvroCodec, UndecodableMessage
-from schemas.event import InvalidEvent, validate_event
+from schemas.event import InvalidEvent, TouchpointEvent, validate_event
 from streams.dedupe.batch import first_copies
 from streams.satisfaction.contributions import event_row
 from streams.sinks.clickhouse import Row
@@ -24,6 +25,8 @@ class Record:
     partition: int
     offset: int
     value: bytes
+    carrier: Any = None
+    """The framework's own record (the Faust event), for code that needs its context."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class PreparedBatch:
     """Rows to store (distinct event_ids, first copy wins), rejects, and duplicates dropped."""
 
     rows: list[Row] = field(default_factory=list)
+    events: list[TouchpointEvent] = field(default_factory=list)
+    """The validated events behind ``rows``, in the same order."""
+    sources: list[Record] = field(default_factory=list)
+    """The record each of ``events`` came from."""
     rejected: list[Rejected] = field(default_factory=list)
     duplicates: int = 0
 
@@ -47,7 +54,7 @@ class PreparedBatch:
 def prepare_batch(records: list[Record], codec: AvroCodec) -> PreparedBatch:
     """Decode and re-validate every record (producers other than ours may write the topic)."""
     batch = PreparedBatch()
-    rows: list[Row] = []
+    pairs: list[tuple[TouchpointEvent, Row, Record]] = []
     for record in records:
         try:
             event = validate_event(codec.decode(record.value))
@@ -58,6 +65,9 @@ def prepare_batch(records: list[Record], codec: AvroCodec) -> PreparedBatch:
             log.exception("record %s/%s failed to decode", record.partition, record.offset)
             batch.rejected.append(Rejected(record, "processing_error", repr(exc)))
             continue
-        rows.append(event_row(event, record.partition, record.offset))
-    batch.rows, batch.duplicates = first_copies(rows, lambda row: str(row[0]))
+        pairs.append((event, event_row(event, record.partition, record.offset), record))
+    kept, batch.duplicates = first_copies(pairs, lambda pair: str(pair[1][0]))
+    batch.events = [event for event, _, _ in kept]
+    batch.rows = [row for _, row, _ in kept]
+    batch.sources = [record for _, _, record in kept]
     return batch

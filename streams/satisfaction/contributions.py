@@ -16,11 +16,16 @@ NPS_DETRACTOR_MAX = 6
 """NPS 0-10: promoter 9-10, passive 7-8, detractor 0-6."""
 CES_EASY_MIN = 5
 """CES 1-7 (7 = very easy): easy if score >= 5."""
+SURVEY_FCR_ATTRIBUTE = "resolved_first_contact"
+"""Survey FCR: a response's answer to "was it resolved at first contact?", "yes" or "no"."""
 
 
 def score_flags(event: TouchpointEvent) -> dict[str, int]:
     """The satisfaction flags one event adds to its minute (each score counted in its own metric)."""
     csat, nps, ces = event.get("csat"), event.get("nps"), event.get("ces")
+    survey_fcr = None
+    if event["kind"] == "response":
+        survey_fcr = (event.get("attributes") or {}).get(SURVEY_FCR_ATTRIBUTE, "").strip().lower()
     return {
         "csat_response": int(csat is not None),
         "csat_satisfied": int(csat is not None and csat >= CSAT_SATISFIED_MIN),
@@ -35,6 +40,8 @@ def score_flags(event: TouchpointEvent) -> dict[str, int]:
             and bool(event.get("customer_id"))
             and bool(event.get("contact_reason"))
         ),
+        "survey_fcr_response": int(survey_fcr in ("yes", "no")),
+        "survey_fcr_yes": int(survey_fcr == "yes"),
     }
 
 
@@ -44,7 +51,7 @@ EVENT_COLUMNS = (
     "complaint", "csat", "nps", "ces", "comment", "language", "partner_id", "location_id", "region",
     "agent_id", "attribute_keys", "attribute_values", "csat_response", "csat_satisfied",
     "nps_response", "nps_promoter", "nps_detractor", "ces_response", "ces_easy", "contact",
-    "fcr_eligible", "kafka_partition", "kafka_offset",
+    "fcr_eligible", "survey_fcr_response", "survey_fcr_yes", "kafka_partition", "kafka_offset",
 )
 """Columns of ``touchpoint_events`` written by the sink, in this order."""
 
@@ -66,5 +73,6 @@ def event_row(event: TouchpointEvent, partition: int, offset: int) -> tuple[Any,
         list(attributes.keys()), list(attributes.values()),
         flags["csat_response"], flags["csat_satisfied"], flags["nps_response"],
         flags["nps_promoter"], flags["nps_detractor"], flags["ces_response"], flags["ces_easy"],
-        flags["contact"], flags["fcr_eligible"], partition, offset,
+        flags["contact"], flags["fcr_eligible"], flags["survey_fcr_response"], flags["survey_fcr_yes"],
+        partition, offset,
     )

@@ -15,6 +15,7 @@ from typing import Any
 
 from sql.client import ServerDatabase
 from streams.dedupe.batch import not_yet_stored
+from streams.fcr.processor import FCR_COLUMNS
 from streams.metrics import SINK_BATCH_SIZE, SINK_FAILURES, SINK_LATENCY
 from streams.satisfaction.contributions import EVENT_COLUMNS
 
@@ -58,17 +59,23 @@ class ClickHouseSink:
         )
         return {r[0] for r in rows}
 
-    def write(self, rows: list[Row]) -> int:
-        """Insert the rows not stored yet (rows must have distinct event_ids); returns how many."""
+    def write(self, rows: list[Row], fcr_rows: list[Row] | None = None) -> int:
+        """Insert the new event rows and every FCR outcome row; return how many events were new.
+
+        Event rows must have distinct event_ids; an FCR row replaces older versions of itself.
+        """
         started = time.monotonic()
         fresh = not_yet_stored(rows, _event_id, self.stored_ids([_event_id(r) for r in rows]))
         if fresh:
             self._database().insert("touchpoint_events", EVENT_COLUMNS, fresh)
+        if fcr_rows:
+            self._database().insert("fcr_contacts", FCR_COLUMNS, fcr_rows)
         SINK_BATCH_SIZE.observe(len(fresh))
         SINK_LATENCY.observe(time.monotonic() - started)
         return len(fresh)
 
-    def write_until_done(self, rows: list[Row], stopping: Callable[[], bool]) -> int | None:
+    def write_until_done(self, rows: list[Row], fcr_rows: list[Row],
+                         stopping: Callable[[], bool]) -> int | None:
         """``write`` with retries and backoff: a ClickHouse outage delays the batch, never drops it.
 
         Returns None only if the worker is stopping; the batch is then not acknowledged.
@@ -76,7 +83,7 @@ class ClickHouseSink:
         delay = 0.5
         while True:
             try:
-                written = self.write(rows)
+                written = self.write(rows, fcr_rows)
                 self.failing = False
                 return written
             except Exception as exc:  # any failure: reconnect, back off, try the same batch again

@@ -1,7 +1,7 @@
 import pytest
 
 from schemas.event import validate_event
-from sql.figures import derive, figures_query
+from sql.figures import FCR_COUNTS, SATISFACTION_COUNTS, derive, figures_query
 from streams.dedupe.batch import first_copies, not_yet_stored
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_row, score_flags
 
@@ -41,6 +41,16 @@ def test_fcr_eligibility_needs_customer_and_reason() -> None:
     assert not score_flags(event(customer_id="c", contact_reason="billing"))["fcr_eligible"]
 
 
+def test_survey_fcr_answer_counts_on_responses_only() -> None:
+    yes = score_flags(event(attributes={"resolved_first_contact": "Yes"}))
+    no = score_flags(event(attributes={"resolved_first_contact": "no"}))
+    other = score_flags(event(attributes={"resolved_first_contact": "maybe"}))
+    contact = score_flags(event(kind="contact", attributes={"resolved_first_contact": "yes"}))
+    assert (yes["survey_fcr_response"], yes["survey_fcr_yes"]) == (1, 1)
+    assert (no["survey_fcr_response"], no["survey_fcr_yes"]) == (1, 0)
+    assert other["survey_fcr_response"] == 0 and contact["survey_fcr_response"] == 0
+
+
 def test_event_row_matches_columns() -> None:
     row = event_row(event(csat=5, attributes={"k": "v"}), 3, 42)
     assert len(row) == len(EVENT_COLUMNS)
@@ -57,14 +67,17 @@ def test_first_copy_wins_and_stored_ids_are_dropped() -> None:
 
 
 def test_ratios_come_from_counts_and_are_null_without_responses() -> None:
-    counts = {k: 0 for k in ("csat_satisfied", "csat_responses", "csat_sum", "nps_promoters",
-                             "nps_detractors", "nps_responses", "ces_sum", "ces_responses",
-                             "ces_easy", "complaints", "contacts")}
+    counts = dict.fromkeys((*SATISFACTION_COUNTS, *FCR_COUNTS), 0)
     empty = derive(counts)
     assert empty["csat_pct"] is None and empty["nps"] is None and empty["ces_mean"] is None
     full = derive({**counts, "csat_satisfied": 3, "csat_responses": 4, "nps_promoters": 5,
                    "nps_detractors": 2, "nps_responses": 10, "ces_sum": 11, "ces_responses": 2})
     assert full["csat_pct"] == 75.0 and full["nps"] == 30.0 and full["ces_mean"] == 5.5
+    assert empty["fcr_pct"] is None and empty["fcr_gap"] is None
+    fcr = derive({**counts, "fcr_success": 3, "fcr_failure": 1, "survey_fcr_yes": 9,
+                  "survey_fcr_responses": 10, "repeat_contacts": 2, "fcr_eligible": 8})
+    assert fcr["fcr_pct"] == 75.0 and fcr["survey_fcr_pct"] == 90.0 and fcr["fcr_gap"] == 15.0
+    assert fcr["repeat_contact_rate"] == 25.0
 
 
 def test_figures_query_rejects_unknown_dimensions_and_grains() -> None:

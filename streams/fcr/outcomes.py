@@ -19,6 +19,9 @@ from typing import Any
 DAY_MS = 86_400_000
 DEFAULT_REPEAT_WINDOW_MS = 7 * DAY_MS
 MAX_LATENESS_MS = 7 * DAY_MS
+ARRIVAL_SKEW_MS = DAY_MS
+"""Margin for records processed out of received_at order (partitions consumed at different paces,
+connector clocks): state is kept this much longer than the accepted lateness strictly needs."""
 
 Contact = tuple[int, str, bool, str, str, str, str, str, str, str]
 """(occurred_at ms, event_id, resolved, channel, touchpoint, journey_stage, partner_id, location_id,
@@ -85,11 +88,12 @@ def prune(contacts: list[Contact], watermark_ms: int,
           repeat_window_ms: int = DEFAULT_REPEAT_WINDOW_MS) -> list[Contact]:
     """Drop contacts that can no longer affect any outcome.
 
-    A contact still to come occurred at or after ``watermark - lateness`` (the accepted window), so it
-    can only be a repeat of, or be repeated by, contacts at or after ``watermark - lateness - R``.
+    A contact still to come occurred at or after ``watermark - lateness`` (the accepted window, less
+    an arrival-skew margin), so it can only be a repeat of, or be repeated by, contacts at or after
+    ``watermark - lateness - R``.
     One older contact is kept as the anchor that makes the oldest kept contact a repeat, if it is one.
     """
-    horizon = watermark_ms - MAX_LATENESS_MS - repeat_window_ms
+    horizon = watermark_ms - MAX_LATENESS_MS - ARRIVAL_SKEW_MS - repeat_window_ms
     keep_from = 0
     while keep_from < len(contacts) and contacts[keep_from][0] < horizon:
         keep_from += 1

@@ -19,6 +19,7 @@ from streams.fcr.outcomes import (
     Outcome,
     contact_from_event,
     is_eligible,
+    prune,
     update_key,
 )
 
@@ -89,3 +90,17 @@ class FcrProcessor:
                     self.store[key] = new_state.to_json()
             rows += [outcome_row(key, outcome, version) for outcome in results]
         return rows
+
+    def sweep(self) -> int:
+        """Drop keys whose every contact is final (memory stays bounded by the active keys).
+
+        Keys that new contacts touch are pruned as they are updated; this catches the quiet ones.
+        Returns how many keys were dropped.
+        """
+        dropped = 0
+        for key in list(self.store.keys()):
+            if not prune(KeyState.from_json(self.store.get(key)).contacts, self.watermark_ms,
+                         self.repeat_window_ms):
+                self.store.pop(key, None)
+                dropped += 1
+        return dropped

@@ -35,6 +35,7 @@ from streams.topics import FCR_TABLE
 
 log = logging.getLogger(__name__)
 EXIT_UNWRITTEN_BATCH = 75
+FCR_SWEEP_INTERVAL_S = 600.0
 
 
 @contextmanager
@@ -115,6 +116,12 @@ def register_touchpoint_agent(app: faust.App, config: WorkerConfig) -> WorkerHea
         if written is None:
             os._exit(EXIT_UNWRITTEN_BATCH)
         return written
+
+    @app.timer(FCR_SWEEP_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def sweep_fcr_state() -> None:
+        dropped = fcr.sweep()
+        if dropped:
+            log.info("fcr: dropped %d customer-reason keys whose outcomes are final", dropped)
 
     @app.agent(source_topic, concurrency=1)  # type: ignore[untyped-decorator]
     async def touchpoints(stream: Any) -> None:

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from dashboards import build
+from dashboards import build, contact_center, queries
 from dashboards.macros import TimeRange, expand
 from dashboards.panels import CLICKHOUSE, GRID_WIDTH, PROMETHEUS, sql_queries, walk_panels
+from sql.figures import FCR_COUNTS
 from sql.migrate import MIGRATIONS_DIR
 
 BOARDS = {name: make() for name, make in build.BOARDS.items()}
@@ -37,8 +38,8 @@ def board_variables(board: dict[str, Any]) -> dict[str, list[str]]:
     return {v["name"]: ["x"] for v in board["templating"]["list"]}
 
 
-def test_there_is_at_least_one_board() -> None:
-    assert "ops_overview" in BOARDS
+def test_every_board_is_registered() -> None:
+    assert {"ops_overview", "contact_center"} <= BOARDS.keys()
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -147,12 +148,19 @@ def test_variables_query_only_migrated_tables(name: str) -> None:
         expand(variable["query"], TimeRange(0, 60), board_variables(BOARDS[name]))
 
 
-def test_ops_overview_has_the_channel_variable_multi_with_all() -> None:
-    [variable] = BOARDS["ops_overview"]["templating"]["list"]
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_every_board_has_the_channel_variable_multi_with_all(name: str) -> None:
+    [variable] = BOARDS[name]["templating"]["list"]
     assert (variable["name"], variable["multi"], variable["includeAll"]) == ("channel", True, True)
     assert variable["query"].startswith("SELECT DISTINCT channel FROM minute_satisfaction")
-    for _name, panel, sql in QUERIES:
-        assert "channel IN (${channel:singlequote})" in sql, panel["title"]
+
+
+@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
+def test_every_source_is_filtered_on_the_minute_and_the_channel_variable(
+        name: str, panel: dict[str, Any], sql: str) -> None:
+    sources = len(_TABLE_REF.findall(sql))
+    assert sql.count("channel IN (${channel:singlequote})") == sources, panel["title"]
+    assert sql.count("$__timeFilter(minute)") == sources, panel["title"]
 
 
 def test_ops_overview_stat_windows() -> None:
@@ -165,7 +173,7 @@ def test_ratios_divide_by_nullif_so_empty_groups_are_null() -> None:
     for _name, panel, sql in QUERIES:
         for line in sql.splitlines():
             if " / " in line:
-                assert "/ nullIf(sum(" in line, f"{panel['title']!r}: {line.strip()}"
+                assert "/ nullIf(sum(" in line or "/ nullIf(count()" in line, f"{panel['title']!r}: {line}"
 
 
 def test_provisioning_declares_the_datasource_uids_the_boards_use() -> None:
@@ -181,3 +189,69 @@ def test_provisioning_loads_the_generated_boards() -> None:
     providers = (PROVISIONING / "dashboards.yaml").read_text()
     assert "type: file" in providers and "path: $CXPULSE_DASHBOARDS_DIR" in providers
     assert "dashboards/generated" in providers
+
+
+@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
+def test_queries_carry_no_bound_parameters(name: str, panel: dict[str, Any], sql: str) -> None:
+    assert "%(" not in sql, f"{panel['title']!r}: Grafana cannot bind parameters"
+
+
+@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
+def test_fcr_contacts_is_read_with_final_and_filtered_on_the_contacts_minute(
+        name: str, panel: dict[str, Any], sql: str) -> None:
+    reads = re.findall(r"FROM fcr_contacts\b(\s+FINAL\b)?", sql)
+    assert all(reads), f"{panel['title']!r}: read fcr_contacts with FINAL (latest outcome per contact)"
+    assert sql.count("WITH toStartOfMinute(occurred_at) AS minute") == len(reads), panel["title"]
+
+
+def test_fcr_outcomes_are_decided_against_now_with_the_rules_of_sql_figures() -> None:
+    for count, sql in FCR_COUNTS.items():
+        assert queries.decided_now(count) == sql.replace(queries.AS_OF, "now()")
+    assert queries.FCR_SUCCESS.sql.endswith("decides_at <= now())")
+    assert queries.FCR_PENDING.sql.endswith("decides_at > now())")
+    success, failure = queries.FCR_SUCCESS.sql, queries.FCR_FAILURE.sql
+    assert queries.FCR_PCT.sql == f"100 * {success} / nullIf({success} + {failure}, 0)"
+
+
+def test_decided_now_rejects_a_count_with_another_bound_parameter(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(FCR_COUNTS, "odd", "sum(decides_at > toDateTime(%(other)s))")
+    with pytest.raises(ValueError, match="bound parameter"):
+        queries.decided_now("odd")
+
+
+def panel_titled(board: str, title: str) -> dict[str, Any]:
+    [panel] = [p for p in walk_panels(BOARDS[board]) if p["title"] == title]
+    return panel
+
+
+def table_columns(panel: dict[str, Any]) -> list[str]:
+    return [o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]]
+
+
+def test_contact_center_panels() -> None:
+    titles = {p["title"]: p["type"] for p in walk_panels(BOARDS["contact_center"]) if p["type"] != "row"}
+    assert titles == {
+        "FCR % by channel": "stat", "Repeat-contact rate by channel": "stat",
+        "Pending first contacts by channel": "stat", "FCR % by channel, every hour": "timeseries",
+        "FCR gap by channel: survey vs. operational": "table", "Complaints by channel": "table",
+        "FCR by agent": "table", "FCR by contact reason": "table",
+    }
+    assert BOARDS["contact_center"]["time"] == {"from": contact_center.TIME_FROM, "to": "now"}
+
+
+@pytest.mark.parametrize(("title", "expected"), [
+    ("FCR by agent", ["agent_id", "fcr_first_contacts", "fcr_success", "fcr_failure", "fcr_pending",
+                      "fcr_pct"]),
+    ("FCR by contact reason", ["contact_reason", "eligible_contacts", "fcr_first_contacts", "fcr_success",
+                               "fcr_failure", "fcr_pending", "fcr_pct", "repeat_contacts",
+                               "repeat_contact_rate"]),
+    ("FCR gap by channel: survey vs. operational", ["channel", "survey_fcr_answers", "survey_fcr_pct",
+                                                     "fcr_decided", "fcr_pct", "fcr_gap"]),
+    ("Complaints by channel", ["channel", "contact_count", "complaint_count", "complaint_rate"]),
+])
+def test_contact_center_tables_show_every_column_they_query(title: str, expected: list[str]) -> None:
+    panel = panel_titled("contact_center", title)
+    assert table_columns(panel) == expected
+    sql = panel["targets"][0]["rawSql"]
+    outer = sql.split("FROM", 1)[0] if "UNION ALL" not in sql else sql.split("FROM (", 1)[0]
+    assert [a for a in re.findall(r"\bAS (\w+)", outer) if a != "minute"] == expected[1:]

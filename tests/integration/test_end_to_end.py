@@ -22,7 +22,7 @@ from infra import stack
 from schemas.topics import Topics
 from sql.client import ServerDatabase
 from sql.migrate import migrate
-from tests.integration.reference import COUNTS, expected_counts, first_copies
+from tests.integration.reference import COUNTS, FCR, expected_counts, expected_fcr, first_copies
 
 HOUR_MS = 3_600_000
 
@@ -106,13 +106,17 @@ def dead_letters(settings: Settings, tag: str) -> Counter[tuple[bytes, str]]:
 
 def assert_figures_match(env: dict[str, str], events: list[dict[str, Any]], start_ms: int,
                          end_ms: int) -> None:
+    now_ms = int(time.time() * 1000)
     for by in ("channel", "touchpoint"):
         expected = expected_counts(events, by, start_ms, end_ms)
+        expected_fcr_counts = expected_fcr(events, by, start_ms, end_ms, now_ms)
         actual = metrics(env, by, start_ms, end_ms)
         assert set(actual) == set(expected), by
         for key, counts in expected.items():
             got = {name: actual[key][name] for name in COUNTS}
             assert got == counts, f"{by}={key}"
+            fcr = expected_fcr_counts.get(key, dict.fromkeys(FCR, 0))
+            assert {name: actual[key][name] for name in FCR} == fcr, f"FCR {by}={key}"
             if counts["csat_responses"]:
                 assert actual[key]["csat_pct"] == round(
                     counts["csat_satisfied"] / counts["csat_responses"] * 100, 4)

@@ -1,23 +1,31 @@
-"""Board SQL over ``minute_satisfaction``: figures from summed counts, filtered by the board's macros.
+"""Board SQL: figures from summed counts, filtered by the board's macros.
+
+Sources: ``minute_satisfaction`` (satisfaction, contact and survey-FCR counts per minute) and
+``fcr_contacts`` (the FCR role and outcome of every eligible contact, read with ``FINAL``).
 
 Rules every query here keeps (DESIGN.md, METRICS.md):
 
 - ratios come from summed counts (``100 * sum(satisfied) / sum(responses)``), never averages of
   ratios; a group whose denominator is 0 gives NULL (``nullIf(..., 0)``), never 0;
 - SQL that runs on ClickHouse 18.16 and modern ClickHouse alike: only ``$__timeFilter``,
-  ``$__fromTime``/``$__toTime`` and template variables, buckets by ``toStartOfFiveMinute``;
+  ``$__fromTime``/``$__toTime`` and template variables, buckets by ``toStartOfFiveMinute`` /
+  ``toStartOfHour``;
+- every source is filtered on ``minute``, the start of the event's minute (``fcr_contacts`` defines
+  it as ``toStartOfMinute(occurred_at)``), so every board selects the same events for a time range;
 - result aliases never repeat a column name, so no alias can shadow a column inside ``sum()``;
 - identifiers (columns, aliases) are validated; values only ever come from the macro expansions.
 """
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from dashboards.panels import JSON, Step, thresholds
 from sql.client import checked_identifier
+from sql.figures import FCR_COUNTS
 
 TABLE: Final = "minute_satisfaction"
 CHANNEL_FILTER: Final = "channel IN (${channel:singlequote})"
@@ -25,6 +33,26 @@ CHANNEL_FILTER: Final = "channel IN (${channel:singlequote})"
 TIME_FILTER: Final = "$__timeFilter(minute)"
 """Minute buckets whose start lies in the panel's time range (both ends included)."""
 BUCKET_5M: Final = "toStartOfFiveMinute(minute)"
+BUCKET_1H: Final = "toStartOfHour(minute)"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A table a board reads; ``minute`` defines the column of that name where the table has none."""
+
+    table: str
+    minute: str | None = None
+
+    def prelude(self) -> list[str]:
+        """The ``WITH`` line defining ``minute`` (the time filter's column), if the table needs one."""
+        return [f"WITH {self.minute} AS minute"] if self.minute else []
+
+
+MINUTES: Final = Source(TABLE)
+"""Minute counts; ``minute`` is a column."""
+FCR_CONTACTS: Final = Source("fcr_contacts FINAL", minute="toStartOfMinute(occurred_at)")
+"""One row per eligible contact, latest outcome (``FINAL``); ``minute`` is the contact's minute, to
+which METRICS.md attributes a first contact's outcome."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +120,107 @@ COMPLAINT_RATE: Final = Figure(
 )
 
 
+COMPLAINTS: Final = Figure(
+    name="complaint_count", title="Complaints", sql="sum(complaints)", unit="short", decimals=0,
+    steps=thresholds(Step("blue")), meaning="contacts flagged as complaints",
+)
+
+# --- first-contact resolution, over fcr_contacts -------------------------------------------------------
+
+AS_OF: Final = "toDateTime(%(as_of)s)"
+"""The clock ``sql.figures`` binds FCR outcomes to; a board decides them against ``now()`` instead."""
+
+
+def decided_now(count: str) -> str:
+    """An FCR count of :data:`sql.figures.FCR_COUNTS` (one set of rules), decided against ``now()``.
+
+    An open first contact is a success once ``now()`` passed its ``decides_at``, pending before.
+    """
+    sql = FCR_COUNTS[count].replace(AS_OF, "now()")
+    if "%(" in sql:
+        raise ValueError(f"FCR count {count!r} keeps a bound parameter a board cannot fill: {sql}")
+    return sql
+
+
+_COUNT: Final = thresholds(Step("blue"))
+FCR_FIRST_CONTACTS: Final = Figure(
+    name="fcr_first_contacts", title="First contacts", sql=decided_now("fcr_first_contacts"),
+    unit="short", decimals=0, steps=_COUNT,
+    meaning="eligible contacts with no contact of the same customer and reason in the 7 days before",
+)
+FCR_SUCCESS: Final = Figure(
+    name="fcr_success", title="Successes", sql=decided_now("fcr_success"), unit="short", decimals=0,
+    steps=_COUNT, meaning="first contacts resolved and not repeated within 7 days, 7 days on",
+)
+FCR_FAILURE: Final = Figure(
+    name="fcr_failure", title="Failures", sql=decided_now("fcr_failure"), unit="short", decimals=0,
+    steps=_COUNT, meaning="first contacts not resolved, or repeated within 7 days",
+)
+FCR_PENDING: Final = Figure(
+    name="fcr_pending", title="Pending", sql=decided_now("fcr_pending"), unit="short", decimals=0,
+    steps=_COUNT, meaning="first contacts resolved, under 7 days old, not repeated so far",
+)
+REPEAT_CONTACTS: Final = Figure(
+    name="repeat_contacts", title="Repeat contacts", sql=decided_now("repeat_contacts"), unit="short",
+    decimals=0, steps=_COUNT,
+    meaning="eligible contacts within 7 days after a contact of the same customer and reason",
+)
+ELIGIBLE_CONTACTS: Final = Figure(
+    name="eligible_contacts", title="Eligible contacts", sql="count()", unit="short", decimals=0,
+    steps=_COUNT, meaning="contacts with a customer and a contact reason (one fcr_contacts row each)",
+)
+FCR_PCT: Final = Figure(
+    name="fcr_pct", title="FCR %",
+    sql=f"100 * {FCR_SUCCESS.sql} / nullIf({FCR_SUCCESS.sql} + {FCR_FAILURE.sql}, 0)",
+    unit="percent", decimals=1,
+    steps=thresholds(Step("red"), Step("orange", 65), Step("green", 75)),
+    meaning="successes / (successes + failures) x 100; pending first contacts not counted",
+)
+REPEAT_CONTACT_RATE: Final = Figure(
+    name="repeat_contact_rate", title="Repeat-contact rate",
+    sql=f"100 * {REPEAT_CONTACTS.sql} / nullIf({ELIGIBLE_CONTACTS.sql}, 0)",
+    unit="percent", decimals=1,
+    steps=thresholds(Step("green"), Step("orange", 15), Step("red", 25)),
+    meaning="repeat contacts / eligible contacts x 100",
+)
+
+# --- the FCR gap: minute_satisfaction's survey answers next to fcr_contacts' outcomes -----------------
+
+_GAP_BRANCHES: Final = (
+    (MINUTES, {"survey_yes": "sum(survey_fcr_yes)", "survey_answers": "sum(survey_fcr_responses)",
+               "successes": "toUInt64(0)", "failures": "toUInt64(0)"}),
+    (FCR_CONTACTS, {"survey_yes": "toUInt64(0)", "survey_answers": "toUInt64(0)",
+                    "successes": FCR_SUCCESS.sql, "failures": FCR_FAILURE.sql}),
+)
+"""Per channel, one branch per source with the other source's counts as 0 (same types: UInt64)."""
+SURVEY_FCR_ANSWERS: Final = Figure(
+    name="survey_fcr_answers", title="Survey FCR answers", sql="sum(survey_answers)", unit="short",
+    decimals=0, steps=_COUNT, meaning='survey responses answering "resolved at first contact?"',
+)
+SURVEY_FCR_PCT: Final = Figure(
+    name="survey_fcr_pct", title="Survey FCR %",
+    sql="100 * sum(survey_yes) / nullIf(sum(survey_answers), 0)", unit="percent", decimals=1,
+    steps=FCR_PCT.steps, meaning='"yes" answers / survey FCR answers x 100',
+)
+FCR_DECIDED: Final = Figure(
+    name="fcr_decided", title="Decided first contacts", sql="sum(successes) + sum(failures)",
+    unit="short", decimals=0, steps=_COUNT, meaning="first contacts decided: successes + failures",
+)
+OPERATIONAL_FCR_PCT: Final = Figure(
+    name="fcr_pct", title="Operational FCR %",
+    sql="100 * sum(successes) / nullIf(sum(successes) + sum(failures), 0)", unit="percent",
+    decimals=1, steps=FCR_PCT.steps, meaning=FCR_PCT.meaning,
+)
+FCR_GAP: Final = Figure(
+    name="fcr_gap", title="FCR gap", sql=f"({SURVEY_FCR_PCT.sql}) - ({OPERATIONAL_FCR_PCT.sql})",
+    unit="suffix: pp", decimals=1, steps=_COUNT,
+    meaning="survey FCR % - operational FCR %, in percentage points",
+)
+GAP_FIGURES: Final = (SURVEY_FCR_ANSWERS, SURVEY_FCR_PCT, FCR_DECIDED, OPERATIONAL_FCR_PCT, FCR_GAP)
+
+# --- query builders -------------------------------------------------------------------------------------
+
+
 def _select_list(items: Sequence[str]) -> str:
     return ",\n    ".join(items)
 
@@ -100,27 +229,60 @@ def _figure_columns(figures: Sequence[Figure]) -> list[str]:
     return [f"{f.sql} AS {checked_identifier(f.name)}" for f in figures]
 
 
-def by_channel(figures: Sequence[Figure]) -> str:
-    """One row per channel in the panel's time range: ``channel`` then each figure by its name."""
-    columns = _select_list(["channel", *_figure_columns(figures)])
+def _query(source: Source, keys: Sequence[str], columns: Sequence[str], bucket: str | None,
+           *, ordered: bool = True) -> str:
+    group = (["time"] if bucket else []) + [checked_identifier(k) for k in keys]
+    select = ([f"{bucket} AS time"] if bucket else []) + [*keys, *columns]
     return "\n".join([
-        f"SELECT\n    {columns}",
-        f"FROM {TABLE}",
+        *source.prelude(),
+        f"SELECT\n    {_select_list(select)}",
+        f"FROM {source.table}",
         f"WHERE {TIME_FILTER}\n  AND {CHANNEL_FILTER}",
-        "GROUP BY channel",
-        "ORDER BY channel",
+        f"GROUP BY {', '.join(group)}",
+        *([f"ORDER BY {', '.join(group)}"] if ordered else []),
     ])
+
+
+def grouped(figures: Sequence[Figure], keys: Sequence[str] = ("channel",), source: Source = MINUTES,
+            bucket: str | None = None) -> str:
+    """One row per group in the panel's range, with at least one row of ``source``.
+
+    Columns: ``time`` (the ``bucket`` start, if a bucket is given), ``keys``, then each figure by its
+    name.
+    """
+    return _query(source, keys, _figure_columns(figures), bucket)
+
+
+def by_channel(figures: Sequence[Figure], source: Source = MINUTES) -> str:
+    """One row per channel in the panel's time range: ``channel`` then each figure by its name."""
+    return grouped(figures, ("channel",), source)
 
 
 def by_channel_every_5_minutes(figure: Figure) -> str:
     """Long format for a time series: (``time`` = 5-minute bucket start, ``channel``, figure)."""
-    columns = _select_list([f"{BUCKET_5M} AS time", "channel", *_figure_columns([figure])])
+    return grouped([figure], ("channel",), MINUTES, BUCKET_5M)
+
+
+def by_channel_every_hour(figure: Figure, source: Source = MINUTES) -> str:
+    """Long format for a time series: (``time`` = hour start, ``channel``, figure)."""
+    return grouped([figure], ("channel",), source, BUCKET_1H)
+
+
+def fcr_gap_by_channel() -> str:
+    """Per channel: survey FCR (minute_satisfaction) next to operational FCR (fcr_contacts), and the gap.
+
+    A channel with events of either kind in the range has a row; a figure without a denominator is
+    NULL, and so is the gap then.
+    """
+    branches = [_query(source, ["channel"], [f"{sql} AS {checked_identifier(name)}"
+                                             for name, sql in columns.items()], None, ordered=False)
+                for source, columns in _GAP_BRANCHES]
+    union = textwrap.indent("\nUNION ALL\n".join(branches), "    ")
     return "\n".join([
-        f"SELECT\n    {columns}",
-        f"FROM {TABLE}",
-        f"WHERE {TIME_FILTER}\n  AND {CHANNEL_FILTER}",
-        "GROUP BY time, channel",
-        "ORDER BY time, channel",
+        f"SELECT\n    {_select_list(['channel', *_figure_columns(GAP_FIGURES)])}",
+        f"FROM (\n{union}\n)",
+        "GROUP BY channel",
+        "ORDER BY channel",
     ])
 
 

@@ -7,7 +7,7 @@ APT_PACKAGES := clickhouse-server clickhouse-client prometheus prometheus-alertm
 CXPULSE := $(BIN)/cxpulse
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages demo up down status test lint unit integration dashboards bench
+.PHONY: help setup system-packages demo up down status test lint unit integration dashboards bench bench-fcr
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -57,3 +57,9 @@ dashboards: $(VENV)/.installed ## regenerate dashboards/generated/*.json from th
 
 bench: setup ## throughput benchmark: publish -> worker -> ClickHouse on a fresh stack (prints events/s)
 	$(BIN)/python -m bench.pipeline_throughput --events 100000
+
+bench-fcr: setup ## FCR benchmark: contacts/s through the FCR agent and worker RSS with 1M keys (~6 min)
+	$(BIN)/python -m bench.fcr --contacts 1000000
+
+bench-alerts: setup ## alert quality: false alarms on stable traffic, detection/resolution delays of incidents
+	$(BIN)/python -m bench.alerts

@@ -81,8 +81,10 @@ class Incident:
         """Satisfied-share drop for ``event`` at event time ``t_ms``; 0.0 where the incident is not."""
         if not self.start_ms <= t_ms < self.end_ms:
             return 0.0
-        hit = (event["channel"] == self.channel and event["touchpoint"] == self.touchpoint) or (
-            event["location_id"] == self.location_id)
+        # An empty touchpoint means the whole channel; an empty channel or location means none.
+        hit = (bool(self.channel) and event["channel"] == self.channel
+               and (not self.touchpoint or event["touchpoint"] == self.touchpoint)) or (
+            bool(self.location_id) and event["location_id"] == self.location_id)
         return self.drop if hit else 0.0
 
 

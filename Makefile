@@ -58,7 +58,7 @@ dashboards: $(VENV)/.installed ## regenerate dashboards/generated/*.json from th
 bench: setup ## throughput benchmark: publish -> worker -> ClickHouse on a fresh stack (prints events/s)
 	$(BIN)/python -m bench.pipeline_throughput --events 100000
 
-bench-fcr: setup ## FCR benchmark: contacts/s through the FCR agent and worker RSS with 1M keys (~6 min)
+bench-fcr: setup ## FCR benchmark: contacts/s through the FCR agent and worker RSS with 1M keys (~12 min)
 	$(BIN)/python -m bench.fcr --contacts 1000000
 
 bench-alerts: setup ## alert quality: false alarms on stable traffic, detection/resolution delays of incidents

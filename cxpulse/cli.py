@@ -70,6 +70,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
         batch_seconds=settings.sink_batch_seconds, schema_registry_url=settings.schema_registry_url,
         partitions=settings.touchpoint_partitions, data_dir=str(settings.run_path / "worker-data"),
         fcr_window_ms=int(parse_duration(settings.fcr_window) * 1000),
+        alerts_enabled=settings.alerts_enabled, board_url=settings.board_url,
     )
     app = create_app(config)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
@@ -145,6 +146,28 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import fields
+
+    from streams.alerts.backtest import backtest, describe
+    from streams.alerts.detector import DetectorParams
+
+    overrides = {f.name: getattr(args, f.name) for f in fields(DetectorParams)
+                 if getattr(args, f.name, None) is not None}
+    params = DetectorParams(**overrides)
+    db = _database(settings)
+    try:
+        count = 0
+        for alert in backtest(db, parse_time(args.start), parse_time(args.end), params,
+                              settings.board_url):
+            print(describe(alert))
+            count += 1
+    finally:
+        db.close()
+    print(f"{count} alert transition(s); detector {params}")
+    return 0
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from sql.migrate import migrate
 
@@ -208,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grain", choices=["minute", "hour", "day", "total"], default="total")
     p.add_argument("--format", choices=["json", "table"], default="table")
     p.set_defaults(func=cmd_metrics)
+
+    p = sub.add_parser("alerts", help="satisfaction-drop alerts")
+    p.add_argument("action", choices=["backtest"])
+    p.add_argument("--from", dest="start", default="now-24h", help="event-time start (default now-24h)")
+    p.add_argument("--to", dest="end", default="now", help="event-time end (default now)")
+    p.add_argument("--z-fire", dest="z_fire", type=float, help="override: z a drop must reach")
+    p.add_argument("--min-effect-pts", dest="min_effect_pts", type=float,
+                   help="override: smallest drop in points that may fire")
+    p.add_argument("--min-recent", dest="min_recent", type=int,
+                   help="override: fewest recent responses to judge")
+    p.set_defaults(func=cmd_alerts)
 
     p = sub.add_parser("db", help="database tasks")
     p.add_argument("action", choices=["migrate"])

@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     clickhouse_password: str = ""
 
     prometheus_port: int = 19090
+    alertmanager_port: int = 19093
+    webhook_port: int = Field(19094, description="the local Alertmanager webhook receiver")
     worker_port: int = 16066
     worker_id: str = "cxpulse-worker"
 
@@ -39,6 +41,9 @@ class Settings(BaseSettings):
     demo_backfill_hours: float = Field(6.0, description="hours of history `make demo` publishes first")
 
     fcr_window: str = Field("7d", description="FCR repeat window R, e.g. 7d, 72h")
+
+    alerts_enabled: bool = Field(True, description="run the satisfaction-drop detector in the worker")
+    board_url: str = Field("http://127.0.0.1:3000", description="Grafana URL used in alert links")
 
     sink_batch_size: int = Field(10_000, description="max events per ClickHouse insert")
     sink_batch_seconds: float = Field(1.0, description="max wait before a partial batch is written")

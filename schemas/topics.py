@@ -38,9 +38,24 @@ class Topics:
         """Rejected records: raw payload as value, reason/detail/source as headers."""
         return f"{self.prefix}cx.dlq"
 
+    @property
+    def followups(self) -> str:
+        """Closed-loop follow-ups, JSON; keyed by the follow-up id (the triggering event_id).
+
+        At least once: a consumer keeps one follow-up per key.
+        """
+        return f"{self.prefix}cx.followups"
+
+    @property
+    def alerts(self) -> str:
+        """Satisfaction-drop alerts, JSON, FIRING then RESOLVED; keyed by alert_id."""
+        return f"{self.prefix}cx.alerts"
+
     def specs(self, touchpoint_partitions: int) -> list[TopicSpec]:
         """Every topic to create. Retention covers the 7-day lateness window with a margin."""
         return [
             TopicSpec(self.touchpoints, touchpoint_partitions, 2 * WEEK_MS),
             TopicSpec(self.dlq, 1, 4 * WEEK_MS),
+            TopicSpec(self.followups, touchpoint_partitions, 4 * WEEK_MS),
+            TopicSpec(self.alerts, 1, 4 * WEEK_MS),
         ]

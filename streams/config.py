@@ -28,3 +28,7 @@ class WorkerConfig:
     data_dir: str = ".run/worker-data"
     """Where the worker keeps its state store (RocksDB)."""
     fcr_window_ms: int = 7 * 86_400_000
+    alerts_enabled: bool = True
+    """Run the satisfaction-drop detector in this worker (one worker of a deployment is enough)."""
+    board_url: str = "http://127.0.0.1:3000"
+    """Grafana base URL for the links in alerts."""

@@ -22,3 +22,20 @@ SINK_FAILURES = Counter("cxpulse_sink_failures_total", "Failed ClickHouse writes
 CONSUMER_LAG = Gauge(
     "cxpulse_consumer_lag", "Records not yet committed by the worker group", ["topic", "partition"]
 )
+SCOPE_CSAT_PCT = Gauge(
+    "cxpulse_scope_csat_pct", "CSAT % of the last 30 minutes of event time", ["scope_kind", "scope"]
+)
+SCOPE_CSAT_RESPONSES = Gauge(
+    "cxpulse_scope_csat_responses", "CSAT responses in the last 30 minutes of event time",
+    ["scope_kind", "scope"],
+)
+ALERT_ACTIVE = Gauge(
+    "cxpulse_alert_active", "1 while a satisfaction-drop alert is FIRING, 0 once RESOLVED",
+    ["scope_kind", "scope", "metric", "severity", "channel"],
+)
+KIOSK_LAST_FEEDBACK_AGE = Gauge(
+    "cxpulse_kiosk_last_feedback_age_seconds", "Seconds since the last kiosk press seen", ["location"]
+)
+ALERT_EVALUATION_FAILURES = Counter(
+    "cxpulse_alert_evaluation_failures_total", "Detector runs that failed (retried on the next batch)"
+)

@@ -174,6 +174,11 @@ class Detector:
         self.board_url = board_url.rstrip("/")
         self._state: dict[Scope, _ScopeState] = defaultdict(_ScopeState)
 
+    def restore(self, alert_id: str, scope: Scope, first_seen: int) -> None:
+        """Take back an alert that was FIRING when the process stopped (so it can resolve)."""
+        state = self._state[scope]
+        state.firing, state.alert_id, state.first_seen, state.streak = True, alert_id, first_seen, 0
+
     def firing(self) -> list[Scope]:
         """Scopes with an alert FIRING now."""
         return [scope for scope, state in self._state.items() if state.firing]

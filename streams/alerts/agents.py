@@ -1,0 +1,60 @@
+"""Alerting in the worker: after each stored batch, evaluate the minutes of event time it completed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from typing import Any
+
+import faust
+import orjson
+
+from sql.client import ServerDatabase
+from streams.alerts.engine import AlertEngine
+from streams.config import WorkerConfig
+from streams.metrics import ALERT_EVALUATION_FAILURES
+
+log = logging.getLogger(__name__)
+CATCH_UP_INTERVAL_S = 15.0
+
+
+def register_alerting(app: faust.App, config: WorkerConfig, executor: Executor
+                      ) -> Callable[[list[dict[str, Any]]], Awaitable[None]]:
+    """Attach the alert timer to ``app``; return the hook the touchpoint agent calls per batch."""
+    engine = AlertEngine(
+        lambda: ServerDatabase(config.clickhouse_host, config.clickhouse_port,
+                               config.clickhouse_database, config.clickhouse_user,
+                               config.clickhouse_password),
+        board_url=config.board_url,
+    )
+    topic = app.topic(config.topics.alerts, key_serializer="raw", value_serializer="raw")
+    lock = asyncio.Lock()
+
+    async def evaluate() -> None:
+        async with lock:
+            try:
+                alerts = await asyncio.get_running_loop().run_in_executor(executor, engine.run)
+                pending = [await topic.send(key=a["alert_id"].encode(), value=orjson.dumps(a))
+                           for a in alerts]
+                for future in pending:
+                    await future
+            except Exception:  # alerting must never stop the data path; the next run retries
+                ALERT_EVALUATION_FAILURES.inc()
+                log.exception("alert evaluation failed")
+                return
+        for alert in alerts:
+            log.info("alert %s %s=%s csat_pct %s%% (n=%s) vs %s%% (n=%s)", alert["status"],
+                     alert["scope_kind"], alert["scope"], alert.get("recent_pct"),
+                     alert.get("recent_n"), alert.get("baseline_pct"), alert.get("baseline_n"))
+
+    @app.timer(CATCH_UP_INTERVAL_S)  # type: ignore[untyped-decorator]
+    async def catch_up() -> None:
+        await evaluate()
+
+    async def after_batch(events: list[dict[str, Any]]) -> None:
+        engine.observe(events)
+        await evaluate()
+
+    return after_batch

@@ -1,0 +1,108 @@
+"""The worker's side of alerting: the event-time clock, the detector's inputs, its outputs.
+
+Every minute of event time (the newest complete minute the worker has seen) is evaluated once, in
+order, from ClickHouse's minute counts (all partitions, all workers' data). A replay of history
+therefore raises the alerts that history holds. Alert transitions are stored in ClickHouse and
+returned for the agent to publish on ``cx.alerts``; gauges go to Prometheus.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from sql.client import ServerDatabase
+from streams.alerts.detector import Detector, DetectorParams
+from streams.alerts.store import firing_alerts, insert_alerts, severity, window_counts
+from streams.metrics import (
+    ALERT_ACTIVE,
+    KIOSK_LAST_FEEDBACK_AGE,
+    SCOPE_CSAT_PCT,
+    SCOPE_CSAT_RESPONSES,
+)
+
+log = logging.getLogger(__name__)
+MAX_MINUTES_PER_RUN = 120
+"""Catching up on a long replay is spread over several runs, so the agent is never held long."""
+MAX_GAP_S = 6 * 3600
+"""A jump of the clock by more than this (a gap in traffic, old data replayed, then new) is not
+evaluated minute by minute: evaluation resumes 30 minutes before the new clock, and
+``cxpulse alerts backtest`` covers the gap."""
+
+
+class AlertEngine:
+    """Owns the detector and the event-time clock of one worker."""
+
+    def __init__(self, connect: Callable[[], ServerDatabase], params: DetectorParams | None = None,
+                 board_url: str = "") -> None:
+        self._connect = connect
+        self.detector = Detector(params, board_url)
+        self.clock_s: int | None = None
+        """End of the newest complete minute of event time seen."""
+        self.evaluated_s: int | None = None
+        self.kiosk_last_seen_ms: dict[str, int] = {}
+        self._restored = False
+
+    def observe(self, events: list[dict[str, Any]]) -> None:
+        """Advance the event-time clock and the kiosk liveness from a batch of stored events."""
+        for event in events:
+            if event["channel"] == "kiosk" and event.get("location_id"):
+                location = event["location_id"]
+                self.kiosk_last_seen_ms[location] = max(
+                    self.kiosk_last_seen_ms.get(location, 0), int(event["occurred_at"]))
+        if events:
+            newest_minute = max(int(e["occurred_at"]) for e in events) // 60_000 * 60
+            if self.clock_s is None or newest_minute > self.clock_s:
+                self.clock_s = newest_minute  # the minute in progress is not complete: not evaluated
+
+    def run(self) -> list[dict[str, Any]]:
+        """Evaluate the minutes the clock passed since the last run; return the transitions."""
+        now_s = time.time()
+        for location, seen_ms in self.kiosk_last_seen_ms.items():
+            KIOSK_LAST_FEEDBACK_AGE.labels(location).set(max(0.0, now_s - seen_ms / 1000))
+        if self.clock_s is None:
+            return []
+        db = self._connect()
+        try:
+            self._restore(db)
+            start = self.clock_s if self.evaluated_s is None else self.evaluated_s + 60
+            if self.clock_s - start > MAX_GAP_S:
+                log.info("event-time clock jumped %d min: resuming 30 min before it",
+                         (self.clock_s - start) // 60)
+                start = self.clock_s - 30 * 60
+            ends = list(range(start, self.clock_s + 1, 60))[:MAX_MINUTES_PER_RUN]
+            alerts: list[dict[str, Any]] = []
+            counts = {}
+            for end_s in ends:
+                counts = window_counts(db, end_s, self.detector.params)
+                alerts += self.detector.evaluate(end_s, counts)
+            insert_alerts(db, alerts)
+            if ends:
+                self.evaluated_s = ends[-1]
+                self._export(counts, alerts)
+            return alerts
+        finally:
+            db.close()
+
+    def _restore(self, db: ServerDatabase) -> None:
+        if self._restored:
+            return
+        for row in firing_alerts(db):
+            self.detector.restore(row["alert_id"], (row["scope_kind"], row["scope"]),
+                                  int(row["first_seen"]))
+        self._restored = True
+
+    def _export(self, counts: dict[Any, Any], alerts: list[dict[str, Any]]) -> None:
+        longest = max(self.detector.params.windows_min)
+        for (kind, scope), windows in counts.items():
+            n, s, _, _ = windows[longest]
+            SCOPE_CSAT_RESPONSES.labels(kind, scope).set(n)
+            if n:
+                SCOPE_CSAT_PCT.labels(kind, scope).set(round(100 * s / n, 2))
+        for alert in alerts:
+            channel = alert["scope"].split("/")[0] if alert["scope_kind"].startswith("channel") else ""
+            ALERT_ACTIVE.labels(alert["scope_kind"], alert["scope"], alert["metric"],
+                                severity(alert["scope_kind"]), channel).set(
+                1 if alert["status"] == "FIRING" else 0)

@@ -1,0 +1,1 @@
+"""Closed-loop follow-ups: unhappy responses and complaints -> routed follow-ups with an SLA."""

@@ -105,7 +105,8 @@ def bench_settings() -> Settings:
     run_dir = Path(tempfile.mkdtemp(prefix="cxpulse-bench-fcr-"))
     return Settings(run_dir=run_dir, kafka_port=_free_port(), clickhouse_port=_free_port(),
                     clickhouse_http_port=_free_port(), prometheus_port=_free_port(),
-                    worker_port=_free_port(), topic_prefix="benchfcr.")
+                    worker_port=_free_port(), alertmanager_port=_free_port(),
+                    webhook_port=_free_port(), topic_prefix="benchfcr.")
 
 
 def worker_pid(settings: Settings) -> int:

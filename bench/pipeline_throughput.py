@@ -36,7 +36,8 @@ def run(events: int, rate: float) -> None:
     run_dir = Path(tempfile.mkdtemp(prefix="cxpulse-bench-"))
     settings = Settings(run_dir=run_dir, kafka_port=_free_port(), clickhouse_port=_free_port(),
                         clickhouse_http_port=_free_port(), prometheus_port=_free_port(),
-                        worker_port=_free_port(), topic_prefix="bench.")
+                        worker_port=_free_port(), alertmanager_port=_free_port(),
+                        webhook_port=_free_port(), topic_prefix="bench.")
     stack.up(settings, progress=lambda line: None)
     try:
         now_ms = int(time.time() * 1000)

@@ -42,10 +42,10 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
             print("stack stopped")
     else:
         rows = stack.status(settings)
-        print(f"{'component':<11} {'state':<9} {'pid':>7} {'port':>6}  health")
+        print(f"{'component':<12} {'state':<9} {'pid':>7} {'port':>6}  health")
         for row in rows:
             health = "healthy" if row.healthy else "-"
-            print(f"{row.name:<11} {row.state:<9} {row.pid or '-':>7} {row.port:>6}  {health}")
+            print(f"{row.name:<12} {row.state:<9} {row.pid or '-':>7} {row.port:>6}  {health}")
         return 0 if all(r.healthy for r in rows) else 3
     return 0
 
@@ -59,6 +59,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
     from schemas.topics import Topics
     from streams.app import create_app
     from streams.config import WorkerConfig
+    from streams.followups.rules import parse_sla_spec
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     config = WorkerConfig(
@@ -71,6 +72,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
         partitions=settings.touchpoint_partitions, data_dir=str(settings.run_path / "worker-data"),
         fcr_window_ms=int(parse_duration(settings.fcr_window) * 1000),
         alerts_enabled=settings.alerts_enabled, board_url=settings.board_url,
+        followup_sla=parse_sla_spec(settings.followup_sla),
     )
     app = create_app(config)
     worker = faust.Worker(app, loglevel="INFO", quiet=True)
@@ -168,6 +170,12 @@ def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_followups(args: argparse.Namespace, settings: Settings) -> int:
+    from cxpulse.followups_view import run_followups
+
+    return run_followups(args, lambda: _database(settings))
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from sql.migrate import migrate
 
@@ -242,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-recent", dest="min_recent", type=int,
                    help="override: fewest recent responses to judge")
     p.set_defaults(func=cmd_alerts)
+
+    from cxpulse.followups_view import add_followups_arguments
+
+    p = sub.add_parser("followups", help="closed-loop follow-ups: open, past SLA, recovered")
+    add_followups_arguments(p)
+    p.set_defaults(func=cmd_followups)
 
     p = sub.add_parser("db", help="database tasks")
     p.add_argument("action", choices=["migrate"])

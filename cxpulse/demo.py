@@ -56,6 +56,8 @@ def run_demo(settings: Settings, connect: Callable[[], Database]) -> int:
         f"  ClickHouse      clickhouse-client --port {settings.clickhouse_port} "
         f"-d {settings.clickhouse_database}\n"
         f"  Prometheus      http://127.0.0.1:{settings.prometheus_port}\n"
+        f"  Alertmanager    http://127.0.0.1:{settings.alertmanager_port}\n"
+        f"  alerts received tail -f {settings.run_path / 'alerts' / 'webhook.jsonl'}\n"
         f"  worker metrics  http://127.0.0.1:{settings.worker_port}/metrics\n"
         "  figures         .venv/bin/cxpulse metrics --by channel --from now-1h\n"
         "Stop everything with `make down`. Live view in 5 s (Ctrl-C leaves it; the stack keeps running).\n"

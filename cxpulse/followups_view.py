@@ -25,8 +25,8 @@ RATE_COLUMNS = (("followups_created", "follow-ups"), ("recoverable", "recoverabl
 
 def add_followups_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``cxpulse followups``."""
-    parser.add_argument("--from", dest="start", default="-7d",
-                        help="triggers from (ISO-8601, epoch s, 'now', -24h ...; default -7d)")
+    parser.add_argument("--from", dest="start", default="now-7d",
+                        help="triggers from (ISO-8601, epoch s, now, now-24h ...; default now-7d)")
     parser.add_argument("--to", dest="end", default="now", help="triggers until, exclusive (default now)")
     parser.add_argument("--status", choices=STATUSES, default="", help="only this status")
     parser.add_argument("--route", default="", help="only this route, e.g. location:store-12")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +41,17 @@ class Settings(BaseSettings):
     demo_backfill_hours: float = Field(6.0, description="hours of history `make demo` publishes first")
 
     fcr_window: str = Field("7d", description="FCR repeat window R, e.g. 7d, 72h")
+
+    followup_sla: str = Field("web=24h,call_center=4h,kiosk=48h,default=24h",
+                              description="follow-up SLA per channel; others take the default")
+
+    @field_validator("followup_sla")
+    @classmethod
+    def _valid_sla(cls, value: str) -> str:
+        from streams.followups.rules import parse_sla_spec
+
+        parse_sla_spec(value)
+        return value
 
     alerts_enabled: bool = Field(True, description="run the satisfaction-drop detector in the worker")
     board_url: str = Field("http://127.0.0.1:3000", description="Grafana URL used in alert links")

@@ -1,4 +1,6 @@
-"""The local stack under supervisord: broker, ClickHouse, Prometheus, worker. Up, status, down.
+"""The local stack under supervisord: broker, ClickHouse, alerting, worker. Up, status, down.
+
+Alerting is Prometheus, Alertmanager and the local webhook receiver every alert route ends at.
 
 Everything lives in the run folder (configs, data, logs, the supervisor socket). ``up`` is idempotent:
 it starts what is not running, creates topics and the database, migrates, and waits until every
@@ -23,9 +25,12 @@ from typing import Any
 from supervisor.xmlrpc import SupervisorTransport
 
 from cxpulse.settings import Settings
+from infra.webhook import notifications_file
 
 INFRA_DIR = Path(__file__).parent
-COMPONENTS = ("broker", "clickhouse", "prometheus", "worker")
+COMPONENTS = ("broker", "clickhouse", "webhook", "alertmanager", "prometheus", "worker")
+RELOAD_ON_HUP = ("prometheus", "alertmanager")
+"""Components that re-read their config files (and Prometheus its rules) on SIGHUP."""
 
 
 class StackError(RuntimeError):
@@ -60,7 +65,8 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 def render_configs(settings: Settings) -> Path:
     """Write every config file of the stack into the run folder; return supervisord.conf's path."""
     run = settings.run_path
-    for sub in ("logs", "clickhouse/data", "clickhouse/tmp", "prometheus/data"):
+    for sub in ("logs", "clickhouse/data", "clickhouse/tmp", "prometheus/data", "alertmanager/data",
+                "alerts"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     values: dict[str, Any] = {
         "run_dir": run,
@@ -69,10 +75,14 @@ def render_configs(settings: Settings) -> Path:
         "http_port": settings.clickhouse_http_port,
         "kafka_port": settings.kafka_port,
         "prometheus_port": settings.prometheus_port,
+        "alertmanager_port": settings.alertmanager_port,
+        "webhook_port": settings.webhook_port,
+        "webhook_file": notifications_file(run),
         "worker_port": settings.worker_port,
         "tansu": tansu_binary(),
         "clickhouse_server": _which("clickhouse-server", "apt-get install clickhouse-server"),
         "prometheus": _which("prometheus", "apt-get install prometheus"),
+        "alertmanager": _which("prometheus-alertmanager", "apt-get install prometheus-alertmanager"),
         "python": sys.executable,
         "demo_rate": settings.demo_rate,
         "worker_env": ",".join(
@@ -82,6 +92,8 @@ def render_configs(settings: Settings) -> Path:
     _render("clickhouse/config.xml.tmpl", run / "clickhouse/config.xml", values)
     shutil.copyfile(INFRA_DIR / "clickhouse/users.xml", run / "clickhouse/users.xml")
     _render("prometheus/prometheus.yml.tmpl", run / "prometheus/prometheus.yml", values)
+    shutil.copyfile(INFRA_DIR / "prometheus/rules.yml", run / "prometheus/rules.yml")
+    _render("alertmanager/alertmanager.yml.tmpl", run / "alertmanager/alertmanager.yml", values)
     _render("supervisord.conf.tmpl", run / "supervisord.conf", values)
     return run / "supervisord.conf"
 
@@ -148,6 +160,8 @@ def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
         "broker": broker,
         "clickhouse": clickhouse,
         "prometheus": lambda: _http_ok(f"http://127.0.0.1:{settings.prometheus_port}/-/ready"),
+        "alertmanager": lambda: _http_ok(f"http://127.0.0.1:{settings.alertmanager_port}/-/ready"),
+        "webhook": lambda: _http_ok(f"http://127.0.0.1:{settings.webhook_port}/health"),
         "worker": lambda: _http_ok(f"http://127.0.0.1:{settings.worker_port}/health"),
     }
 
@@ -158,6 +172,8 @@ def ports(settings: Settings) -> dict[str, int]:
         "broker": settings.kafka_port,
         "clickhouse": settings.clickhouse_port,
         "prometheus": settings.prometheus_port,
+        "alertmanager": settings.alertmanager_port,
+        "webhook": settings.webhook_port,
         "worker": settings.worker_port,
     }
 
@@ -172,6 +188,9 @@ def _apply_config_changes(settings: Settings) -> None:
         rpc.removeProcessGroup(name)
     for name in added + changed:
         rpc.addProcessGroup(name)
+    for name in RELOAD_ON_HUP:  # same command line, new config files (e.g. edited alert rules)
+        if name not in added + changed and rpc.getProcessInfo(name)["statename"] == "RUNNING":
+            rpc.signalProcess(name, "HUP")
 
 
 def _start(settings: Settings, name: str) -> None:
@@ -204,7 +223,7 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         _start(settings, name)
     for name in infra:
         _wait(name, checks[name], 60, logs / f"{name}.log")
-        progress(f"  {name:<11} healthy on 127.0.0.1:{ports(settings)[name]}")
+        progress(f"  {name:<12} healthy on 127.0.0.1:{ports(settings)[name]}")
     ensure_topics(settings.bootstrap, [
         *Topics(settings.topic_prefix).specs(settings.touchpoint_partitions),
         *changelog_topics(settings.topic_prefix + settings.worker_id, settings.touchpoint_partitions),
@@ -221,7 +240,7 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
     if "worker" in components:
         _start(settings, "worker")
         _wait("worker", checks["worker"], 90, logs / "worker.log")
-        progress(f"  {'worker':<11} healthy on 127.0.0.1:{settings.worker_port}")
+        progress(f"  {'worker':<12} healthy on 127.0.0.1:{settings.worker_port}")
 
 
 @dataclass(frozen=True)

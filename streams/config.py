@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from schemas.topics import Topics
+from streams.followups.rules import DEFAULT_SLA_POLICY, SlaPolicy
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class WorkerConfig:
     data_dir: str = ".run/worker-data"
     """Where the worker keeps its state store (RocksDB)."""
     fcr_window_ms: int = 7 * 86_400_000
+    followup_sla: SlaPolicy = DEFAULT_SLA_POLICY
+    """Follow-up SLA per channel."""
     alerts_enabled: bool = True
     """Run the satisfaction-drop detector in this worker (one worker of a deployment is enough)."""
     board_url: str = "http://127.0.0.1:3000"

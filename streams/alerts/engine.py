@@ -92,6 +92,7 @@ class AlertEngine:
         for row in firing_alerts(db):
             self.detector.restore(row["alert_id"], (row["scope_kind"], row["scope"]),
                                   int(row["first_seen"]))
+            self._set_active(row["scope_kind"], row["scope"], "csat_pct", True)
         self._restored = True
 
     def _export(self, counts: dict[Any, Any], alerts: list[dict[str, Any]]) -> None:
@@ -102,7 +103,10 @@ class AlertEngine:
             if n:
                 SCOPE_CSAT_PCT.labels(kind, scope).set(round(100 * s / n, 2))
         for alert in alerts:
-            channel = alert["scope"].split("/")[0] if alert["scope_kind"].startswith("channel") else ""
-            ALERT_ACTIVE.labels(alert["scope_kind"], alert["scope"], alert["metric"],
-                                severity(alert["scope_kind"]), channel).set(
-                1 if alert["status"] == "FIRING" else 0)
+            self._set_active(alert["scope_kind"], alert["scope"], alert["metric"],
+                             alert["status"] == "FIRING")
+
+    @staticmethod
+    def _set_active(scope_kind: str, scope: str, metric: str, active: bool) -> None:
+        channel = scope.split("/")[0] if scope_kind.startswith("channel") else ""
+        ALERT_ACTIVE.labels(scope_kind, scope, metric, severity(scope_kind), channel).set(int(active))

@@ -29,6 +29,7 @@ from sql.client import ServerDatabase
 from streams.alerts.agents import register_alerting
 from streams.config import WorkerConfig
 from streams.fcr.processor import FcrProcessor
+from streams.followups.processor import FollowUpProcessor
 from streams.metrics import DEAD_LETTERED, DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED
 from streams.satisfaction.batch import Record, Rejected, prepare_batch
 from streams.sinks.clickhouse import ClickHouseSink
@@ -95,6 +96,8 @@ def register_touchpoint_agent(app: faust.App, config: WorkerConfig) -> WorkerHea
         use_partitioner=True, options=FCR_STORE_OPTIONS,
     )
     fcr = FcrProcessor(fcr_table, config.fcr_window_ms)
+    followups = FollowUpProcessor(config.followup_sla)
+    followups_topic = app.topic(config.topics.followups, key_serializer="raw", value_serializer="raw")
     source_topic = app.topic(config.topics.touchpoints, key_serializer="raw",
                              value_serializer="raw", allow_empty=True)
     dlq_topic = app.topic(config.topics.dlq, key_serializer="raw", value_serializer="raw")
@@ -110,8 +113,8 @@ def register_touchpoint_agent(app: faust.App, config: WorkerConfig) -> WorkerHea
         for future in pending:  # delivered before the batch may be acked
             await future
 
-    async def store(rows: list[Any], fcr_rows: list[Any]) -> int:
-        work = executor.submit(sink.write_until_done, rows, fcr_rows, stopping.is_set)
+    async def store(rows: list[Any], fcr_rows: list[Any], followup_rows: list[Any]) -> int:
+        work = executor.submit(sink.write_until_done, rows, fcr_rows, followup_rows, stopping.is_set)
         try:
             written = await asyncio.wrap_future(work)
         except asyncio.CancelledError:
@@ -153,7 +156,12 @@ def register_touchpoint_agent(app: faust.App, config: WorkerConfig) -> WorkerHea
         if batch.rejected:
             await dead_letter(batch.rejected)
         fcr_rows = fcr.process(batch.events, lambda i: within_event(batch.sources[i].carrier))
-        written = await store(batch.rows, fcr_rows)
+        created = followups.process(batch.events)
+        written = await store(batch.rows, fcr_rows, created.rows)
+        # Every follow-up of the batch, delivered before Faust may ack: at least once, keyed.
+        pending = [await followups_topic.send(key=key, value=value) for key, value in created.messages()]
+        for future in pending:
+            await future
         health.batches += 1
         health.last_batch_at = time.time()
         EVENTS_STORED.inc(written)

@@ -16,6 +16,7 @@ from typing import Any
 from sql.client import ServerDatabase
 from streams.dedupe.batch import not_yet_stored
 from streams.fcr.processor import FCR_COLUMNS
+from streams.followups.processor import FOLLOWUP_COLUMNS
 from streams.metrics import SINK_BATCH_SIZE, SINK_FAILURES, SINK_LATENCY
 from streams.satisfaction.contributions import EVENT_COLUMNS
 
@@ -59,13 +60,20 @@ class ClickHouseSink:
         )
         return {r[0] for r in rows}
 
-    def write(self, rows: list[Row], fcr_rows: list[Row] | None = None) -> int:
+    def write(self, rows: list[Row], fcr_rows: list[Row] | None = None,
+              followup_rows: list[Row] | None = None) -> int:
         """Insert the new event rows and every FCR outcome row; return how many events were new.
 
         Event rows must have distinct event_ids; an FCR row replaces older versions of itself.
         """
         started = time.monotonic()
         fresh = not_yet_stored(rows, _event_id, self.stored_ids([_event_id(r) for r in rows]))
+        # Follow-ups of new events only (a later copy must not replace the first copy's), and
+        # before the events: a crash in between leaves the events unstored, so the replay redoes both.
+        fresh_ids = {_event_id(r) for r in fresh}
+        new_followups = [r for r in followup_rows or () if r[0] in fresh_ids]
+        if new_followups:
+            self._database().insert("followups", FOLLOWUP_COLUMNS, new_followups)
         if fresh:
             self._database().insert("touchpoint_events", EVENT_COLUMNS, fresh)
         if fcr_rows:
@@ -74,7 +82,7 @@ class ClickHouseSink:
         SINK_LATENCY.observe(time.monotonic() - started)
         return len(fresh)
 
-    def write_until_done(self, rows: list[Row], fcr_rows: list[Row],
+    def write_until_done(self, rows: list[Row], fcr_rows: list[Row], followup_rows: list[Row],
                          stopping: Callable[[], bool]) -> int | None:
         """``write`` with retries and backoff: a ClickHouse outage delays the batch, never drops it.
 
@@ -83,7 +91,7 @@ class ClickHouseSink:
         delay = 0.5
         while True:
             try:
-                written = self.write(rows, fcr_rows)
+                written = self.write(rows, fcr_rows, followup_rows)
                 self.failing = False
                 return written
             except Exception as exc:  # any failure: reconnect, back off, try the same batch again

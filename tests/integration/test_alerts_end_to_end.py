@@ -1,5 +1,6 @@
 """Satisfaction-drop alerts on the real stack: an injected incident, replayed as history, raises
-exactly one FIRING and one RESOLVED alert per affected scope, in Kafka, ClickHouse and Prometheus."""
+exactly one FIRING and one RESOLVED alert per affected scope, in Kafka, ClickHouse and Prometheus,
+and Alertmanager delivers both to the webhook."""
 
 from __future__ import annotations
 
@@ -23,8 +24,11 @@ from tests.integration.test_end_to_end import cxpulse
 DAY_S = 86_400
 
 
-def incident_history(path: Path) -> tuple[int, int]:
-    """8 h of web traffic ten days ago, the middle hour 25 CSAT points worse; returns the incident."""
+def incident_history(before: Path, after: Path) -> tuple[int, int]:
+    """8 h of web traffic ten days ago, one hour of it 25 CSAT points worse; returns the incident.
+
+    ``before`` gets the events up to 20 minutes into the incident, ``after`` the rest.
+    """
     day = (int(time.time()) - 10 * DAY_S) // DAY_S * DAY_S
     start_s = day + 10 * 3600 + 30 * 60
     incident = Incident(start_s * 1000, (start_s + 3600) * 1000, channel="web", touchpoint="",
@@ -34,8 +38,32 @@ def incident_history(path: Path) -> tuple[int, int]:
                             id_prefix="alert-e2e")
     # Only the web channel: the other tests' figures are by channel over recent windows.
     events = [e for e in simulation.events() if e["channel"] == "web"]
-    path.write_bytes(b"\n".join(orjson.dumps(e) for e in events) + b"\n")
+    cut = (start_s + 20 * 60) * 1000
+    before.write_bytes(b"\n".join(orjson.dumps(e) for e in events if e["received_at"] < cut) + b"\n")
+    after.write_bytes(b"\n".join(orjson.dumps(e) for e in events if e["received_at"] >= cut) + b"\n")
     return start_s, start_s + 3600
+
+
+def webhook_statuses(settings: Settings) -> list[str]:
+    """Statuses of the SatisfactionDrop notifications for channel web that reached the webhook."""
+    path = settings.run_path / "alerts" / "webhook.jsonl"
+    statuses = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        for alert in orjson.loads(line).get("alerts", []):
+            labels = alert.get("labels", {})
+            if labels.get("alertname") == "SatisfactionDrop" and labels.get("scope") == "web" \
+                    and labels.get("scope_kind") == "channel":
+                statuses.append(alert["status"])
+    return statuses
+
+
+def wait_for(what: str, check: Any, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(1)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def kafka_alerts(settings: Settings) -> list[dict[str, Any]]:
@@ -62,10 +90,17 @@ def by_scope(alerts: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:
 def test_incident_fires_and_resolves_once_per_scope(
         running_stack: Settings, cli_env: dict[str, str], server_db: ServerDatabase,
         tmp_path: Path) -> None:
-    path = tmp_path / "incident.jsonl"
-    incident_start, incident_end = incident_history(path)
-    cxpulse(cli_env, "publish", str(path))
+    before, after = tmp_path / "before.jsonl", tmp_path / "after.jsonl"
+    incident_start, incident_end = incident_history(before, after)
+    cxpulse(cli_env, "publish", str(before))
     cxpulse(cli_env, "drain", "--timeout", "180")
+    # The drop is FIRING now: Prometheus sees the gauge, its rule fires, Alertmanager notifies.
+    wait_for("the firing notification at the webhook",
+             lambda: "firing" in webhook_statuses(running_stack))
+    cxpulse(cli_env, "publish", str(after))
+    cxpulse(cli_env, "drain", "--timeout", "180")
+    wait_for("the resolved notification at the webhook",
+             lambda: "resolved" in webhook_statuses(running_stack))
 
     # The detector catches up on event time after the drain: wait until its alerts stop changing
     # with the web alert resolved.

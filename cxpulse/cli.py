@@ -206,7 +206,8 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_top(args: argparse.Namespace, settings: Settings) -> int:
     from cxpulse.top import run_top
 
-    return run_top(lambda: _database(settings), args.interval, args.once)
+    return run_top(lambda: _database(settings), args.interval, args.once,
+                   settings.run_path / "alerts" / "webhook.jsonl")
 
 
 def build_parser() -> argparse.ArgumentParser:

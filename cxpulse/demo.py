@@ -60,9 +60,12 @@ def run_demo(settings: Settings, connect: Callable[[], Database]) -> int:
         f"  alerts received tail -f {settings.run_path / 'alerts' / 'webhook.jsonl'}\n"
         f"  worker metrics  http://127.0.0.1:{settings.worker_port}/metrics\n"
         "  figures         .venv/bin/cxpulse metrics --by channel --from now-1h\n"
+        f"The simulator's incident (CSAT -25 points on web/checkout and one kiosk) starts 5 minutes\n"
+        "after it and lasts 15: watch the alert fire, reach the webhook, and resolve.\n"
         "Stop everything with `make down`. Live view in 5 s (Ctrl-C leaves it; the stack keeps running).\n"
     )
     time.sleep(5)
-    code = run_top(connect, 2.0, once=False)
+    code = run_top(connect, 2.0, once=False,
+                   webhook_log=settings.run_path / "alerts" / "webhook.jsonl")
     print("\nThe stack is still running: `make down` stops it.")
     return code

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     worker_id: str = "cxpulse-worker"
 
     demo_rate: float = Field(20.0, description="events/s of the simulator `make demo` runs")
+    demo_scenario: str = Field("incident", description="simulator scenario of `make demo` "
+                               "(incident: CSAT drops 5-20 min after the start, and an alert fires)")
     demo_backfill_hours: float = Field(6.0, description="hours of history `make demo` publishes first")
 
     fcr_window: str = Field("7d", description="FCR repeat window R, e.g. 7d, 72h")

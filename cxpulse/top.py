@@ -6,7 +6,10 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
+
+import orjson
 
 from sql.client import Database
 from sql.figures import figures
@@ -52,13 +55,40 @@ def render(view: dict[str, dict[str, dict[str, Any]]], now_s: int) -> str:
     return "\n".join(lines)
 
 
-def run_top(connect: Callable[[], Database], interval: float, once: bool) -> int:
+OPEN_ALERTS = (
+    "SELECT alert_id, any(scope_kind) AS scope_kind, any(scope) AS scope, "
+    "anyIf(recent_pct, status = 'FIRING') AS recent_pct, anyIf(baseline_pct, status = 'FIRING') "
+    "AS baseline_pct, anyIf(recent_n, status = 'FIRING') AS recent_n, min(first_seen) AS first_seen "
+    "FROM alerts FINAL WHERE at >= toDateTime(%(since)s) GROUP BY alert_id "
+    "HAVING countIf(status = 'RESOLVED') = 0 ORDER BY first_seen"
+)
+
+
+def alert_lines(db: Database, now_s: int, webhook_log: Path | None) -> list[str]:
+    """Alerts FIRING now (from ClickHouse), and what reached the Alertmanager webhook."""
+    lines = []
+    for a in db.query(OPEN_ALERTS, {"since": now_s - 86400}):
+        lines.append(f"  FIRING  {a['scope_kind']}={a['scope']}: CSAT {a['recent_pct']:.1f}% "
+                     f"(n={a['recent_n']}) vs {a['baseline_pct']:.1f}% baseline")
+    if webhook_log is not None and webhook_log.exists():
+        notices = webhook_log.read_text().splitlines()
+        if notices:
+            last = orjson.loads(notices[-1])
+            names = ", ".join(sorted({x["labels"].get("alertname", "?") for x in last.get("alerts", [])}))
+            lines.append(f"  webhook: {len(notices)} notification(s) from Alertmanager; "
+                         f"last: {last.get('status')} {names}")
+    return ["", "alerts:", *(lines or ["  none"])]
+
+
+def run_top(connect: Callable[[], Database], interval: float, once: bool,
+            webhook_log: Path | None = None) -> int:
     """Refresh every ``interval`` seconds until Ctrl-C (or print one screen with ``once``)."""
     db = connect()
     try:
         while True:
             now_s = int(time.time())
             screen = render(snapshot(db, now_s), now_s)
+            screen += "\n" + "\n".join(alert_lines(db, now_s, webhook_log))
             if once:
                 print(screen)
                 return 0

@@ -85,6 +85,7 @@ def render_configs(settings: Settings) -> Path:
         "alertmanager": _which("prometheus-alertmanager", "apt-get install prometheus-alertmanager"),
         "python": sys.executable,
         "demo_rate": settings.demo_rate,
+        "demo_scenario": settings.demo_scenario,
         "worker_env": ",".join(
             f'{k}="{v}"' for k, v in sorted(worker_environment(settings).items())
         ),

@@ -14,13 +14,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from dashboards import contact_center, ops_overview
+from dashboards import closed_loop, contact_center, ops_overview
 from dashboards.panels import JSON
 
 GENERATED_DIR: Final = Path(__file__).parent / "generated"
 BOARDS: Final[dict[str, Callable[[], JSON]]] = {
     "ops_overview": ops_overview.build,
     "contact_center": contact_center.build,
+    "closed_loop": closed_loop.build,
 }
 """Board name (the generated file's stem) -> the function building it. Add new boards here."""
 

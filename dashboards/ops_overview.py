@@ -6,7 +6,9 @@ Layout, top to bottom:
   so each is exact: the sum of the minute buckets that started in that window), each row with
   CSAT %, NPS, CES mean and volume, one value per channel;
 - over the dashboard time range: CSAT % and volume per channel every 5 minutes, and a table per
-  channel with counts and figures.
+  channel with counts and figures;
+- satisfaction-drop alerts overlapping the range (a table), also drawn on the time series as
+  annotations (``dashboards.alerts``).
 
 Every panel honours the ``channel`` variable (multi-select, All by default).
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from dashboards import queries
+from dashboards import alerts, queries
 from dashboards.panels import (
     JSON,
     NO_VALUE,
@@ -102,8 +104,12 @@ def build() -> JSON:
     layout.add(csat_over_time(), width=12, height=9)
     layout.add(volume_over_time(), width=12, height=9)
     layout.add(channel_table(), width=24, height=8)
+    layout.add_row("Satisfaction-drop alerts over the dashboard time range")
+    layout.add(alerts.alerts_table(), width=24, height=8)
     return dashboard(
         UID, TITLE,
-        description="Live customer experience per channel: CSAT %, NPS, CES and volume.",
+        description="Live customer experience per channel: CSAT %, NPS, CES and volume; "
+                    "satisfaction-drop alerts as annotations and in a table.",
         panels=layout.panels, variables=[channel_variable()], tags=["cxpulse", "cx", "ops"],
+        annotations=[alerts.alerts_annotation()],
     )

@@ -127,15 +127,23 @@ class Column:
     header: str
     unit: str = "short"
     decimals: int = 0
+    url: bool = False
+    """The value is a URL: the cell links to it."""
+
+    def properties(self) -> list[JSON]:
+        """The field-override properties showing this column."""
+        props: list[JSON] = [{"id": "displayName", "value": self.header},
+                             {"id": "unit", "value": self.unit}, {"id": "decimals", "value": self.decimals}]
+        if self.url:
+            props.append({"id": "links", "value": [{"title": "Open", "url": "${__value.raw}"}]})
+        return props
 
 
 def table(title: str, sql: str, *, description: str, columns: Sequence[Column],
           sort_by: str | None = None) -> JSON:
     """A table panel; each listed result column gets its header, unit and decimals."""
     overrides = [
-        {"matcher": {"id": "byName", "options": c.name},
-         "properties": [{"id": "displayName", "value": c.header}, {"id": "unit", "value": c.unit},
-                        {"id": "decimals", "value": c.decimals}]}
+        {"matcher": {"id": "byName", "options": c.name}, "properties": c.properties()}
         for c in columns
     ]
     options: JSON = {"showHeader": True, "cellHeight": "sm",
@@ -224,8 +232,18 @@ def query_variable(name: str, label: str, sql: str, *, multi: bool = True,
     }
 
 
+def annotation(name: str, sql: str, *, color: str = "red") -> JSON:
+    """An annotation query on ClickHouse, drawn on every time-series panel of the board.
+
+    Result columns: ``time``, optional ``timeEnd`` (a region), ``text`` and ``tags`` (comma-separated).
+    """
+    return {"name": name, "datasource": dict(CLICKHOUSE), "enable": True, "hide": False,
+            "iconColor": color, "target": sql_target(sql, time_series=False, ref_id="Anno")}
+
+
 def dashboard(uid: str, title: str, *, description: str, panels: list[JSON], variables: list[JSON],
-              tags: Sequence[str], time_from: str = "now-6h", refresh: str = "30s") -> JSON:
+              tags: Sequence[str], time_from: str = "now-6h", refresh: str = "30s",
+              annotations: Sequence[JSON] = ()) -> JSON:
     """A complete dashboard (UTC, shared crosshair) ready to be provisioned from a file."""
     return {
         "uid": uid,
@@ -243,7 +261,7 @@ def dashboard(uid: str, title: str, *, description: str, panels: list[JSON], var
         "time": {"from": time_from, "to": "now"},
         "timepicker": {},
         "links": [],
-        "annotations": {"list": []},
+        "annotations": {"list": list(annotations)},
         "templating": {"list": variables},
         "panels": panels,
     }
@@ -262,3 +280,10 @@ def sql_queries(board: JSON) -> Iterator[tuple[JSON, str]]:
         for target in panel.get("targets", []):
             if target.get("datasource", {}).get("type") == CLICKHOUSE["type"]:
                 yield panel, str(target["rawSql"])
+
+
+def annotation_queries(board: JSON) -> Iterator[tuple[JSON, str]]:
+    """(annotation, rawSql) for every ClickHouse annotation query of ``board``."""
+    for item in board.get("annotations", {}).get("list", []):
+        if item.get("datasource", {}).get("type") == CLICKHOUSE["type"]:
+            yield item, str(item["target"]["rawSql"])

@@ -8,15 +8,21 @@ from typing import Any
 
 import pytest
 
-from dashboards import build, contact_center, queries
+from dashboards import alerts, build, closed_loop, contact_center, queries
 from dashboards.macros import TimeRange, expand
-from dashboards.panels import CLICKHOUSE, GRID_WIDTH, PROMETHEUS, sql_queries, walk_panels
+from dashboards.panels import CLICKHOUSE, GRID_WIDTH, PROMETHEUS, annotation_queries, sql_queries, walk_panels
 from sql.figures import FCR_COUNTS
 from sql.migrate import MIGRATIONS_DIR
 
 BOARDS = {name: make() for name, make in build.BOARDS.items()}
 QUERIES = [(name, panel, sql) for name, board in BOARDS.items() for panel, sql in sql_queries(board)]
 QUERY_IDS = [f"{name}:{panel['id']}" for name, panel, _sql in QUERIES]
+ANNOTATIONS = [(name, item, sql) for name, board in BOARDS.items() for item, sql in annotation_queries(board)]
+ALL_SQL = [(name, sql) for name, _item, sql in QUERIES + ANNOTATIONS]
+ALL_SQL_IDS = [*QUERY_IDS, *(f"{name}:annotation:{item['name']}" for name, item, _sql in ANNOTATIONS)]
+MINUTE_TABLES = {"minute_satisfaction", "fcr_contacts"}
+REPLACING_TABLES = ("fcr_contacts", "followups", "alerts")
+"""ReplacingMergeTree tables: a board reads their latest rows, with FINAL."""
 PROVISIONING = Path(build.__file__).parent / "provisioning"
 FORBIDDEN = ("DateTime64", "toStartOfInterval", "$__timeInterval", "$__interval", "OVER (", "OVER(",
              "JSONExtract", "avg(", "avgIf(")
@@ -39,7 +45,7 @@ def board_variables(board: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def test_every_board_is_registered() -> None:
-    assert {"ops_overview", "contact_center"} <= BOARDS.keys()
+    assert {"ops_overview", "contact_center", "closed_loop"} <= BOARDS.keys()
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -113,11 +119,11 @@ def test_queries_exist() -> None:
     assert len(QUERIES) >= 4
 
 
-@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
-def test_panel_queries_reference_only_migrated_tables(name: str, panel: dict[str, Any], sql: str) -> None:
+@pytest.mark.parametrize(("name", "sql"), ALL_SQL, ids=ALL_SQL_IDS)
+def test_queries_reference_only_migrated_tables(name: str, sql: str) -> None:
     tables = referenced_tables(sql)
-    assert tables, f"no table found in {panel['title']!r}"
-    assert tables <= migration_tables(), f"{panel['title']!r} queries {tables - migration_tables()}"
+    assert tables, f"no table found in {sql[:80]!r}"
+    assert tables <= migration_tables(), f"{sql[:80]!r} queries {tables - migration_tables()}"
 
 
 def test_table_parser() -> None:
@@ -126,16 +132,14 @@ def test_table_parser() -> None:
     assert {"touchpoint_events", "minute_satisfaction"} <= migration_tables()
 
 
-@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
-def test_panel_queries_avoid_constructs_the_old_server_lacks(
-        name: str, panel: dict[str, Any], sql: str) -> None:
+@pytest.mark.parametrize(("name", "sql"), ALL_SQL, ids=ALL_SQL_IDS)
+def test_queries_avoid_constructs_the_old_server_lacks(name: str, sql: str) -> None:
     for forbidden in FORBIDDEN:
-        assert forbidden.lower() not in sql.lower(), f"{panel['title']!r} uses {forbidden}"
+        assert forbidden.lower() not in sql.lower(), f"{sql[:80]!r} uses {forbidden}"
 
 
-@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
-def test_panel_queries_use_only_supported_macros_and_defined_variables(
-        name: str, panel: dict[str, Any], sql: str) -> None:
+@pytest.mark.parametrize(("name", "sql"), ALL_SQL, ids=ALL_SQL_IDS)
+def test_queries_use_only_supported_macros_and_defined_variables(name: str, sql: str) -> None:
     expanded = expand(sql, TimeRange(0, 60), board_variables(BOARDS[name]))
     assert "$" not in expanded
 
@@ -155,12 +159,20 @@ def test_every_board_has_the_channel_variable_multi_with_all(name: str) -> None:
     assert variable["query"].startswith("SELECT DISTINCT channel FROM minute_satisfaction")
 
 
-@pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
-def test_every_source_is_filtered_on_the_minute_and_the_channel_variable(
-        name: str, panel: dict[str, Any], sql: str) -> None:
-    sources = len(_TABLE_REF.findall(sql))
-    assert sql.count("channel IN (${channel:singlequote})") == sources, panel["title"]
-    assert sql.count("$__timeFilter(minute)") == sources, panel["title"]
+@pytest.mark.parametrize(("name", "sql"), ALL_SQL, ids=ALL_SQL_IDS)
+def test_every_source_is_filtered_on_the_range_and_the_channel_variable(name: str, sql: str) -> None:
+    tables = _TABLE_REF.findall(sql)
+    if set(tables) <= MINUTE_TABLES:  # every read: the minute in range, a selected channel
+        assert sql.count("channel IN (${channel:singlequote})") == len(tables), sql[:80]
+        assert sql.count("$__timeFilter(minute)") == len(tables), sql[:80]
+    elif "followups" in tables:  # every follow-up read: the trigger's minute in range, a selected channel
+        flat = " ".join(sql.split())
+        assert flat.count(f"followups FINAL WHERE {closed_loop.BOARD_BOUNDS.trigger_filter}") == 1, sql[:80]
+        assert flat.count(closed_loop.BOARD_BOUNDS.trigger_filter) == tables.count("followups")
+        assert "channel IN (${channel:singlequote})" in closed_loop.BOARD_BOUNDS.trigger_filter
+    else:  # an alert query: alerts overlapping the range, channel scopes on a selected channel
+        assert set(tables) == {"alerts"}, sql[:80]
+        assert alerts.ALERT_CHANNEL_FILTER in sql and "$__toTime" in sql and "$__fromTime" in sql
 
 
 def test_ops_overview_stat_windows() -> None:
@@ -194,6 +206,15 @@ def test_provisioning_loads_the_generated_boards() -> None:
 @pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
 def test_queries_carry_no_bound_parameters(name: str, panel: dict[str, Any], sql: str) -> None:
     assert "%(" not in sql, f"{panel['title']!r}: Grafana cannot bind parameters"
+
+
+@pytest.mark.parametrize(("name", "sql"), ALL_SQL, ids=ALL_SQL_IDS)
+def test_replacing_tables_are_read_with_final(name: str, sql: str) -> None:
+    for table in REPLACING_TABLES:
+        reads = re.findall(rf"FROM {table}\b(\s+FINAL\b)?", sql)
+        # followups: only the set of customers with a follow-up may skip FINAL (duplicates do not matter)
+        plain = sql.count(f"SELECT customer_id FROM {table} WHERE") if table == "followups" else 0
+        assert sum(1 for r in reads if not r) == plain, f"{sql[:80]!r}: read {table} with FINAL"
 
 
 @pytest.mark.parametrize(("name", "panel", "sql"), QUERIES, ids=QUERY_IDS)
@@ -255,3 +276,45 @@ def test_contact_center_tables_show_every_column_they_query(title: str, expected
     sql = panel["targets"][0]["rawSql"]
     outer = sql.split("FROM", 1)[0] if "UNION ALL" not in sql else sql.split("FROM (", 1)[0]
     assert [a for a in re.findall(r"\bAS (\w+)", outer) if a != "minute"] == expected[1:]
+
+
+def test_closed_loop_panels() -> None:
+    titles = {p["title"]: p["type"] for p in walk_panels(BOARDS["closed_loop"]) if p["type"] != "row"}
+    assert titles == {
+        "Open follow-ups past SLA, by route": "table", "Recovery rate by location": "table",
+        "Recovery rate by channel": "table", "Follow-ups created, every hour": "timeseries",
+        "Latest follow-ups": "table",
+    }
+    assert BOARDS["closed_loop"]["time"] == {"from": closed_loop.TIME_FROM, "to": "now"}
+    assert f"LIMIT {closed_loop.LIST_LIMIT}" in panel_titled("closed_loop", "Latest follow-ups")[
+        "targets"][0]["rawSql"]
+
+
+RATE_NAMES = ["followups_created", "recoverable", "recovered", "open_followups", "overdue_followups",
+              "recovery_pct"]
+
+
+@pytest.mark.parametrize(("board", "title", "expected"), [
+    ("ops_overview", "Satisfaction-drop alerts", [c.name for c in alerts.TABLE_COLUMNS]),
+    ("closed_loop", "Recovery rate by location", ["location_id", *RATE_NAMES]),
+    ("closed_loop", "Recovery rate by channel", ["channel", *RATE_NAMES]),
+    ("closed_loop", "Open follow-ups past SLA, by route", ["route", "overdue_followups",
+                                                           "oldest_due_at_ms"]),
+    ("closed_loop", "Latest follow-ups", [c.name for c in closed_loop.LIST_COLUMNS]),
+])
+def test_alert_and_closed_loop_tables_show_every_column_they_query(
+        board: str, title: str, expected: list[str]) -> None:
+    panel = panel_titled(board, title)
+    assert table_columns(panel) == expected
+    outer = panel["targets"][0]["rawSql"].split("FROM", 1)[0]
+    for name in expected:  # selected by name or as an alias
+        assert re.search(rf"(?:\bAS |SELECT |, ){name}(?:,|\s|$)", outer), name
+
+
+def test_ops_overview_annotates_alerts() -> None:
+    [(item, sql)] = list(annotation_queries(BOARDS["ops_overview"]))
+    assert item["datasource"] == CLICKHOUSE and item["enable"] and item["name"]
+    assert (item["target"]["editorType"], item["target"]["format"]) == ("sql", 1)
+    aliases = re.findall(r"\bAS (\w+)", sql.split("FROM", 1)[0])
+    assert aliases == ["time", "timeEnd", "text", "tags"]  # the columns Grafana maps to annotations
+    assert all(not list(annotation_queries(b)) for n, b in BOARDS.items() if n != "ops_overview")

@@ -112,7 +112,7 @@ def figures(db: Database, start_s: int, end_s: int, by: list[str], grain: str,
     for query, names in ((figures_query(by, grain), SATISFACTION_COUNTS), (fcr_query(by, grain), FCR_COUNTS)):
         for row in db.query(query, params):
             if "bucket" in row:
-                row["bucket"] = _epoch_seconds(row["bucket"])
+                row["bucket"] = epoch_seconds(row["bucket"])
             group = groups.setdefault(tuple(row[k] for k in keys), {k: row[k] for k in keys})
             group.update({name: int(row[name]) for name in names})
     result = []
@@ -124,7 +124,7 @@ def figures(db: Database, start_s: int, end_s: int, by: list[str], grain: str,
     return sorted(result, key=lambda g: tuple(g[k] for k in keys))
 
 
-def _epoch_seconds(value: Any) -> int:
+def epoch_seconds(value: Any) -> int:
     """A bucket start from either engine (datetime from the server, text from chDB) -> epoch s."""
     if not isinstance(value, datetime):
         value = datetime.fromisoformat(str(value))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime
 from typing import Any
 
 from sql.client import Database, ServerDatabase
+from sql.figures import epoch_seconds
 from streams.alerts.detector import DetectorParams, MinuteHistory, Scope, WindowCounts, scopes_of
 
 ALERT_COLUMNS = (
@@ -31,10 +31,7 @@ def load_history(db: Database, start_s: int, end_s: int) -> MinuteHistory:
     """Minute CSAT counts of [start_s, end_s) per scope."""
     history = MinuteHistory()
     for row in db.query(_ROWS, {"start": start_s, "end": end_s}):
-        minute = row["minute"]
-        minute_s = int(minute.replace(tzinfo=UTC).timestamp()) if isinstance(minute, datetime) else int(
-            datetime.fromisoformat(str(minute)).replace(tzinfo=UTC).timestamp())
-        history.add(minute_s, row["channel"], row["touchpoint"], row["partner_id"],
+        history.add(epoch_seconds(row["minute"]), row["channel"], row["touchpoint"], row["partner_id"],
                     row["location_id"], int(row["n"]), int(row["s"]))
     return history
 

@@ -1,0 +1,72 @@
+"""The connector contract: what a data engineer writes to bring a channel into cxpulse.
+
+A connector is a class with a ``name``, a strict typed ``Config`` (unknown keys rejected), and a pure
+``to_events(raw)`` mapping one raw record to canonical events in JSON form — or raising
+``InvalidRecord`` with a reason. Pull sources also implement ``poll(cursor)``, yielding each record
+with the cursor *after* it, so a restart resumes exactly after the last record that reached Kafka.
+The SDK runtime does the rest (validation, privacy, Avro, the idempotent producer, dead-letters,
+metrics, retries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ConnectorConfig(BaseModel):
+    """Base of every connector's config: unknown keys are an error, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ConnectorError(Exception):
+    """Base of the SDK's error classes."""
+
+
+class InvalidRecord(ConnectorError):
+    """Skippable: this record can never become an event; it is dead-lettered with ``reason``."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+class RetriableError(ConnectorError):
+    """Transient (a source or Kafka briefly unavailable): the runtime retries with backoff."""
+
+
+class FatalError(ConnectorError):
+    """The connector cannot go on (bad credentials, missing folder): it stops with this message."""
+
+
+C = TypeVar("C", bound=ConnectorConfig)
+
+
+class Connector(Generic[C]):
+    """Subclass, set ``name`` and ``Config``, implement ``to_events`` (and ``poll`` for pull sources)."""
+
+    name: ClassVar[str]
+    """Registry name and the events' ``source``, e.g. ``kiosk-mqtt``."""
+    Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+
+    def __init__(self, config: C) -> None:
+        self.config = config
+
+    def to_events(self, raw: Any) -> list[dict[str, Any]]:
+        """One raw record -> canonical events (JSON form). Pure: no I/O, same input same output.
+
+        Event ids must be deterministic from the record, so a re-sent record is a duplicate.
+        Raise ``InvalidRecord`` for a record that can never become an event.
+        """
+        raise NotImplementedError
+
+    def poll(self, cursor: str | None) -> Iterator[tuple[Any, str]]:
+        """Pull sources: records after ``cursor`` (None: from the start).
+
+        Each record comes with the cursor that resumes right after it.
+        """
+        raise NotImplementedError(f"{self.name} is a push source: it has no poll()")

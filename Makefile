@@ -29,7 +29,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: system-packages $(VENV)/.installed ## install everything (system packages and .venv/); idempotent
 
-up: setup ## start the local stack (broker, ClickHouse, Prometheus, worker) and wait until healthy
+up: setup ## start the local stack (broker, ClickHouse, Prometheus, Alertmanager, webhook, worker), wait until healthy
 	$(CXPULSE) stack up
 
 down: ## stop everything `make up` / `make demo` started

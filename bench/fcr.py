@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import logging
 import random
 import shutil
 import signal
@@ -240,7 +239,6 @@ def run(contacts: int, seed: int, keep: bool = False) -> bool:
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     settings = bench_settings()
     print(f"starting a stack in {settings.run_path} (worker log: logs/worker.log)", flush=True)
-    logging.getLogger("clickhouse_driver").setLevel(logging.ERROR)  # probes while ClickHouse starts
     figures = None
     try:
         # Everything but the worker: it starts once the backlog is published, so it is timed on it.

@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     touchpoint_partitions: int = 4
     schema_registry_url: str = ""
 
+    mqtt_port: int = Field(11883, description="the local Mosquitto broker kiosks publish to")
+
     clickhouse_host: str = "127.0.0.1"
     clickhouse_port: int = 19000
     clickhouse_http_port: int = 18123

@@ -1,4 +1,4 @@
-"""The local stack under supervisord: broker, ClickHouse, alerting, worker. Up, status, down.
+"""The local stack under supervisord: broker, MQTT broker, ClickHouse, alerting, worker. Up, status, down.
 
 Alerting is Prometheus, Alertmanager and the local webhook receiver every alert route ends at.
 
@@ -9,8 +9,11 @@ component is healthy. ``down`` stops this run folder's supervisord and only it.
 
 from __future__ import annotations
 
+import getpass
+import logging
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +31,7 @@ from cxpulse.settings import Settings
 from infra.webhook import notifications_file
 
 INFRA_DIR = Path(__file__).parent
-COMPONENTS = ("broker", "clickhouse", "webhook", "alertmanager", "prometheus", "worker")
+COMPONENTS = ("broker", "mqtt", "clickhouse", "webhook", "alertmanager", "prometheus", "worker")
 RELOAD_ON_HUP = ("prometheus", "alertmanager")
 """Components that re-read their config files (and Prometheus its rules) on SIGHUP."""
 
@@ -66,7 +69,7 @@ def render_configs(settings: Settings) -> Path:
     """Write every config file of the stack into the run folder; return supervisord.conf's path."""
     run = settings.run_path
     for sub in ("logs", "clickhouse/data", "clickhouse/tmp", "prometheus/data", "alertmanager/data",
-                "alerts"):
+                "alerts", "mosquitto/data"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     values: dict[str, Any] = {
         "run_dir": run,
@@ -79,6 +82,9 @@ def render_configs(settings: Settings) -> Path:
         "webhook_port": settings.webhook_port,
         "webhook_file": notifications_file(run),
         "worker_port": settings.worker_port,
+        "mqtt_port": settings.mqtt_port,
+        "mqtt_user": getpass.getuser(),
+        "mosquitto": _which("mosquitto", "apt-get install mosquitto"),
         "tansu": tansu_binary(),
         "clickhouse_server": _which("clickhouse-server", "apt-get install clickhouse-server"),
         "prometheus": _which("prometheus", "apt-get install prometheus"),
@@ -95,6 +101,7 @@ def render_configs(settings: Settings) -> Path:
     _render("prometheus/prometheus.yml.tmpl", run / "prometheus/prometheus.yml", values)
     shutil.copyfile(INFRA_DIR / "prometheus/rules.yml", run / "prometheus/rules.yml")
     _render("alertmanager/alertmanager.yml.tmpl", run / "alertmanager/alertmanager.yml", values)
+    _render("mosquitto/mosquitto.conf.tmpl", run / "mosquitto/mosquitto.conf", values)
     _render("supervisord.conf.tmpl", run / "supervisord.conf", values)
     return run / "supervisord.conf"
 
@@ -133,6 +140,11 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, log: Path | None
     raise StackError(f"{what} did not become healthy within {timeout:.0f}s{tail}")
 
 
+def _tcp_ok(port: int) -> bool:
+    with socket.create_connection(("127.0.0.1", port), timeout=2):
+        return True
+
+
 def _http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=2) as response:
         return bool(response.status == 200)
@@ -149,6 +161,9 @@ def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
         admin.list_topics(timeout=2)
         return True
 
+    # clickhouse-driver logs a traceback per refused connection while the server starts
+    logging.getLogger("clickhouse_driver.connection").setLevel(logging.CRITICAL)
+
     def clickhouse() -> bool:
         db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port, "default",
                             connect_timeout=2)
@@ -160,6 +175,7 @@ def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
     return {
         "broker": broker,
         "clickhouse": clickhouse,
+        "mqtt": lambda: _tcp_ok(settings.mqtt_port),
         "prometheus": lambda: _http_ok(f"http://127.0.0.1:{settings.prometheus_port}/-/ready"),
         "alertmanager": lambda: _http_ok(f"http://127.0.0.1:{settings.alertmanager_port}/-/ready"),
         "webhook": lambda: _http_ok(f"http://127.0.0.1:{settings.webhook_port}/health"),
@@ -171,6 +187,7 @@ def ports(settings: Settings) -> dict[str, int]:
     """The port each component listens on."""
     return {
         "broker": settings.kafka_port,
+        "mqtt": settings.mqtt_port,
         "clickhouse": settings.clickhouse_port,
         "prometheus": settings.prometheus_port,
         "alertmanager": settings.alertmanager_port,

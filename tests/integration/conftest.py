@@ -31,6 +31,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         worker_port=free_port(),
         alertmanager_port=free_port(),
         webhook_port=free_port(),
+        mqtt_port=free_port(),
         topic_prefix=unique_name("t") + ".",
         clickhouse_database=unique_name("cxtest"),
         touchpoint_partitions=4,

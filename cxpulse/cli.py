@@ -176,6 +176,14 @@ def cmd_followups(args: argparse.Namespace, settings: Settings) -> int:
     return run_followups(args, lambda: _database(settings))
 
 
+def cmd_connector_run(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.kiosk import KioskConfig, run_from_settings
+
+    config = KioskConfig.model_validate_json(args.config.read_bytes()) if args.config else None
+    run_from_settings(settings, config)  # prints progress and a final summary line itself
+    return 0
+
+
 def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
     from sql.migrate import migrate
 
@@ -257,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("followups", help="closed-loop follow-ups: open, past SLA, recovered")
     add_followups_arguments(p)
     p.set_defaults(func=cmd_followups)
+
+    p = sub.add_parser("connector", help="channel connectors")
+    connector_sub = p.add_subparsers(dest="connector_cmd", required=True)
+    p = connector_sub.add_parser("run", help="run a push connector until SIGTERM/Ctrl-C")
+    p.add_argument("name", choices=["kiosk-mqtt"])
+    p.add_argument("--config", type=Path,
+                   help="connector config as JSON (default: the local stack's Mosquitto)")
+    p.set_defaults(func=cmd_connector_run)
 
     p = sub.add_parser("db", help="database tasks")
     p.add_argument("action", choices=["migrate"])

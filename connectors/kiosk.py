@@ -1,0 +1,360 @@
+"""Kiosk smiley terminals over MQTT: the ``kiosk-mqtt`` connector and its bridge process.
+
+A terminal publishes one message per button press on ``kiosk/{location}/{device}/press`` with the
+JSON payload ``{"button": 1-4, "ts": <device time, ISO-8601 or epoch ms>, "seq": <device sequence>}``
+and a heartbeat on ``kiosk/{location}/{device}/heartbeat``. Buttons map to CSAT per METRICS.md
+(very unhappy, unhappy, happy, very happy -> 1, 2, 4, 5).
+
+Time: ``occurred_at`` is the device's own timestamp, so presses a terminal buffered while offline and
+delivers hours later count in the minute they happened; ``received_at`` is stamped by the publisher
+when the bridge hands the event over. Presses older than the 7-day window are rejected by event
+validation and dead-lettered.
+
+Anti-misuse (as HappyOrNot does): repeated presses from one device within ``dedupe_interval_s`` count
+once. That filter is stateful, so it lives in the bridge (:class:`PressFilter`), not in the pure
+``to_events``.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from prometheus_client import Counter, Gauge
+from pydantic import Field, field_validator
+
+from connectors.sdk.base import Connector, ConnectorConfig, InvalidRecord
+from connectors.sdk.publisher import EventPublisher, PublishSummary
+from schemas.event import JOURNEY_STAGES, InvalidEvent, parse_timestamp_ms
+
+log = logging.getLogger(__name__)
+
+BUTTON_CSAT = {1: 1, 2: 2, 3: 4, 4: 5}
+"""Smiley button (1 = very unhappy .. 4 = very happy) -> CSAT on the 1..5 scale (METRICS.md)."""
+
+PRESSES_SUPPRESSED = Counter(
+    "cxpulse_kiosk_presses_suppressed_total",
+    "Kiosk presses not counted: a repeat from the same device within the anti-misuse interval",
+    ["location"],
+)
+LAST_HEARTBEAT = Gauge(
+    "cxpulse_kiosk_device_last_heartbeat_seconds",
+    "Unix time the bridge last received a heartbeat from a kiosk device",
+    ["location", "device"],
+)
+
+
+class KioskLocation(ConnectorConfig):
+    """Where a location's kiosks sit in the journey, and its region (all optional)."""
+
+    touchpoint: str | None = None
+    journey_stage: str | None = None
+    region: str = ""
+
+    @field_validator("journey_stage")
+    @classmethod
+    def _known_stage(cls, value: str | None) -> str | None:
+        if value is not None and value not in JOURNEY_STAGES:
+            raise ValueError(f"journey_stage must be one of {sorted(JOURNEY_STAGES)}")
+        return value
+
+
+class KioskConfig(ConnectorConfig):
+    """The bridge's broker, topics, anti-misuse interval and per-location mapping."""
+
+    broker_host: str = "127.0.0.1"
+    broker_port: int = Field(1883, ge=1, le=65535)
+    client_id: str = Field("cxpulse-kiosk-bridge", min_length=1,
+                           description="stable, so the broker keeps the QoS 1 session across restarts")
+    topic_filter: str = "kiosk/+/+/press"
+    heartbeat_topic: str = "kiosk/+/+/heartbeat"
+    dedupe_interval_s: float = Field(5.0, ge=0)
+    flush_interval_s: float = Field(1.0, gt=0)
+    log_interval_s: float = Field(60.0, gt=0)
+    default_touchpoint: str = Field("store_entrance", min_length=1)
+    default_journey_stage: str = "purchase"
+    locations: dict[str, KioskLocation] = Field(default_factory=dict)
+
+    @field_validator("default_journey_stage")
+    @classmethod
+    def _known_stage(cls, value: str) -> str:
+        if value not in JOURNEY_STAGES:
+            raise ValueError(f"default_journey_stage must be one of {sorted(JOURNEY_STAGES)}")
+        return value
+
+
+def parse_topic(topic: str, kind: str) -> tuple[str, str]:
+    """``kiosk/{location}/{device}/{kind}`` -> (location, device); else InvalidRecord."""
+    parts = topic.split("/")
+    if len(parts) != 4 or parts[0] != "kiosk" or parts[3] != kind or not parts[1] or not parts[2]:
+        raise InvalidRecord("invalid_topic", f"expected kiosk/{{location}}/{{device}}/{kind}: "
+                            f"{topic[:128]!r}")
+    return parts[1], parts[2]
+
+
+def _int_field(payload: dict[str, Any], name: str, reason: str) -> int:
+    value = payload.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRecord(reason, f"{name} must be an integer, got {str(value)[:32]!r}")
+    return value
+
+
+def parse_press(payload: bytes) -> tuple[int, int, int]:
+    """A press payload -> (button, device time in epoch ms, sequence number); else InvalidRecord."""
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRecord("invalid_json", str(exc)) from None
+    if not isinstance(obj, dict):
+        raise InvalidRecord("invalid_payload", f"expected a JSON object, got {type(obj).__name__}")
+    button = _int_field(obj, "button", "invalid_button")
+    if button not in BUTTON_CSAT:
+        raise InvalidRecord("invalid_button", f"button {button} is not one of 1..4")
+    if obj.get("ts") is None:
+        raise InvalidRecord("invalid_timestamp", "ts (device time) is required")
+    try:
+        ts_ms = parse_timestamp_ms(obj["ts"], "ts")
+    except InvalidEvent as exc:
+        raise InvalidRecord("invalid_timestamp", exc.detail) from None
+    seq = _int_field(obj, "seq", "invalid_seq")
+    if seq < 0:
+        raise InvalidRecord("invalid_seq", f"seq must not be negative, got {seq}")
+    return button, ts_ms, seq
+
+
+def press_event_id(location: str, device: str, seq: int) -> str:
+    """Deterministic id of a press. ``/`` cannot occur inside an MQTT topic level, so ids never collide."""
+    return f"kiosk/{location}/{device}/{seq}"
+
+
+class KioskMqttConnector(Connector[KioskConfig]):
+    """Smiley-terminal presses (MQTT topic, payload) -> anonymous kiosk CSAT responses."""
+
+    name = "kiosk-mqtt"
+    Config = KioskConfig
+
+    def to_events(self, raw: Any) -> list[dict[str, Any]]:
+        """``(topic, payload bytes)`` of one press -> one canonical event (JSON form). Pure.
+
+        Raises InvalidRecord with reason ``invalid_record``, ``invalid_topic``, ``invalid_json``,
+        ``invalid_payload``, ``invalid_button``, ``invalid_timestamp`` or ``invalid_seq``.
+        """
+        if (not isinstance(raw, tuple) or len(raw) != 2 or not isinstance(raw[0], str)
+                or not isinstance(raw[1], bytes | bytearray)):
+            raise InvalidRecord("invalid_record", "expected (topic: str, payload: bytes)")
+        location, device = parse_topic(raw[0], "press")
+        button, ts_ms, seq = parse_press(bytes(raw[1]))
+        place = self.config.locations.get(location, KioskLocation())
+        return [{
+            "event_id": press_event_id(location, device, seq),
+            "occurred_at": ts_ms,
+            "channel": "kiosk",
+            "source": self.name,
+            "kind": "response",
+            "touchpoint": place.touchpoint or self.config.default_touchpoint,
+            "journey_stage": place.journey_stage or self.config.default_journey_stage,
+            "customer_id": None,
+            "location_id": location,
+            "region": place.region,
+            "csat": BUTTON_CSAT[button],
+            "attributes": {"device_id": device, "button": str(button), "seq": str(seq)},
+        }]
+
+
+def counts_as_new_press(last: tuple[int, int] | None, ts_ms: int, seq: int, interval_ms: int) -> bool:
+    """Anti-misuse rule: whether a press at device time ``ts_ms`` counts, given the last counted one.
+
+    ``last`` is (device time, seq) of the last counted press (None: none yet). A press counts when it
+    is at least ``interval_ms`` away from it, in either direction (buffered presses may arrive out of
+    order). A redelivery of the counted press itself (same seq and time, MQTT QoS 1) passes: it has the
+    same event id, so the worker drops the copy.
+    """
+    if last is None or last == (ts_ms, seq):
+        return True
+    return abs(ts_ms - last[0]) >= interval_ms
+
+
+@dataclass
+class PressFilter:
+    """Per-device state of the anti-misuse rule (in memory: a restarted bridge starts afresh)."""
+
+    interval_ms: int
+    last: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)
+
+    def admit(self, location: str, device: str, ts_ms: int, seq: int) -> bool:
+        """Whether this press counts; remembers it if so."""
+        key = (location, device)
+        if not counts_as_new_press(self.last.get(key), ts_ms, seq, self.interval_ms):
+            return False
+        previous = self.last.get(key)
+        if previous is None or ts_ms >= previous[0]:
+            self.last[key] = (ts_ms, seq)
+        return True
+
+
+@dataclass
+class BridgeStats:
+    """What the bridge did with every message (beyond the publisher's accepted/rejected)."""
+
+    suppressed: int = 0
+    heartbeats: int = 0
+
+
+class KioskBridge:
+    """Message handling of the bridge, without the MQTT client (so it is testable on its own).
+
+    Suppressed repeat presses are *not* dead-lettered: they are well-formed presses a person really
+    made, just not counted (anti-misuse), so they only increment ``cxpulse_kiosk_presses_suppressed_total``.
+    """
+
+    def __init__(self, config: KioskConfig, publisher: EventPublisher) -> None:
+        self.connector = KioskMqttConnector(config)
+        self.publisher = publisher
+        self.filter = PressFilter(int(config.dedupe_interval_s * 1000))
+        self.stats = BridgeStats()
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """One MQTT message: a heartbeat, or a press to publish, suppress or dead-letter."""
+        if topic.endswith("/heartbeat"):
+            self._heartbeat(topic)
+            return
+        try:
+            [event] = self.connector.to_events((topic, payload))
+        except InvalidRecord as exc:
+            self.publisher.dead_letter(_raw_record(topic, payload), exc.reason, exc.detail)
+            return
+        location, device = event["location_id"], event["attributes"]["device_id"]
+        seq = int(event["attributes"]["seq"])
+        if not self.filter.admit(location, device, event["occurred_at"], seq):
+            self.stats.suppressed += 1
+            PRESSES_SUPPRESSED.labels(location).inc()
+            return
+        self.publisher.publish_object(event, _raw_record(topic, payload))
+
+    def _heartbeat(self, topic: str) -> None:
+        try:
+            location, device = parse_topic(topic, "heartbeat")
+        except InvalidRecord:
+            log.warning("ignoring heartbeat on unexpected topic %r", topic[:128])
+            return
+        self.stats.heartbeats += 1
+        LAST_HEARTBEAT.labels(location, device).set(time.time())
+
+    def summary_line(self) -> str:
+        """Progress line: the publisher's summary plus suppressed presses and heartbeats."""
+        return (f"kiosk-mqtt: {self.publisher.summary.line()}, suppressed {self.stats.suppressed}, "
+                f"heartbeats {self.stats.heartbeats}")
+
+
+def _raw_record(topic: str, payload: bytes) -> bytes:
+    """What a dead-letter keeps: the topic (where the device and location are) and the payload."""
+    return orjson.dumps({"topic": topic, "payload": payload.decode("utf-8", "replace")})
+
+
+Message = tuple[str, bytes, int, int]
+"""(topic, payload, mid, qos) of one received MQTT message, acknowledged after Kafka acknowledged."""
+
+
+def _mqtt_client(config: KioskConfig, inbox: queue.Queue[Message]) -> Any:
+    """A paho client with a persistent session that queues messages and acknowledges them manually."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=config.client_id,
+                         clean_session=False, manual_ack=True)
+
+    def on_connect(client: Any, userdata: Any, flags: Any, reason: Any, props: Any) -> None:
+        if reason.is_failure:
+            log.error("MQTT connect refused: %s", reason)
+            return
+        client.subscribe([(config.topic_filter, 1), (config.heartbeat_topic, 1)])
+        log.info("subscribed to %s and %s", config.topic_filter, config.heartbeat_topic)
+
+    def on_message(client: Any, userdata: Any, msg: Any) -> None:
+        inbox.put((msg.topic, bytes(msg.payload), msg.mid, msg.qos))
+
+    client.on_connect = on_connect
+    client.on_message = on_message
+    client.reconnect_delay_set(1, 30)
+    return client
+
+
+def run_bridge(config: KioskConfig, publisher: EventPublisher, stop: threading.Event | None = None,
+               progress: Callable[[str], None] = log.info) -> PublishSummary:
+    """Subscribe (QoS 1) and publish every counted press until ``stop`` is set; return the summary.
+
+    ``progress`` gets a summary line every ``log_interval_s`` and a final one at the stop.
+
+    A message is acknowledged to the broker only after Kafka acknowledged what it became, so a crash
+    loses nothing: the broker redelivers, and the deterministic event id makes the copy a duplicate.
+    """
+    stop = stop or threading.Event()
+    inbox: queue.Queue[Message] = queue.Queue()
+    bridge = KioskBridge(config, publisher)
+    client = _mqtt_client(config, inbox)
+    client.connect_async(config.broker_host, config.broker_port, keepalive=30)
+    client.loop_start()
+    try:
+        _pump(bridge, client, inbox, stop, config, progress)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    progress(f"{bridge.summary_line()} (stopped)")
+    return publisher.summary
+
+
+def _pump(bridge: KioskBridge, client: Any, inbox: queue.Queue[Message], stop: threading.Event,
+          config: KioskConfig, progress: Callable[[str], None]) -> None:
+    """Handle messages; flush and acknowledge when idle or every ``flush_interval_s``."""
+    pending: list[tuple[int, int]] = []
+    last_flush = last_log = time.monotonic()
+    while not stop.is_set():
+        try:
+            topic, payload, mid, qos = inbox.get(timeout=0.1)
+            bridge.handle(topic, payload)
+            pending.append((mid, qos))
+        except queue.Empty:
+            pass
+        now = time.monotonic()
+        if pending and (inbox.empty() or now - last_flush >= config.flush_interval_s):
+            _flush_and_ack(bridge, client, pending)
+            last_flush = now
+        if now - last_log >= config.log_interval_s:
+            progress(bridge.summary_line())
+            last_log = now
+    _flush_and_ack(bridge, client, pending)
+
+
+def _flush_and_ack(bridge: KioskBridge, client: Any, pending: list[tuple[int, int]]) -> None:
+    """Wait for Kafka's acknowledgement, then acknowledge the MQTT messages (raises if Kafka failed)."""
+    bridge.publisher.flush()
+    for mid, qos in pending:
+        if qos > 0:
+            client.ack(mid, qos)
+    pending.clear()
+
+
+def run_from_settings(settings: Any, config: KioskConfig | None = None) -> PublishSummary:
+    """``cxpulse connector run kiosk-mqtt``: the bridge against the configured stack, until SIGTERM/Ctrl-C.
+
+    Without a config, the broker is the local stack's Mosquitto (``settings.mqtt_port``).
+    """
+    from schemas.codec import AvroCodec
+    from schemas.topics import Topics
+
+    config = config or KioskConfig(broker_port=settings.mqtt_port)
+    topics = Topics(settings.topic_prefix)
+    codec = AvroCodec(registry_url=settings.schema_registry_url,
+                      subject=f"{topics.touchpoints}-value")
+    publisher = EventPublisher(settings.bootstrap, topics, codec, KioskMqttConnector.name)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return run_bridge(config, publisher, stop, progress=lambda line: print(line, flush=True))

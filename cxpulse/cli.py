@@ -176,6 +176,18 @@ def cmd_followups(args: argparse.Namespace, settings: Settings) -> int:
     return run_followups(args, lambda: _database(settings))
 
 
+def cmd_connector_new(args: argparse.Namespace, _settings: Settings) -> int:
+    from connectors.sdk.scaffold import ScaffoldError, scaffold
+
+    try:
+        for path in scaffold(args.name, args.root):
+            print(f"created {path}")
+    except ScaffoldError as exc:
+        print(f"cxpulse: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def cmd_connector_run(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.kiosk import KioskConfig, run_from_settings
 
@@ -268,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("connector", help="channel connectors")
     connector_sub = p.add_subparsers(dest="connector_cmd", required=True)
+    p = connector_sub.add_parser("new", help="scaffold a connector module, samples and its test")
+    p.add_argument("name", help="connector name: lower-case words joined by - or _, e.g. acme-survey")
+    p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")
+    p.set_defaults(func=cmd_connector_new)
     p = connector_sub.add_parser("run", help="run a push connector until SIGTERM/Ctrl-C")
     p.add_argument("name", choices=["kiosk-mqtt"])
     p.add_argument("--config", type=Path,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar, Generic, TypeVar
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 
@@ -63,6 +64,19 @@ class Connector(Generic[C]):
         Raise ``InvalidRecord`` for a record that can never become an event.
         """
         raise NotImplementedError
+
+    def raw_bytes(self, raw: Any) -> bytes:
+        """The record as kept on the dead-letter topic: bytes as-is, text as UTF-8, else JSON."""
+        if isinstance(raw, bytes):
+            return raw
+        if isinstance(raw, str):
+            return raw.encode()
+        return orjson.dumps(raw, default=str)
+
+    @classmethod
+    def is_pull_source(cls) -> bool:
+        """Whether this connector implements ``poll`` (a pull source) or is fed records (push)."""
+        return cls.poll is not Connector.poll
 
     def poll(self, cursor: str | None) -> Iterator[tuple[Any, str]]:
         """Pull sources: records after ``cursor`` (None: from the start).

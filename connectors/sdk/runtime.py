@@ -1,0 +1,256 @@
+"""The runtime every connector runs in: records -> events -> privacy -> publisher, never losing one.
+
+Guarantees, per raw record:
+
+- it is counted (``cxpulse_connector_records_in_total``);
+- its events are pseudonymised/redacted/NFC-normalised (``privacy.protect_event``) and handed to the
+  publisher, which validates, Avro-encodes and produces them — or dead-letters the invalid ones;
+- a record the connector rejects (``InvalidRecord``) is dead-lettered with the connector's reason, and any
+  other exception from ``to_events`` is dead-lettered as ``connector_error``: one bad record never stops
+  or loses the good ones;
+- ``RetriableError`` is retried with exponential backoff, then re-raised (never turned into data loss);
+  ``FatalError`` stops the run.
+
+Pull sources (``run_pull``) save their cursor only after the publisher flushed, so a restart resumes
+exactly after the last record that reached Kafka (at-least-once; event ids make replays duplicates).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from connectors.sdk.base import Connector, FatalError, InvalidRecord, RetriableError
+from connectors.sdk.metrics import (
+    CONNECTOR_EVENTS_OUT,
+    CONNECTOR_RECORDS_IN,
+    CONNECTOR_REJECTED,
+    CONNECTOR_RETRIES,
+)
+from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike, protect_event
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+CONNECTOR_ERROR = "connector_error"
+INVALID_EVENT = "invalid_event"
+
+
+class Publisher(Protocol):
+    """What the runtime needs of ``EventPublisher`` (and of the contract kit's fake)."""
+
+    def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
+        """Validate and produce one event; False if it was dead-lettered instead."""
+
+    def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
+        """Send one rejected record, untouched, to the dead-letter topic."""
+
+    def flush(self, timeout: float = 120.0) -> Any:
+        """Return once Kafka acknowledged everything; raise otherwise."""
+
+
+class CursorStore(Protocol):
+    """Where pull sources keep the cursor of the last record that reached Kafka."""
+
+    def load(self, name: str) -> str | None:
+        """The saved cursor of connector ``name``, or None to start from the beginning."""
+
+    def save(self, name: str, cursor: str) -> None:
+        """Durably replace the cursor of connector ``name``."""
+
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+
+
+class FileCursorStore:
+    """One small file per connector under ``folder``; saves are atomic (write, fsync, rename)."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def _path(self, name: str) -> Path:
+        if not _SAFE_NAME.match(name):
+            raise ValueError(f"invalid cursor name {name!r}")
+        return self.folder / f"{name}.cursor"
+
+    def load(self, name: str) -> str | None:
+        """The saved cursor, or None when there is none yet."""
+        path = self._path(name)
+        return path.read_text(encoding="utf-8") if path.exists() else None
+
+    def save(self, name: str, cursor: str) -> None:
+        """Replace the cursor atomically: a crash leaves the old or the new one, never half."""
+        path = self._path(name)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".cursor.tmp")
+        with tmp.open("w", encoding="utf-8") as f:
+            f.write(cursor)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff: ``base_delay * 2**n`` seconds, capped at ``max_delay``."""
+
+    max_attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delays(self) -> Iterator[float]:
+        """The waits between attempts (``max_attempts - 1`` of them), in seconds."""
+        for n in range(self.max_attempts - 1):
+            yield min(self.base_delay * 2**n, self.max_delay)
+
+
+@dataclass
+class RunSummary:
+    """Counts of one run: records in, events accepted, records/events rejected by reason."""
+
+    records: int = 0
+    events: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> int:
+        """Total rejected (records and events)."""
+        return sum(self.rejected_by_reason.values())
+
+
+class ConnectorRuntime:
+    """Runs one connector instance against a publisher, applying privacy to every event."""
+
+    def __init__(self, connector: Connector[Any], publisher: Publisher, privacy_key: PrivacyKeyLike,
+                 *, retry: RetryPolicy | None = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self.connector = connector
+        self.publisher = publisher
+        self._key = privacy_key if isinstance(privacy_key, PrivacyKey) else PrivacyKey(privacy_key)
+        self._retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self.summary = RunSummary()
+
+    @property
+    def name(self) -> str:
+        """The connector's registry name (the metrics label)."""
+        return self.connector.name
+
+    def with_retries(self, action: Callable[[], T]) -> T:
+        """Run ``action``, retrying ``RetriableError`` with backoff; re-raise after the last attempt."""
+        for delay in self._retry.delays():
+            try:
+                return action()
+            except RetriableError as exc:
+                CONNECTOR_RETRIES.labels(self.name).inc()
+                log.warning("%s: transient error, retrying in %.1fs: %s", self.name, delay, exc)
+                self._sleep(delay)
+        return action()
+
+    def _reject(self, raw: bytes, reason: str, detail: str) -> None:
+        self.with_retries(lambda: self.publisher.dead_letter(raw, reason, detail))
+        self._count_rejected(reason)
+
+    def _count_rejected(self, reason: str) -> None:
+        CONNECTOR_REJECTED.labels(self.name, reason).inc()
+        self.summary.rejected_by_reason[reason] = self.summary.rejected_by_reason.get(reason, 0) + 1
+
+    def _events_of(self, raw: Any, raw_bytes: bytes) -> list[dict[str, Any]] | None:
+        """The connector's events for ``raw``, or None once the record was dead-lettered."""
+        try:
+            events = self.with_retries(lambda: list(self.connector.to_events(raw)))
+            if not all(isinstance(e, dict) for e in events):
+                raise TypeError("to_events must return a list of dicts")
+            return events
+        except InvalidRecord as exc:
+            self._reject(raw_bytes, exc.reason, exc.detail)
+        except (RetriableError, FatalError, KeyboardInterrupt, SystemExit):
+            raise
+        except Exception as exc:  # a connector bug must not lose the record: dead-letter it
+            log.exception("%s: to_events failed; record dead-lettered", self.name)
+            self._reject(raw_bytes, CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+        return None
+
+    def process(self, raw: Any) -> int:
+        """One raw record -> its events published (or the record dead-lettered); events accepted."""
+        CONNECTOR_RECORDS_IN.labels(self.name).inc()
+        self.summary.records += 1
+        raw_bytes = self.connector.raw_bytes(raw)
+        events = self._events_of(raw, raw_bytes)
+        accepted = 0
+        for event in events or []:
+            safe = protect_event(event, self._key)
+            if self.with_retries(partial(self.publisher.publish_object, safe, raw_bytes)):
+                accepted += 1
+                CONNECTOR_EVENTS_OUT.labels(self.name).inc()
+            else:
+                self._count_rejected(INVALID_EVENT)
+        self.summary.events += accepted
+        return accepted
+
+    def run(self, records: Iterable[Any]) -> RunSummary:
+        """Push sources: process every record, then flush (raises if Kafka did not acknowledge)."""
+        for raw in records:
+            self.process(raw)
+        self.publisher.flush()
+        return self.summary
+
+    def run_pull(self, store: CursorStore, *, batch_size: int = 500,
+                 max_batch_seconds: float = 5.0) -> RunSummary:
+        """Pull sources: poll after the saved cursor until the source is exhausted.
+
+        Every ``batch_size`` records (or ``max_batch_seconds``) the publisher is flushed and only
+        then the cursor saved. A ``RetriableError`` from ``poll`` re-polls after the last processed
+        record, with backoff; after ``max_attempts`` failures in a row it is re-raised.
+        """
+        batch = _PullBatch(self, store, batch_size, max_batch_seconds)
+        failures = 0
+        while True:
+            try:
+                for raw, cursor in self.connector.poll(batch.position):
+                    self.process(raw)
+                    batch.advance(cursor)
+                    failures = 0
+                batch.commit()
+                return self.summary
+            except RetriableError as exc:
+                failures += 1
+                if failures >= self._retry.max_attempts:
+                    raise
+                delay = min(self._retry.base_delay * 2 ** (failures - 1), self._retry.max_delay)
+                CONNECTOR_RETRIES.labels(self.name).inc()
+                log.warning("%s: poll failed, re-polling in %.1fs: %s", self.name, delay, exc)
+                self._sleep(delay)
+
+
+class _PullBatch:
+    """The cursor bookkeeping of ``run_pull``: processed position vs. saved (flushed) position."""
+
+    def __init__(self, runtime: ConnectorRuntime, store: CursorStore, size: int, seconds: float) -> None:
+        self._runtime, self._store, self._size, self._seconds = runtime, store, size, seconds
+        self.saved = store.load(runtime.name)
+        self.position = self.saved
+        self._pending = 0
+        self._started = time.monotonic()
+
+    def advance(self, cursor: str) -> None:
+        """One more record processed; commit when the batch is full or old enough."""
+        self.position = cursor
+        self._pending += 1
+        if self._pending >= self._size or time.monotonic() - self._started >= self._seconds:
+            self.commit()
+
+    def commit(self) -> None:
+        """Flush the publisher, then (only then) save the cursor."""
+        self._runtime.publisher.flush()
+        if self.position is not None and self.position != self.saved:
+            self._store.save(self._runtime.name, self.position)
+            self.saved = self.position
+        self._pending = 0
+        self._started = time.monotonic()

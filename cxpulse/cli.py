@@ -176,6 +176,39 @@ def cmd_followups(args: argparse.Namespace, settings: Settings) -> int:
     return run_followups(args, lambda: _database(settings))
 
 
+def privacy_key(settings: Settings) -> Any:
+    """The pseudonymisation key: the setting, else a random one kept (0600) in the run folder."""
+    import secrets
+
+    from connectors.sdk.privacy import PrivacyKey
+
+    if settings.pseudonym_key is not None:
+        return PrivacyKey(settings.pseudonym_key)
+    path = settings.run_path / "pseudonym.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_hex(32))
+    return PrivacyKey(path.read_text().strip())
+
+
+def cmd_connector_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.call_center import ingest_file
+    from connectors.sdk import registry
+    from connectors.sdk.publisher import EventPublisher
+    from schemas.codec import AvroCodec
+    from schemas.topics import Topics
+
+    cls = registry.get(args.name)
+    connector = cls(registry.load_config(cls, json.loads(args.config)))
+    topics = Topics(settings.topic_prefix)
+    codec = AvroCodec(registry_url=settings.schema_registry_url, subject=f"{topics.touchpoints}-value")
+    publisher = EventPublisher(settings.bootstrap, topics, codec, cls.name)
+    summary = ingest_file(connector, args.file, publisher, privacy_key(settings))
+    print(f"{cls.name}: {summary.line()}")
+    return 0
+
+
 def cmd_connector_new(args: argparse.Namespace, _settings: Settings) -> int:
     from connectors.sdk.scaffold import ScaffoldError, scaffold
 
@@ -284,6 +317,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="connector name: lower-case words joined by - or _, e.g. acme-survey")
     p.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: here)")
     p.set_defaults(func=cmd_connector_new)
+    p = connector_sub.add_parser("ingest", help="publish every record of a file through a connector")
+    p.add_argument("name", help="connector name, e.g. call-center-ctr or call-center-ivr-survey")
+    p.add_argument("file", type=Path, help="CTR JSON / JSON array / JSON lines / Firehose file, or CSV")
+    p.add_argument("--config", default="{}", help="connector config as a JSON object")
+    p.set_defaults(func=cmd_connector_ingest)
     p = connector_sub.add_parser("run", help="run a push connector until SIGTERM/Ctrl-C")
     p.add_argument("name", choices=["kiosk-mqtt"])
     p.add_argument("--config", type=Path,

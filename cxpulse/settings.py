@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +56,10 @@ class Settings(BaseSettings):
 
         parse_sla_spec(value)
         return value
+
+    pseudonym_key: SecretStr | None = Field(
+        None, description="HMAC key (>= 16 bytes) that pseudonymises customer ids at the edge; "
+        "default: a random key kept in the run folder (local stack only)")
 
     alerts_enabled: bool = Field(True, description="run the satisfaction-drop detector in the worker")
     board_url: str = Field("http://127.0.0.1:3000", description="Grafana URL used in alert links")

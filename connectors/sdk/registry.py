@@ -31,6 +31,8 @@ from connectors.sdk.base import Connector, ConnectorConfig
 ENTRY_POINT_GROUP = "cxpulse.connectors"
 BUILTIN: dict[str, str] = {
     "kiosk-mqtt": "connectors.kiosk:KioskMqttConnector",
+    "call-center-ctr": "connectors.call_center:AmazonConnectCtrConnector",
+    "call-center-ivr-survey": "connectors.call_center:IvrSurveyCsvConnector",
 }
 """Built-in connectors, name -> "module:Class"; each channel adds its line when it lands."""
 CONVENTION_PACKAGE = "connectors"

@@ -1,0 +1,389 @@
+"""Call center: Amazon Connect contact trace records and post-call IVR survey CSV exports.
+
+``call-center-ctr`` maps one Amazon Connect contact trace record (CTR, the documented JSON format:
+``ContactId``, ``InitiationTimestamp``, ``LastUpdateTimestamp``, ``Channel``, ``Queue``, ``Agent``,
+``CustomerEndpoint``, ``Attributes``, ...) to one ``contact`` event at ``InitiationTimestamp``.
+
+Delivery and ids: Amazon Connect delivers CTRs at least once and re-sends a CTR when it is updated
+(after-contact work, contact attributes set later). The event id is ``ctr/{ContactId}/{LastUpdate ms}``,
+so a redelivered CTR is a duplicate, while an *updated* CTR (new ``LastUpdateTimestamp``) is a new
+event. For FCR that update is a second contact of the same (customer, reason) at the same time:
+it counts as a repeat contact and fails the first one. Where updates are common, set
+``updates_are_new_events: false``: the id is then ``ctr/{ContactId}`` and the first version delivered
+wins (later updates are duplicates).
+
+``call-center-ivr-survey`` maps one row of a post-call IVR survey CSV export (column names
+configurable) to one ``response`` event; score scales are checked by event validation
+(``score_out_of_range`` on the dead-letter topic), never clipped.
+
+``ingest_file`` feeds a whole file (CTR JSON / JSON array / JSON lines / Firehose-concatenated JSON,
+or a CSV in UTF-8 with or without BOM) through a connector; one bad record never stops the rest.
+``to_events`` passes customer ids through as found (phone numbers included); pseudonymisation is the
+SDK's (``privacy_key`` of ``ingest_file``).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import orjson
+from pydantic import Field, field_validator
+
+from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
+from connectors.sdk.privacy import PrivacyKey, protect_event
+from connectors.sdk.runtime import Publisher
+from schemas.event import CHANNELS, JOURNEY_STAGES, InvalidEvent, parse_timestamp_ms
+
+TRUE_VALUES = frozenset(["true", "yes", "y", "1"])
+FALSE_VALUES = frozenset(["false", "no", "n", "0"])
+MAX_CONTACT_ID = 200
+"""Longer ids are rejected, so event ids stay under the schema's 256 characters."""
+
+
+def _known_stage(value: str) -> str:
+    if value not in JOURNEY_STAGES:
+        raise ValueError(f"journey_stage must be one of {sorted(JOURNEY_STAGES)}")
+    return value
+
+
+def normalise_touchpoint(name: str) -> str:
+    """``"IVR Billing"`` / ``"Hỗ trợ-Thanh toán"`` -> ``ivr_billing`` / ``ho_tro_thanh_toan`` (ASCII)."""
+    folded = unicodedata.normalize("NFKD", name.replace("đ", "d").replace("Đ", "D"))
+    ascii_only = folded.encode("ascii", "ignore").decode()
+    return re.sub(r"[^a-z0-9]+", "_", ascii_only.lower()).strip("_")
+
+
+def parse_flag(value: object, what: str) -> bool | None:
+    """true/false/yes/no/1/0 (any case, or a JSON bool) -> bool; absent or empty -> None."""
+    if value is None or isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if not text:
+        return None
+    if text in TRUE_VALUES:
+        return True
+    if text in FALSE_VALUES:
+        return False
+    raise InvalidRecord(f"invalid_{what}", f"{what} must be true/false/yes/no/1/0, got {text[:32]!r}")
+
+
+def _timestamp(value: object, name: str, missing: str) -> int:
+    """A required timestamp (ISO-8601 with offset or epoch ms) -> epoch ms UTC; else InvalidRecord."""
+    if value is None or value == "":
+        raise InvalidRecord(missing, f"{name} is required")
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    try:
+        return parse_timestamp_ms(value, name)
+    except InvalidEvent as exc:
+        raise InvalidRecord("invalid_timestamp", exc.detail) from None
+
+
+def _text(value: object) -> str | None:
+    """A non-empty stripped string, or None."""
+    return value.strip() or None if isinstance(value, str) else None
+
+
+class CtrConfig(ConnectorConfig):
+    """Which CTR contact attributes carry the customer, reason, resolution and complaint."""
+
+    customer_id_attribute: str = "CustomerId"
+    customer_id_from_endpoint: bool = Field(
+        True, description="fall back on CustomerEndpoint.Address (the caller's number)")
+    contact_reason_attribute: str = "ContactReason"
+    resolved_attribute: str = "Resolved"
+    complaint_attribute: str | None = "Complaint"
+    channels: dict[str, str] = Field(
+        default_factory=lambda: {"VOICE": "call_center", "CHAT": "chat", "TASK": "other",
+                                 "EMAIL": "email"})
+    default_touchpoint: str = Field("ivr", min_length=1, description="when the CTR has no queue")
+    journey_stage: str = "support"
+    updates_are_new_events: bool = Field(
+        True, description="id from ContactId + LastUpdateTimestamp (else ContactId: first wins)")
+
+    @field_validator("journey_stage")
+    @classmethod
+    def _stage(cls, value: str) -> str:
+        return _known_stage(value)
+
+    @field_validator("channels")
+    @classmethod
+    def _known_channels(cls, value: dict[str, str]) -> dict[str, str]:
+        unknown = sorted(set(value.values()) - CHANNELS)
+        if unknown:
+            raise ValueError(f"unknown channel(s) {unknown}; use one of {sorted(CHANNELS)}")
+        return value
+
+
+def _object(ctr: dict[str, Any], name: str) -> dict[str, Any]:
+    """A nested CTR object (``Queue``, ``Agent``...): {} when null, InvalidRecord when not an object."""
+    value = ctr.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidRecord("invalid_ctr", f"{name} must be an object or null")
+    return value
+
+
+def _contact_id(ctr: dict[str, Any]) -> str:
+    contact_id = ctr.get("ContactId")
+    if contact_id is None or contact_id == "":
+        raise InvalidRecord("missing_contact_id", "ContactId is required")
+    if not isinstance(contact_id, str) or len(contact_id) > MAX_CONTACT_ID:
+        raise InvalidRecord("invalid_ctr", f"ContactId must be a string of <= {MAX_CONTACT_ID} chars")
+    return contact_id
+
+
+class AmazonConnectCtrConnector(Connector[CtrConfig]):
+    """Amazon Connect contact trace records -> ``contact`` events (see the module docstring)."""
+
+    name = "call-center-ctr"
+    Config = CtrConfig
+    file_format: ClassVar[str] = "json"
+
+    def to_events(self, raw: Any) -> list[dict[str, Any]]:
+        """One CTR (a parsed JSON object) -> one contact event. Pure.
+
+        Raises InvalidRecord: ``invalid_ctr`` (not an object, bad nested objects, unknown channel),
+        ``missing_contact_id``, ``missing_initiation_timestamp``, ``missing_last_update_timestamp``,
+        ``invalid_timestamp``, ``invalid_resolved``, ``invalid_complaint``.
+        """
+        if not isinstance(raw, dict):
+            raise InvalidRecord("invalid_ctr", f"expected a JSON object, got {type(raw).__name__}")
+        cfg = self.config
+        contact_id = _contact_id(raw)
+        started = _timestamp(raw.get("InitiationTimestamp"), "InitiationTimestamp",
+                             "missing_initiation_timestamp")
+        updated = _timestamp(raw.get("LastUpdateTimestamp"), "LastUpdateTimestamp",
+                             "missing_last_update_timestamp")
+        attrs = _object(raw, "Attributes")
+        queue = _text(_object(raw, "Queue").get("Name"))
+        channel = cfg.channels.get(str(raw.get("Channel") or "VOICE"))
+        if channel is None:
+            raise InvalidRecord("invalid_ctr", f"Channel {str(raw.get('Channel'))[:32]!r} is not mapped")
+        complaint = attrs.get(cfg.complaint_attribute) if cfg.complaint_attribute else None
+        return [{
+            "event_id": f"ctr/{contact_id}/{updated}" if cfg.updates_are_new_events
+            else f"ctr/{contact_id}",
+            "occurred_at": started,
+            "channel": channel,
+            "source": self.name,
+            "kind": "contact",
+            "touchpoint": normalise_touchpoint(queue or "") or cfg.default_touchpoint,
+            "journey_stage": cfg.journey_stage,
+            "customer_id": self._customer(raw, attrs),
+            "interaction_id": contact_id,
+            "contact_reason": _text(attrs.get(cfg.contact_reason_attribute)),
+            "resolved": parse_flag(attrs.get(cfg.resolved_attribute), "resolved"),
+            "complaint": parse_flag(complaint, "complaint"),
+            "agent_id": _text(_object(raw, "Agent").get("Username")) or "",
+            "attributes": _ctr_attributes(raw, queue),
+        }]
+
+    def _customer(self, ctr: dict[str, Any], attrs: dict[str, Any]) -> str | None:
+        """The configured attribute, else (if allowed) the caller's endpoint address."""
+        found = _text(attrs.get(self.config.customer_id_attribute))
+        if found is None and self.config.customer_id_from_endpoint:
+            found = _text(_object(ctr, "CustomerEndpoint").get("Address"))
+        return found
+
+
+def _ctr_attributes(ctr: dict[str, Any], queue: str | None) -> dict[str, str]:
+    """Queue, initiation method and disconnect reason, when present (strings only)."""
+    pairs = {"queue": queue, "initiation_method": _text(ctr.get("InitiationMethod")),
+             "disconnect_reason": _text(ctr.get("DisconnectReason"))}
+    return {k: v for k, v in pairs.items() if v}
+
+
+class IvrSurveyConfig(ConnectorConfig):
+    """Column names of the IVR survey export (None: the export has no such column)."""
+
+    contact_id_column: str | None = "ContactId"
+    timestamp_column: str = "Timestamp"
+    customer_id_column: str | None = "CustomerId"
+    csat_column: str | None = "CSAT"
+    nps_column: str | None = "NPS"
+    ces_column: str | None = "CES"
+    comment_column: str | None = "Comment"
+    language_column: str | None = "Language"
+    agent_column: str | None = "Agent"
+    touchpoint: str = Field("post_call_survey", min_length=1)
+    journey_stage: str = "support"
+
+    @field_validator("journey_stage")
+    @classmethod
+    def _stage(cls, value: str) -> str:
+        return _known_stage(value)
+
+
+def _score(row: dict[str, Any], column: str | None) -> int | None:
+    """An integer score or None when empty; the scale is checked by event validation."""
+    text = _text(row.get(column)) if column else None
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidRecord("invalid_score", f"{column} must be an integer, got {text[:32]!r}") from None
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    """SHA-256 of a row's content (sorted columns): the id of a survey row without a contact id."""
+    return hashlib.sha256(orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
+
+
+class IvrSurveyCsvConnector(Connector[IvrSurveyConfig]):
+    """Post-call IVR survey CSV rows -> ``response`` events on channel call_center."""
+
+    name = "call-center-ivr-survey"
+    Config = IvrSurveyConfig
+    file_format: ClassVar[str] = "csv"
+
+    def to_events(self, raw: Any) -> list[dict[str, Any]]:
+        """One CSV row (column -> text) -> one response event. Pure.
+
+        Event id ``ivr/{contact id}`` (one survey per contact), else ``ivr/sha256:{row hash}``.
+        Raises InvalidRecord: ``invalid_row`` (not a row, or more cells than the header),
+        ``missing_timestamp``, ``invalid_timestamp``, ``invalid_score``, ``empty_response``.
+        """
+        if not isinstance(raw, dict) or None in raw:
+            raise InvalidRecord("invalid_row", "expected a CSV row with no more cells than the header")
+        cfg = self.config
+        occurred_at = _timestamp(_text(raw.get(cfg.timestamp_column)), cfg.timestamp_column,
+                                 "missing_timestamp")
+        scores = {k: _score(raw, getattr(cfg, f"{k}_column")) for k in ("csat", "nps", "ces")}
+        comment = _text(raw.get(cfg.comment_column)) if cfg.comment_column else None
+        if all(v is None for v in scores.values()) and comment is None:
+            raise InvalidRecord("empty_response", "no score and no comment")
+        contact_id = _text(raw.get(cfg.contact_id_column)) if cfg.contact_id_column else None
+        if contact_id is not None and len(contact_id) > MAX_CONTACT_ID:
+            raise InvalidRecord("invalid_row", f"contact id longer than {MAX_CONTACT_ID} characters")
+
+        def column(name: str | None) -> str | None:
+            return _text(raw.get(name)) if name else None
+
+        return [{
+            "event_id": f"ivr/{contact_id}" if contact_id else f"ivr/sha256:{row_hash(raw)}",
+            "occurred_at": occurred_at, "channel": "call_center", "source": self.name,
+            "kind": "response", "touchpoint": cfg.touchpoint, "journey_stage": cfg.journey_stage,
+            "customer_id": column(cfg.customer_id_column), "interaction_id": contact_id,
+            "agent_id": column(cfg.agent_column) or "", "comment": comment,
+            "language": column(cfg.language_column), **scores,
+        }]
+
+
+@dataclass
+class IngestSummary:
+    """One file's outcome: records read, events accepted, rejections by reason (counts)."""
+
+    records: int = 0
+    accepted: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    def reject(self, reason: str) -> None:
+        """Count one rejection."""
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+
+    def line(self) -> str:
+        """``records 7, accepted 5, rejected 2 (invalid_json=1, ...)``."""
+        rejected = sum(self.rejected_by_reason.values())
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected_by_reason.items()))
+        return (f"records {self.records}, accepted {self.accepted}, rejected {rejected}"
+                + (f" ({reasons})" if reasons else ""))
+
+
+Record = tuple[Any, bytes]
+"""(parsed record, its bytes as kept on the dead-letter topic); a None record failed to parse."""
+Unparsable = tuple[None, bytes, str, str]
+
+
+def json_records(text: str) -> Iterator[Record | Unparsable]:
+    """JSON objects of a file: one object, an array, JSON lines, or concatenated objects (Firehose).
+
+    Unparsable text is yielded as ``(None, raw, "invalid_json", detail)`` up to the end of its line,
+    and reading resumes on the next line.
+    """
+    decoder, pos = json.JSONDecoder(), 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return
+        try:
+            obj, end = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as exc:
+            end = text.find("\n", pos)
+            end = len(text) if end < 0 else end
+            yield None, text[pos:end].encode(), "invalid_json", str(exc)
+            pos = end
+            continue
+        if isinstance(obj, list):
+            yield from ((item, orjson.dumps(item)) for item in obj)
+        else:
+            yield obj, text[pos:end].encode()
+        pos = end
+
+
+def csv_records(text: str) -> Iterator[Record]:
+    """Rows of a CSV export as (column -> text, the row as JSON bytes)."""
+    for row in csv.DictReader(io.StringIO(text, newline="")):
+        keyed = {"_extra_cells" if k is None else k: v for k, v in row.items()}
+        yield row, orjson.dumps(keyed)
+
+
+def read_records(path: Path, file_format: Literal["json", "csv"]) -> Iterator[Record | Unparsable]:
+    """The records of ``path`` (UTF-8, a BOM allowed); FatalError if the file is not UTF-8."""
+    try:
+        text = path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise FatalError(f"{path}: not UTF-8 ({exc})") from None
+    return csv_records(text) if file_format == "csv" else json_records(text)
+
+
+def ingest_file(connector: Connector[Any], path: Path, publisher: Publisher,
+                privacy_key: PrivacyKey | None = None) -> IngestSummary:
+    """Every record of ``path`` through ``connector.to_events`` to ``publisher``, then flush.
+
+    Good events are published (``received_at`` is stamped by the publisher), after
+    ``protect_event`` (pseudonymised customer id, redacted comment) when ``privacy_key`` is given;
+    ``InvalidRecord`` and unparsable JSON are dead-lettered with their reason; events the publisher
+    rejects (e.g. ``score_out_of_range``) are dead-lettered by it and counted here as ``invalid_event``.
+    Nothing stops the file but a Kafka failure at the final flush (``DeliveryFailed``).
+    """
+    fmt = getattr(connector, "file_format", None) or ("csv" if path.suffix.lower() == ".csv" else "json")
+    summary = IngestSummary()
+    for item in read_records(Path(path), "csv" if fmt == "csv" else "json"):
+        summary.records += 1
+        if len(item) == 4:
+            _, raw, reason, detail = item
+            publisher.dead_letter(raw, reason, detail)
+            summary.reject(reason)
+            continue
+        _ingest_one(connector, item[0], item[1], publisher, summary, privacy_key)
+    publisher.flush()
+    return summary
+
+
+def _ingest_one(connector: Connector[Any], record: Any, raw: bytes, publisher: Publisher,
+                summary: IngestSummary, privacy_key: PrivacyKey | None) -> None:
+    """One parsed record: publish its events, or dead-letter it with the connector's reason."""
+    try:
+        events = connector.to_events(record)
+    except InvalidRecord as exc:
+        publisher.dead_letter(raw, exc.reason, exc.detail)
+        summary.reject(exc.reason)
+        return
+    for event in events:
+        if publisher.publish_object(protect_event(event, privacy_key) if privacy_key else event, raw):
+            summary.accepted += 1
+        else:
+            summary.reject("invalid_event")

@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
 
 from connectors.simulator_engine import Incident, Simulation
 from cxpulse.settings import Settings
 from schemas.topics import Topics
 from sql.client import ServerDatabase
 from tests.integration.test_end_to_end import cxpulse
+from tests.integration.topic_reader import read_topic
 
 DAY_S = 86_400
 
@@ -67,17 +67,8 @@ def wait_for(what: str, check: Any, timeout: float = 90) -> None:
 
 
 def kafka_alerts(settings: Settings) -> list[dict[str, Any]]:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": "alerts-test",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-    consumer.assign([TopicPartition(Topics(settings.topic_prefix).alerts, 0, 0)])
-    found, idle = [], time.monotonic()
-    while time.monotonic() - idle < 3:
-        for msg in consumer.consume(100, 0.5):
-            idle = time.monotonic()
-            if msg.error() is None:
-                found.append(orjson.loads(msg.value()))
-    consumer.close()
-    return found
+    return [orjson.loads(msg.value())
+            for msg in read_topic(settings.bootstrap, Topics(settings.topic_prefix).alerts)]
 
 
 def by_scope(alerts: list[dict[str, Any]]) -> dict[tuple[str, str], list[str]]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from connectors.simulator import generate_events
 from cxpulse.settings import Settings
@@ -23,6 +23,7 @@ from schemas.topics import Topics
 from sql.client import ServerDatabase
 from sql.migrate import migrate
 from tests.integration.reference import COUNTS, FCR, expected_counts, expected_fcr, first_copies
+from tests.integration.topic_reader import read_topic
 
 HOUR_MS = 3_600_000
 
@@ -89,18 +90,10 @@ def build_file(path: Path, tag: str, seed: int, start_ms: int, hours: float, rat
 
 
 def dead_letters(settings: Settings, tag: str) -> Counter[tuple[bytes, str]]:
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"dlq-{tag}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-    consumer.assign([TopicPartition(Topics(settings.topic_prefix).dlq, 0, 0)])
     found: Counter[tuple[bytes, str]] = Counter()
-    idle_since = time.monotonic()
-    while time.monotonic() - idle_since < 3:
-        for msg in consumer.consume(500, 0.5):
-            idle_since = time.monotonic()
-            if msg.error() is None and tag.encode() in (msg.value() or b""):
-                headers = dict(msg.headers() or [])
-                found[(msg.value(), headers["cx.reason"].decode())] += 1
-    consumer.close()
+    for msg in read_topic(settings.bootstrap, Topics(settings.topic_prefix).dlq):
+        if tag.encode() in (msg.value() or b""):
+            found[(msg.value(), dict(msg.headers() or [])["cx.reason"].decode())] += 1
     return found
 
 

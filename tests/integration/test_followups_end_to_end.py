@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
 
 from cxpulse.settings import Settings
 from schemas.topics import Topics
 from sql.client import ServerDatabase
 from sql.followups import followup_list
 from tests.integration.test_end_to_end import cxpulse
+from tests.integration.topic_reader import read_topic
 
 DAY_MS = 86_400_000
 
@@ -27,20 +27,11 @@ def event(tag: str, name: str, customer: str | None, at: int, channel: str = "we
 
 
 def followup_messages(settings: Settings, tag: str) -> dict[str, int]:
-    topic = Topics(settings.topic_prefix).followups
-    consumer = Consumer({"bootstrap.servers": settings.bootstrap, "group.id": f"fu-{tag}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
     keys: dict[str, int] = {}
-    idle = time.monotonic()
-    while time.monotonic() - idle < 3:
-        for msg in consumer.consume(500, 0.5):
-            idle = time.monotonic()
-            key = (msg.key() or b"").decode()
-            if msg.error() is None and key.startswith(tag):
-                keys[key] = keys.get(key, 0) + 1
-    consumer.close()
+    for msg in read_topic(settings.bootstrap, Topics(settings.topic_prefix).followups):
+        key = (msg.key() or b"").decode()
+        if key.startswith(tag):
+            keys[key] = keys.get(key, 0) + 1
     return keys
 
 

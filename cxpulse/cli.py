@@ -209,6 +209,27 @@ def cmd_connector_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_connector_watch(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.retail_partner import watch
+    from connectors.sdk import registry
+    from connectors.sdk.publisher import EventPublisher
+    from schemas.codec import AvroCodec
+    from schemas.topics import Topics
+
+    cls = registry.get(args.name)
+    connector = cls(registry.load_config(cls, json.loads(args.config)))
+    topics = Topics(settings.topic_prefix)
+    codec = AvroCodec(registry_url=settings.schema_registry_url, subject=f"{topics.touchpoints}-value")
+    publisher = EventPublisher(settings.bootstrap, topics, codec, cls.name)
+    print(f"{cls.name}: watching {args.folder} every {args.interval:g} s (Ctrl-C to stop)", flush=True)
+    try:
+        watch(args.folder, connector, publisher, privacy_key(settings), interval_s=args.interval,
+              on_file=lambda r: print(f"{cls.name}: {r.line()}", flush=True))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def cmd_connector_new(args: argparse.Namespace, _settings: Settings) -> int:
     from connectors.sdk.scaffold import ScaffoldError, scaffold
 
@@ -322,6 +343,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", type=Path, help="CTR JSON / JSON array / JSON lines / Firehose file, or CSV")
     p.add_argument("--config", default="{}", help="connector config as a JSON object")
     p.set_defaults(func=cmd_connector_ingest)
+    p = connector_sub.add_parser("watch", help="process files dropped into FOLDER, each exactly once")
+    p.add_argument("name", help="connector name, e.g. retail-partner-csv")
+    p.add_argument("folder", type=Path)
+    p.add_argument("--config", default="{}", help="connector config as a JSON object")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between scans (default 5)")
+    p.set_defaults(func=cmd_connector_watch)
     p = connector_sub.add_parser("run", help="run a push connector until SIGTERM/Ctrl-C")
     p.add_argument("name", choices=["kiosk-mqtt"])
     p.add_argument("--config", type=Path,

@@ -33,6 +33,7 @@ BUILTIN: dict[str, str] = {
     "kiosk-mqtt": "connectors.kiosk:KioskMqttConnector",
     "call-center-ctr": "connectors.call_center:AmazonConnectCtrConnector",
     "call-center-ivr-survey": "connectors.call_center:IvrSurveyCsvConnector",
+    "retail-partner-csv": "connectors.retail_partner:RetailPartnerCsvConnector",
 }
 """Built-in connectors, name -> "module:Class"; each channel adds its line when it lands."""
 CONVENTION_PACKAGE = "connectors"

@@ -1,0 +1,368 @@
+"""Retail partners: a watched drop folder of partner CSV files, each processed exactly once.
+
+A partner drops ``<partner_id>__<anything>.csv`` into the folder. ``process_drop_folder`` then, per file:
+
+1. reads its bytes and their SHA-256, and decodes them: UTF-8 with BOM, UTF-8, else Windows-1258
+   (Vietnamese; its combining tone marks are recomposed to NFC);
+2. maps every row through ``RetailPartnerCsvConnector.to_events`` with that partner's column mapping;
+   good rows are published (after ``protect_event``: pseudonymised customer ids, redacted comments),
+   bad rows are dead-lettered with their reason — a bad row never holds back a good one;
+3. flushes the publisher (a Kafka failure raises and leaves the file in place, to be retried);
+4. writes ``<file>.rejected.csv`` beside it (UTF-8 with BOM, opens in Excel): ``row_number, reason,
+   detail, raw_row`` for every bad row (only the header when every row was good);
+5. moves the file into ``processed/``.
+
+Event ids are ``rp/{partner}/{file sha256}/{row number}``: a file re-dropped (even renamed) gives the
+same ids, so it adds nothing downstream; a crash between steps 3 and 5 only re-sends duplicates.
+Row numbers count data rows from 1 (the header is not a row).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import orjson
+from pydantic import Field, field_validator
+
+from connectors.call_center import IngestSummary
+from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
+from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike, protect_event
+from connectors.sdk.runtime import Publisher
+from schemas.event import CHANNELS, JOURNEY_STAGES, InvalidEvent, validate_event
+
+log = logging.getLogger(__name__)
+PARTNER_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
+"""Partner ids: lower-case words joined by one ``-`` or ``_`` (``__`` separates id and file name)."""
+PROCESSED = "processed"
+REPORT_SUFFIX = ".rejected.csv"
+REPORT_HEADER = ["row_number", "reason", "detail", "raw_row"]
+SCORES = ("csat", "nps", "ces")
+MAX_CELL = 2000
+
+
+class PartnerMapping(ConnectorConfig):
+    """One partner's export: column names (None: no such column) and fixed event fields."""
+
+    event_time: str = "event_time"
+    time_format: str | None = Field(None, description="strptime format; None: ISO-8601 or epoch ms")
+    timezone: str = Field("Asia/Ho_Chi_Minh", description="for times without an offset")
+    location: str | None = "store_id"
+    region: str | None = None
+    customer: str | None = "customer_id"
+    order: str | None = Field(None, description="receipt / order number -> interaction_id")
+    csat: str | None = "csat"
+    nps: str | None = "nps"
+    ces: str | None = None
+    comment: str | None = "comment"
+    language: str | None = None
+    channel: str = "retail_partner"
+    touchpoint: str = Field("partner_store", min_length=1)
+    journey_stage: str = "purchase"
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        if value not in CHANNELS:
+            raise ValueError(f"channel must be one of {sorted(CHANNELS)}")
+        return value
+
+    @field_validator("journey_stage")
+    @classmethod
+    def _stage(cls, value: str) -> str:
+        if value not in JOURNEY_STAGES:
+            raise ValueError(f"journey_stage must be one of {sorted(JOURNEY_STAGES)}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+
+class RetailPartnerConfig(ConnectorConfig):
+    """partner_id -> its column mapping."""
+
+    partners: dict[str, PartnerMapping] = Field(default_factory=dict)
+
+    @field_validator("partners")
+    @classmethod
+    def _ids(cls, value: dict[str, PartnerMapping]) -> dict[str, PartnerMapping]:
+        bad = sorted(p for p in value if not PARTNER_RE.match(p) or "__" in p or len(p) > 64)
+        if bad:
+            raise ValueError(f"invalid partner id(s) {bad}: lower-case words joined by - or _")
+        return value
+
+
+def _text(value: object) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _cell(row: dict[str, Any], column: str | None) -> str | None:
+    """The stripped cell of ``column``; InvalidRecord ``missing_column`` if the header lacks it."""
+    if column is None:
+        return None
+    if column not in row:
+        raise InvalidRecord("missing_column", f"the file has no column {column!r}")
+    text = _text(row[column])
+    if text is not None and len(text) > MAX_CELL:
+        raise InvalidRecord("invalid_row", f"{column} is longer than {MAX_CELL} characters")
+    return text
+
+
+def _event_time(text: str | None, mapping: PartnerMapping) -> int:
+    """The row's time -> epoch ms UTC; naive times are in the partner's timezone."""
+    if text is None:
+        raise InvalidRecord("missing_event_time", f"{mapping.event_time} is required")
+    try:
+        if text.isdigit():
+            return int(text)
+        if mapping.time_format:
+            # a naive result gets the partner's timezone below
+            parsed = datetime.strptime(text, mapping.time_format)  # noqa: DTZ007
+        else:
+            parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidRecord("invalid_event_time",
+                            f"{mapping.event_time} {text[:40]!r} does not match "
+                            f"{mapping.time_format or 'ISO-8601'}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=ZoneInfo(mapping.timezone))
+    return int(parsed.astimezone(UTC).timestamp() * 1000)
+
+
+def _score(text: str | None, column: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidRecord("invalid_score", f"{column} must be an integer, got {text[:32]!r}") from None
+
+
+class RetailPartnerCsvConnector(Connector[RetailPartnerConfig]):
+    """Partner CSV rows -> ``response`` events on channel retail_partner (see the module docstring)."""
+
+    name = "retail-partner-csv"
+    Config = RetailPartnerConfig
+
+    def to_events(self, raw: Any) -> list[dict[str, Any]]:
+        """One row record -> one response event. Pure.
+
+        ``raw`` is ``{"partner_id", "file_sha256", "row_number", "row": {column: text}}`` plus
+        ``"extra_cells"`` when the row has more cells than the header (what ``file_records`` yields).
+        Raises InvalidRecord: ``invalid_row``, ``unknown_partner``, ``missing_column``,
+        ``missing_event_time``, ``invalid_event_time``, ``missing_location``, ``invalid_score``,
+        ``empty_response``.
+        """
+        if not isinstance(raw, dict) or not isinstance(raw.get("row"), dict):
+            raise InvalidRecord("invalid_row", "expected a partner row record")
+        if raw.get("extra_cells"):
+            raise InvalidRecord("invalid_row", f"{len(raw['extra_cells'])} more cell(s) than the header")
+        partner, sha, number = raw.get("partner_id"), raw.get("file_sha256"), raw.get("row_number")
+        if not isinstance(sha, str) or not isinstance(number, int) or not isinstance(partner, str):
+            raise InvalidRecord("invalid_row", "partner_id, file_sha256 and row_number are required")
+        mapping = self.config.partners.get(partner)
+        if mapping is None:
+            raise InvalidRecord("unknown_partner", f"no column mapping for partner {partner[:64]!r}")
+        row: dict[str, Any] = raw["row"]
+        occurred_at = _event_time(_cell(row, mapping.event_time), mapping)
+        location = _cell(row, mapping.location)
+        if mapping.location is not None and location is None:
+            raise InvalidRecord("missing_location", f"{mapping.location} is required")
+        scores = {k: _score(_cell(row, getattr(mapping, k)), getattr(mapping, k)) for k in SCORES}
+        comment = _cell(row, mapping.comment)
+        if all(v is None for v in scores.values()) and comment is None:
+            raise InvalidRecord("empty_response", "no score and no comment")
+        return [{
+            "event_id": f"rp/{partner}/{sha}/{number}", "occurred_at": occurred_at,
+            "channel": mapping.channel, "source": self.name, "kind": "response",
+            "touchpoint": mapping.touchpoint, "journey_stage": mapping.journey_stage,
+            "partner_id": partner, "location_id": location or "",
+            "region": _cell(row, mapping.region) or "", "customer_id": _cell(row, mapping.customer),
+            "interaction_id": _cell(row, mapping.order), "comment": comment,
+            "language": _cell(row, mapping.language), **scores,
+        }]
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """File bytes -> (NFC text, encoding): UTF-8 with BOM, UTF-8, else Windows-1258."""
+    for encoding in ("utf-8-sig", "cp1258"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        name = "utf-8-bom" if data.startswith(b"\xef\xbb\xbf") else (
+            "utf-8" if encoding == "utf-8-sig" else encoding)
+        return unicodedata.normalize("NFC", text), name
+    raise InvalidRecord("invalid_encoding", "neither UTF-8 nor Windows-1258")
+
+
+def partner_of(path: Path) -> str:
+    """``acme__2026-11.csv`` -> ``acme``."""
+    return path.name.partition("__")[0]
+
+
+def file_records(text: str, partner_id: str, sha: str) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """(row record for ``to_events``, the row's cells) for every non-empty data row of ``text``."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    for number, cells in enumerate((c for c in reader if any(x.strip() for x in c)), start=1):
+        record: dict[str, Any] = {
+            "partner_id": partner_id, "file_sha256": sha, "row_number": number,
+            "row": {h: cells[i] if i < len(cells) else None for i, h in enumerate(header)}}
+        if len(cells) > len(header):
+            record["extra_cells"] = cells[len(header):]
+        yield record, cells
+
+
+@dataclass
+class FileResult:
+    """One processed file: where it went, its report, and what happened to its rows."""
+
+    partner_id: str
+    processed: Path
+    report: Path
+    encoding: str
+    sha256: str
+    summary: IngestSummary = field(default_factory=IngestSummary)
+    rejected_rows: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    def line(self) -> str:
+        """``acme__x.csv (acme, cp1258): records 7, accepted 5, rejected 2 (...)``."""
+        return f"{self.processed.name} ({self.partner_id}, {self.encoding}): {self.summary.line()}"
+
+
+def _csv_line(cells: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(cells)
+    return out.getvalue()
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _publish_row(connector: Connector[Any], record: dict[str, Any], publisher: Publisher,
+                 key: PrivacyKey | None) -> tuple[str, str] | None:
+    """Publish one row's events; (reason, detail) if the row was dead-lettered instead."""
+    raw = orjson.dumps(record)
+    try:
+        events = connector.to_events(record)
+        for event in events:
+            safe = protect_event(event, key) if key else event
+            validate_event(safe, default_received_at=int(time.time() * 1000))  # reason for the report
+    except (InvalidRecord, InvalidEvent) as exc:
+        publisher.dead_letter(raw, exc.reason, exc.detail)
+        return exc.reason, exc.detail
+    except Exception as exc:  # a connector bug must not lose the row: dead-letter it
+        log.exception("%s: to_events failed; row dead-lettered", connector.name)
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        publisher.dead_letter(raw, "connector_error", detail)
+        return "connector_error", detail
+    for event in events:
+        if not publisher.publish_object(protect_event(event, key) if key else event, raw):
+            return "invalid_event", "rejected by the publisher"
+    return None
+
+
+def process_file(path: Path, connector: Connector[Any], publisher: Publisher,
+                 privacy_key: PrivacyKeyLike | PrivacyKey | None = None) -> FileResult:
+    """One dropped file: publish, dead-letter, flush, write its report, move it to ``processed/``."""
+    key = privacy_key if privacy_key is None or isinstance(privacy_key, PrivacyKey) \
+        else PrivacyKey(privacy_key)
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    partner = partner_of(path)
+    report = path.with_name(path.name + REPORT_SUFFIX)
+    bad_file: tuple[int, str, str, str] | None = None
+    try:
+        text, encoding = decode(data)
+    except InvalidRecord as exc:  # the whole file: reported as row 0, not sent to Kafka
+        text, encoding = "", "unknown"
+        bad_file = (0, exc.reason, exc.detail, "")
+    result = FileResult(partner, path.parent / PROCESSED / path.name, report, encoding, sha)
+    if bad_file:
+        result.rejected_rows.append(bad_file)
+        result.summary.reject(bad_file[1])
+    for record, cells in file_records(text, partner, sha):
+        result.summary.records += 1
+        outcome = _publish_row(connector, record, publisher, key)
+        if outcome is None:
+            result.summary.accepted += 1
+        else:
+            result.summary.reject(outcome[0])
+            result.rejected_rows.append((record["row_number"], *outcome, _csv_line(cells)))
+    publisher.flush()  # raises if Kafka did not acknowledge: the file stays and is retried
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(REPORT_HEADER)
+    writer.writerows(result.rejected_rows)
+    _write_atomic(report, out.getvalue().encode("utf-8-sig"))
+    result.processed.parent.mkdir(exist_ok=True)
+    if result.processed.exists():  # the same name dropped again: keep both
+        result.processed = result.processed.with_name(f"{path.stem}.{sha[:12]}{path.suffix}")
+    os.replace(path, result.processed)
+    return result
+
+
+def pending_files(folder: Path, min_age_s: float = 0.0) -> list[Path]:
+    """Dropped files not yet processed, oldest name first; files younger than ``min_age_s`` wait."""
+    now = time.time()
+    return sorted(
+        p for p in folder.glob("*__*.csv")
+        if p.is_file() and not p.name.endswith(REPORT_SUFFIX) and not p.name.startswith(".")
+        and now - p.stat().st_mtime >= min_age_s)
+
+
+def process_drop_folder(folder: Path, connector: Connector[Any], publisher: Publisher,
+                        privacy_key: PrivacyKeyLike | PrivacyKey | None = None, *,
+                        min_age_s: float = 0.0) -> list[FileResult]:
+    """Every new ``<partner_id>__*.csv`` in ``folder`` processed once (``process_file``)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FatalError(f"drop folder {folder} does not exist")
+    return [process_file(p, connector, publisher, privacy_key) for p in pending_files(folder, min_age_s)]
+
+
+def watch(folder: Path, connector: Connector[Any], publisher: Publisher,
+          privacy_key: PrivacyKeyLike | PrivacyKey | None = None, *, interval_s: float = 5.0,
+          min_age_s: float = 2.0, stop: threading.Event | None = None,
+          on_file: Callable[[FileResult], None] | None = None) -> int:
+    """``process_drop_folder`` every ``interval_s`` until ``stop`` is set; returns files processed.
+
+    ``min_age_s`` skips files still being copied in (modified less than that long ago).
+    """
+    stop = stop or threading.Event()
+    done = 0
+    while not stop.is_set():
+        for result in process_drop_folder(folder, connector, publisher, privacy_key,
+                                          min_age_s=min_age_s):
+            done += 1
+            log.info("%s", result.line())
+            if on_file:
+                on_file(result)
+        stop.wait(interval_s)
+    return done

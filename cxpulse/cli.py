@@ -192,8 +192,8 @@ def privacy_key(settings: Settings) -> Any:
     return PrivacyKey(path.read_text().strip())
 
 
-def cmd_connector_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from connectors.call_center import ingest_file
+def _connector_and_publisher(args: argparse.Namespace, settings: Settings) -> tuple[Any, Any]:
+    """The named connector with its validated config, and a publisher in its name."""
     from connectors.sdk import registry
     from connectors.sdk.publisher import EventPublisher
     from schemas.codec import AvroCodec
@@ -203,28 +203,27 @@ def cmd_connector_ingest(args: argparse.Namespace, settings: Settings) -> int:
     connector = cls(registry.load_config(cls, json.loads(args.config)))
     topics = Topics(settings.topic_prefix)
     codec = AvroCodec(registry_url=settings.schema_registry_url, subject=f"{topics.touchpoints}-value")
-    publisher = EventPublisher(settings.bootstrap, topics, codec, cls.name)
+    return connector, EventPublisher(settings.bootstrap, topics, codec, cls.name)
+
+
+def cmd_connector_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from connectors.call_center import ingest_file
+
+    connector, publisher = _connector_and_publisher(args, settings)
     summary = ingest_file(connector, args.file, publisher, privacy_key(settings))
-    print(f"{cls.name}: {summary.line()}")
+    print(f"{connector.name}: {summary.line()}")
     return 0
 
 
 def cmd_connector_watch(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.retail_partner import watch
-    from connectors.sdk import registry
-    from connectors.sdk.publisher import EventPublisher
-    from schemas.codec import AvroCodec
-    from schemas.topics import Topics
 
-    cls = registry.get(args.name)
-    connector = cls(registry.load_config(cls, json.loads(args.config)))
-    topics = Topics(settings.topic_prefix)
-    codec = AvroCodec(registry_url=settings.schema_registry_url, subject=f"{topics.touchpoints}-value")
-    publisher = EventPublisher(settings.bootstrap, topics, codec, cls.name)
-    print(f"{cls.name}: watching {args.folder} every {args.interval:g} s (Ctrl-C to stop)", flush=True)
+    connector, publisher = _connector_and_publisher(args, settings)
+    print(f"{connector.name}: watching {args.folder} every {args.interval:g} s (Ctrl-C to stop)",
+          flush=True)
     try:
         watch(args.folder, connector, publisher, privacy_key(settings), interval_s=args.interval,
-              on_file=lambda r: print(f"{cls.name}: {r.line()}", flush=True))
+              on_file=lambda r: print(f"{connector.name}: {r.line()}", flush=True))
     except KeyboardInterrupt:
         pass
     return 0

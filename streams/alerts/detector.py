@@ -10,8 +10,9 @@ for), on two recent windows (10 and 30 minutes: busy
 scopes are caught fast, quiet ones once enough presses came in). An alert fires when, for
 ``confirm_minutes`` evaluations in a row, some window has at least ``min_recent`` responses, the drop
 is at least ``min_effect_pts`` points and the p-value is below that of z = -``z_fire``. It resolves
-once no window shows even a weak drop (half the effect, the p-value of z = -``z_resolve``) for
-``resolve_minutes`` evaluations: hysteresis.
+once, for ``resolve_minutes`` evaluations, the most recent window with enough responses (the
+shortest) shows no weak drop (half the effect, the p-value of z = -``z_resolve``) and no window
+still shows a drop strong enough to fire: hysteresis that follows recovery in the recent data.
 """
 
 from __future__ import annotations
@@ -187,32 +188,39 @@ class Detector:
         """Evaluate every scope on the windows ending at ``end_s``; return FIRING/RESOLVED alerts."""
         transitions = []
         for scope in set(counts) | set(self.firing()):
-            alert = self._step(scope, end_s, self._strongest_drop(counts.get(scope, {})))
+            windows = self._evidence(counts.get(scope, {}))
+            alert = self._step(scope, end_s, windows)
             if alert:
                 transitions.append(alert)
         return transitions
 
-    def _strongest_drop(self, counts: WindowCounts) -> dict[str, Any] | None:
-        """The window with the lowest z (enough responses on both sides), with its evidence."""
+    def _evidence(self, counts: WindowCounts) -> list[dict[str, Any]]:
+        """Evidence of every window with enough responses on both sides, shortest window first."""
         p = self.params
-        best: dict[str, Any] | None = None
-        for window, (n1, s1, n0, s0) in counts.items():
+        found = []
+        for window, (n1, s1, n0, s0) in sorted(counts.items()):
             if n1 < p.min_recent or n0 < p.min_baseline:
                 continue
-            p_value = lower_tail(s1, n1, s0 / n0)
-            if best is None or p_value < best["p_value"]:
-                best = {"window_min": window, "recent_n": n1, "recent_satisfied": s1,
-                        "baseline_n": n0, "baseline_satisfied": s0, "p_value": p_value,
-                        "z": round(z_score(s1, n1, s0, n0), 3),
-                        "effect_pts": round(100 * (s0 / n0 - s1 / n1), 2)}
-        return best
+            found.append({"window_min": window, "recent_n": n1, "recent_satisfied": s1,
+                          "baseline_n": n0, "baseline_satisfied": s0,
+                          "p_value": lower_tail(s1, n1, s0 / n0),
+                          "z": round(z_score(s1, n1, s0, n0), 3),
+                          "effect_pts": round(100 * (s0 / n0 - s1 / n1), 2)})
+        return found
 
-    def _step(self, scope: Scope, end_s: int, ev: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _step(self, scope: Scope, end_s: int, windows: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Fire on the strongest window; resolve on the most recent one.
+
+        Resolving needs the shortest window with data to show no weak drop, and no window to
+        still show a drop strong enough to fire.
+        """
         p, state = self.params, self._state[scope]
+        ev = min(windows, key=lambda w: w["p_value"]) if windows else None
         strong = (ev is not None and ev["p_value"] <= _one_sided(p.z_fire)
                   and ev["effect_pts"] >= p.min_effect_pts)
-        weak = (ev is not None and ev["p_value"] <= _one_sided(p.z_resolve)
-                and ev["effect_pts"] >= p.min_effect_pts / 2)
+        latest = windows[0] if windows else None
+        weak = strong or (latest is not None and latest["p_value"] <= _one_sided(p.z_resolve)
+                          and latest["effect_pts"] >= p.min_effect_pts / 2)
         if not state.firing:
             state.streak = state.streak + 1 if strong else 0
             if state.streak == 1:
@@ -225,7 +233,7 @@ class Detector:
         state.streak = 0 if weak else state.streak + 1
         if state.streak >= p.resolve_minutes:
             state.firing, state.streak = False, 0
-            return self._alert("RESOLVED", scope, end_s, ev)
+            return self._alert("RESOLVED", scope, end_s, latest)
         return None
 
     def _alert(self, status: str, scope: Scope, end_s: int, ev: dict[str, Any] | None

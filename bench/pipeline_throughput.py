@@ -18,7 +18,7 @@ import orjson
 
 from connectors.jsonl import publish_lines
 from connectors.simulator import generate_events
-from cxpulse.cli import drain, worker_group
+from cxpulse.cli import drain
 from cxpulse.settings import Settings
 from infra import stack
 from sql.client import ServerDatabase
@@ -62,7 +62,7 @@ def run(events: int, rate: float) -> None:
         print(f"events generated      {len(lines):>10,}  (~{len(payload) / len(lines):.0f} B each)")
         print(f"publish (validate+Avro+Kafka)  {summary.accepted / published:>10,.0f} events/s")
         print(f"worker -> ClickHouse  {stored / stored_s:>10,.0f} events/s "
-              f"(backlog of {stored:,} drained in {stored_s:.1f} s; group {worker_group(settings)})")
+              f"(backlog of {stored:,} drained in {stored_s:.1f} s; group {settings.worker_group})")
         print(f"lag after drain       {sum(lag.values()):>10}")
     finally:
         stack.down(settings, progress=lambda line: None)

@@ -23,11 +23,6 @@ def _database(settings: Settings) -> Any:
                           settings.clickhouse_password)
 
 
-def worker_group(settings: Settings) -> str:
-    """The worker's Kafka consumer group (= Faust app id); unique per topic prefix."""
-    return f"{settings.topic_prefix}{settings.worker_id}"
-
-
 def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
     from infra import stack
 
@@ -63,7 +58,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
 
     asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     config = WorkerConfig(
-        app_id=worker_group(settings), bootstrap=settings.bootstrap,
+        app_id=settings.worker_group, bootstrap=settings.bootstrap,
         topics=Topics(settings.topic_prefix), clickhouse_host=settings.clickhouse_host,
         clickhouse_port=settings.clickhouse_port, clickhouse_database=settings.clickhouse_database,
         clickhouse_user=settings.clickhouse_user, clickhouse_password=settings.clickhouse_password,
@@ -102,14 +97,14 @@ def drain(settings: Settings, timeout: float,
 
     topic = Topics(settings.topic_prefix).touchpoints
     deadline = time.monotonic() + timeout
-    lag = consumer_lag(settings.bootstrap, worker_group(settings), topic)
+    lag = consumer_lag(settings.bootstrap, settings.worker_group, topic)
     reported = time.monotonic()
     while any(lag.values()) and time.monotonic() < deadline:
         if progress and time.monotonic() - reported > 5:
             progress(sum(lag.values()))
             reported = time.monotonic()
         time.sleep(0.25)
-        lag = consumer_lag(settings.bootstrap, worker_group(settings), topic)
+        lag = consumer_lag(settings.bootstrap, settings.worker_group, topic)
     return lag
 
 

@@ -73,6 +73,11 @@ class Settings(BaseSettings):
         return self.kafka_bootstrap or f"127.0.0.1:{self.kafka_port}"
 
     @property
+    def worker_group(self) -> str:
+        """The worker's Kafka consumer group (= Faust app id, prefix of its changelog topics)."""
+        return f"{self.topic_prefix}{self.worker_id}"
+
+    @property
     def run_path(self) -> Path:
         """Absolute run folder."""
         return self.run_dir.resolve()

@@ -244,7 +244,7 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         progress(f"  {name:<12} healthy on 127.0.0.1:{ports(settings)[name]}")
     ensure_topics(settings.bootstrap, [
         *Topics(settings.topic_prefix).specs(settings.touchpoint_partitions),
-        *changelog_topics(settings.topic_prefix + settings.worker_id, settings.touchpoint_partitions),
+        *changelog_topics(settings.worker_group, settings.touchpoint_partitions),
     ])
     db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port,
                         settings.clickhouse_database)

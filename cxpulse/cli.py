@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from cxpulse.ingest_cmd import add_ingest_parser
 from cxpulse.settings import Settings
 from cxpulse.timeparse import parse_duration, parse_time
 
@@ -173,13 +174,17 @@ def cmd_followups(args: argparse.Namespace, settings: Settings) -> int:
 
 def privacy_key(settings: Settings) -> Any:
     """The pseudonymisation key: the setting, else a random one kept (0600) in the run folder."""
+    return kept_key(settings.pseudonym_key, settings.run_path / "pseudonym.key")
+
+
+def kept_key(setting: Any, path: Path) -> Any:
+    """A ``PrivacyKey`` from a secret setting, else from a random key created once at ``path``."""
     import secrets
 
     from connectors.sdk.privacy import PrivacyKey
 
-    if settings.pseudonym_key is not None:
-        return PrivacyKey(settings.pseudonym_key)
-    path = settings.run_path / "pseudonym.key"
+    if setting is not None:
+        return PrivacyKey(setting)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.touch(mode=0o600)
@@ -365,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--start", default=None,
                    help="simulated clock start for --output (default: now - duration)")
     p.set_defaults(func=cmd_simulate)
+
+    add_ingest_parser(sub)
 
     p = sub.add_parser("demo", help="the stack, history, live traffic and the live view (make demo)")
     p.set_defaults(func=cmd_demo)

@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     alerts_enabled: bool = Field(True, description="run the satisfaction-drop detector in the worker")
     board_url: str = Field("http://127.0.0.1:3000", description="Grafana URL used in alert links")
 
+    ingest_port: int = Field(18080, description="the HTTP ingest service (web surveys, partner API)")
+    ingest_max_body_bytes: int = Field(256 * 1024, description="request body cap, checked before reading")
+    ingest_max_items: int = Field(500, description="items per request")
+    ingest_keys_file: Path | None = Field(None, description="API keys (hashed); default: "
+                                          "ingest-keys.json in the run folder")
+    ingest_master_key: SecretStr | None = Field(
+        None, description="derives every server key's signing secret (>= 16 bytes); default: a "
+        "random key kept in the run folder (local stack only). Changing it revokes all server keys")
+    web_survey_stages: str = Field("", description="journey stage per web survey touchpoint, "
+                                   "e.g. checkout=purchase,delivery=delivery")
+
     sink_batch_size: int = Field(10_000, description="max events per ClickHouse insert")
     sink_batch_seconds: float = Field(1.0, description="max wait before a partial batch is written")
 
@@ -76,6 +87,11 @@ class Settings(BaseSettings):
     def worker_group(self) -> str:
         """The worker's Kafka consumer group (= Faust app id, prefix of its changelog topics)."""
         return f"{self.topic_prefix}{self.worker_id}"
+
+    @property
+    def ingest_keys_path(self) -> Path:
+        """The ingest service's key file."""
+        return (self.ingest_keys_file or self.run_path / "ingest-keys.json").resolve()
 
     @property
     def run_path(self) -> Path:

@@ -25,13 +25,15 @@ from pathlib import Path
 from string import Template
 from typing import Any
 
+from pydantic import SecretStr
 from supervisor.xmlrpc import SupervisorTransport
 
 from cxpulse.settings import Settings
 from infra.webhook import notifications_file
 
 INFRA_DIR = Path(__file__).parent
-COMPONENTS = ("broker", "mqtt", "clickhouse", "webhook", "alertmanager", "prometheus", "worker")
+COMPONENTS = ("broker", "mqtt", "clickhouse", "webhook", "alertmanager", "prometheus", "ingest",
+              "worker")
 RELOAD_ON_HUP = ("prometheus", "alertmanager")
 """Components that re-read their config files (and Prometheus its rules) on SIGHUP."""
 
@@ -61,6 +63,10 @@ def worker_environment(settings: Settings) -> dict[str, str]:
     """Every setting as a CXPULSE_ variable, so the supervised worker sees what `up` saw."""
     env = {}
     for name, value in settings.model_dump().items():
+        if value is None:  # unset stays unset: "None" would be read back as a value
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
         env[f"CXPULSE_{name.upper()}"] = str(Path(value).resolve()) if name == "run_dir" else str(value)
     return env
 
@@ -82,6 +88,7 @@ def render_configs(settings: Settings) -> Path:
         "webhook_port": settings.webhook_port,
         "webhook_file": notifications_file(run),
         "worker_port": settings.worker_port,
+        "ingest_port": settings.ingest_port,
         "mqtt_port": settings.mqtt_port,
         "mqtt_user": getpass.getuser(),
         "mosquitto": _which("mosquitto", "apt-get install mosquitto"),
@@ -179,6 +186,7 @@ def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
         "prometheus": lambda: _http_ok(f"http://127.0.0.1:{settings.prometheus_port}/-/ready"),
         "alertmanager": lambda: _http_ok(f"http://127.0.0.1:{settings.alertmanager_port}/-/ready"),
         "webhook": lambda: _http_ok(f"http://127.0.0.1:{settings.webhook_port}/health"),
+        "ingest": lambda: _http_ok(f"http://127.0.0.1:{settings.ingest_port}/health"),
         "worker": lambda: _http_ok(f"http://127.0.0.1:{settings.worker_port}/health"),
     }
 
@@ -192,6 +200,7 @@ def ports(settings: Settings) -> dict[str, int]:
         "prometheus": settings.prometheus_port,
         "alertmanager": settings.alertmanager_port,
         "webhook": settings.webhook_port,
+        "ingest": settings.ingest_port,
         "worker": settings.worker_port,
     }
 

@@ -34,6 +34,8 @@ BUILTIN: dict[str, str] = {
     "call-center-ctr": "connectors.call_center:AmazonConnectCtrConnector",
     "call-center-ivr-survey": "connectors.call_center:IvrSurveyCsvConnector",
     "retail-partner-csv": "connectors.retail_partner:RetailPartnerCsvConnector",
+    "web-survey": "connectors.web:WebSurveyConnector",
+    "ingest-api": "connectors.web:ApiEventsConnector",
 }
 """Built-in connectors, name -> "module:Class"; each channel adds its line when it lands."""
 CONVENTION_PACKAGE = "connectors"

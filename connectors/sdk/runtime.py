@@ -127,7 +127,8 @@ class RunSummary:
 class ConnectorRuntime:
     """Runs one connector instance against a publisher, applying privacy to every event."""
 
-    def __init__(self, connector: Connector[Any], publisher: Publisher, privacy_key: PrivacyKeyLike,
+    def __init__(self, connector: Connector[Any], publisher: Publisher,
+                 privacy_key: PrivacyKeyLike | PrivacyKey,
                  *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.connector = connector

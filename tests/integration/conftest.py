@@ -32,6 +32,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         alertmanager_port=free_port(),
         webhook_port=free_port(),
         mqtt_port=free_port(),
+        ingest_port=free_port(),
         topic_prefix=unique_name("t") + ".",
         clickhouse_database=unique_name("cxtest"),
         touchpoint_partitions=4,

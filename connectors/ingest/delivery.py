@@ -1,0 +1,178 @@
+"""Kafka delivery for the ingest service: one shared producer, acknowledgements awaited per request.
+
+The service answers 2xx only after Kafka acknowledged every record of the request (its events and its
+dead letters). ``RequestPublisher`` implements the SDK runtime's ``Publisher`` protocol for one request:
+it validates and produces like ``EventPublisher``, records a per-item outcome, and its ``flush`` waits
+for this request's deliveries only — other requests in flight are not waited for.
+
+Duplicates: an event id already acknowledged recently (``RecentIds``, bounded, in memory) is answered
+``duplicate`` and not produced again. The worker deduplicates exactly anyway; this only spares Kafka
+and tells the client its retry was not needed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from confluent_kafka import Producer
+
+from connectors.sdk.kafka import dead_letter_headers, producer_config
+from connectors.sdk.metrics import EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
+from connectors.sdk.publisher import DeliveryFailed, partition_key
+from schemas.codec import AvroCodec
+from schemas.event import InvalidEvent, validate_event
+from schemas.topics import Topics
+
+Status = Literal["accepted", "duplicate", "rejected"]
+
+
+@dataclass
+class ItemOutcome:
+    """What happened to one posted item."""
+
+    index: int
+    status: Status = "accepted"
+    event_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The item's entry in the response body (no empty fields)."""
+        out: dict[str, Any] = {"index": self.index, "status": self.status}
+        for name in ("event_id", "reason", "detail"):
+            if getattr(self, name) is not None:
+                out[name] = getattr(self, name)
+        return out
+
+
+class RecentIds:
+    """The last ``capacity`` acknowledged event ids (LRU), shared by all requests; thread-safe."""
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def __contains__(self, event_id: object) -> bool:
+        with self._lock:
+            return event_id in self._ids
+
+    def add_all(self, event_ids: list[str]) -> None:
+        """Remember ids Kafka acknowledged, evicting the oldest beyond capacity."""
+        with self._lock:
+            for event_id in event_ids:
+                self._ids[event_id] = None
+                self._ids.move_to_end(event_id)
+            while len(self._ids) > self._capacity:
+                self._ids.popitem(last=False)
+
+
+class SharedProducer:
+    """The service's idempotent producer, polled by a daemon thread so callbacks run promptly."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.producer = Producer({**producer_config(bootstrap), "linger.ms": 5})
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="kafka-poll", daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.producer.poll(0.05)
+
+    def produce(self, topic: str, value: bytes, key: bytes | None,
+                headers: list[tuple[str, bytes]] | None, on_delivery: Any) -> None:
+        """Produce, waiting for local queue space rather than failing."""
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, headers=headers,
+                                      on_delivery=on_delivery)
+                return
+            except BufferError:
+                time.sleep(0.01)
+
+    def close(self, timeout: float = 30.0) -> int:
+        """Stop polling and flush; returns the records still undelivered."""
+        self._stop.set()
+        self._thread.join()
+        return int(self.producer.flush(timeout))
+
+
+class _Acks:
+    """Outstanding deliveries of one request."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self.pending = 0
+        self.failed: list[str] = []
+
+    def expect(self) -> None:
+        with self._cond:
+            self.pending += 1
+
+    def __call__(self, err: Any, _msg: Any) -> None:
+        with self._cond:
+            self.pending -= 1
+            if err is not None:
+                self.failed.append(str(err))
+            self._cond.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.pending == 0, timeout)
+
+
+class RequestPublisher:
+    """The runtime's publisher for one request; ``begin(i)`` before each item."""
+
+    def __init__(self, shared: SharedProducer, topics: Topics, codec: AvroCodec, source: str,
+                 recent: RecentIds, dead_letter_payload: Any = None) -> None:
+        self._shared, self._topics, self._codec, self._source = shared, topics, codec, source
+        self._recent = recent
+        self._acks = _Acks()
+        self._accepted_ids: list[str] = []
+        self._dlq_payload = dead_letter_payload or (lambda raw: raw)
+        self.outcomes: list[ItemOutcome] = []
+
+    def begin(self, index: int) -> None:
+        """The next calls concern posted item ``index``."""
+        self.outcomes.append(ItemOutcome(index))
+
+    def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
+        """Validate, then produce (or answer duplicate); invalid -> dead letter."""
+        outcome = self.outcomes[-1]
+        try:
+            event = validate_event(obj, default_received_at=received_at or int(time.time() * 1000))
+        except InvalidEvent as exc:
+            self.dead_letter(raw, exc.reason, exc.detail)
+            return False
+        outcome.event_id = event["event_id"]
+        if event["event_id"] in self._recent or event["event_id"] in self._accepted_ids:
+            outcome.status = "duplicate"
+            return True
+        self._acks.expect()
+        self._shared.produce(self._topics.touchpoints, self._codec.encode(event),
+                             partition_key(event), None, self._acks)
+        self._accepted_ids.append(event["event_id"])
+        EVENTS_PUBLISHED.labels(self._source).inc()
+        return True
+
+    def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
+        """The item goes to the dead-letter topic with its reason; its outcome is ``rejected``."""
+        outcome = self.outcomes[-1]
+        outcome.status, outcome.reason, outcome.detail = "rejected", reason, detail[:500]
+        self._acks.expect()
+        self._shared.produce(self._topics.dlq, self._dlq_payload(raw), None,
+                             dead_letter_headers(reason, detail, self._source), self._acks)
+        EVENTS_DEAD_LETTERED.labels(self._source, reason).inc()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait for this request's acknowledgements; raise ``DeliveryFailed`` unless all arrived."""
+        if not self._acks.wait(timeout) or self._acks.failed:
+            raise DeliveryFailed(f"{self._acks.pending} record(s) unacknowledged, "
+                                 f"{len(self._acks.failed)} failed: {self._acks.failed[:3]}")
+        self._recent.add_all(self._accepted_ids)

@@ -1,0 +1,317 @@
+"""The HTTP ingest service (``cxpulse ingest``): web surveys, back ends and partners -> Kafka.
+
+Routes (the OpenAPI document at ``/openapi.json`` is the reference):
+
+- ``POST /v1/events`` — canonical events (one object, a list, or ``{"events": [...]}``), server keys;
+- ``POST /v1/surveys/web`` — the widget's compact answers (one or a list), server or browser keys;
+- ``GET /widget.js``, ``GET /openapi.json``, ``GET /health``, ``GET /metrics``.
+
+Order of checks on a POST, each failure answered at once and nothing sent to Kafka: body size (from
+``Content-Length``, before reading; a chunked body is cut off at the cap), key, timestamp, signature,
+replay, origin (browser keys), rate limit. Then every item is processed by its connector through the
+SDK runtime (privacy, validation, dead letters) and the answer — one result per item: ``accepted``,
+``duplicate`` or ``rejected`` with its reason — is sent only after Kafka acknowledged every record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from connectors.ingest import signing
+from connectors.ingest.delivery import RecentIds, RequestPublisher, SharedProducer
+from connectors.ingest.keys import ApiKey, KeyStore
+from connectors.ingest.openapi import openapi_document
+from connectors.sdk.base import Connector
+from connectors.sdk.privacy import PrivacyKey
+from connectors.sdk.publisher import DeliveryFailed
+from connectors.sdk.runtime import ConnectorRuntime
+from connectors.web import ApiEventsConnector, WebSurveyConfig, WebSurveyConnector
+from schemas.codec import AvroCodec
+from schemas.topics import Topics
+
+log = logging.getLogger(__name__)
+STATIC = Path(__file__).parent / "static"
+
+REQUESTS = Counter("cxpulse_ingest_requests_total", "HTTP requests answered, by route and status",
+                   ["route", "status"])
+ITEMS = Counter("cxpulse_ingest_items_total", "Posted items by key source and result",
+                ["source", "result"])
+LATENCY = Histogram("cxpulse_ingest_request_seconds", "Time to answer a POST, Kafka ack included",
+                    ["route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """Limits and wiring of one ingest service."""
+
+    bootstrap: str
+    topics: Topics
+    codec: AvroCodec
+    keys_file: Path
+    master_key: PrivacyKey
+    privacy_key: PrivacyKey
+    max_body_bytes: int = 256 * 1024
+    max_items: int = 500
+    survey: WebSurveyConfig = field(default_factory=WebSurveyConfig)
+    ack_timeout_s: float = 30.0
+
+
+class Refused(Exception):
+    """A request refused before any item was processed: status, stable error code, message."""
+
+    def __init__(self, status: int, error: str, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.error, self.message, self.headers = status, error, message, headers or {}
+
+
+class IngestService:
+    """Holds the shared state (keys, producer, replay cache, rate limiter) and the handlers."""
+
+    def __init__(self, config: IngestConfig, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.keys = KeyStore(config.keys_file, config.master_key)
+        self._keys_mtime = self._mtime()
+        self._keys_checked = 0.0
+        self._clock = clock
+        self.replays = signing.ReplayCache()
+        self.limits = signing.RateLimiter()
+        self.recent = RecentIds()
+        self.producer: SharedProducer | None = None
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest")
+        self._connectors: dict[str, Connector[Any]] = {
+            "/v1/events": ApiEventsConnector(ApiEventsConnector.Config()),
+            "/v1/surveys/web": WebSurveyConnector(config.survey),
+        }
+
+    def _mtime(self) -> float:
+        path = self.config.keys_file
+        return path.stat().st_mtime if path.exists() else 0.0
+
+    def _refresh_keys(self) -> None:
+        """Pick up keys added or revoked by ``cxpulse ingest keys`` (checked at most once a second)."""
+        now = time.monotonic()
+        if now - self._keys_checked < 1.0:
+            return
+        self._keys_checked = now
+        mtime = self._mtime()
+        if mtime != self._keys_mtime:
+            self.keys.reload()
+            self._keys_mtime = mtime
+            log.info("ingest keys reloaded: %d key(s)", len(self.keys.all()))
+
+    # -- checks, in the order they run -------------------------------------------------------
+
+    def check_size(self, request: web.Request) -> None:
+        """413 from the declared length, before a byte of the body is read."""
+        length = request.content_length
+        if length is not None and length > self.config.max_body_bytes:
+            raise Refused(413, "body_too_large",
+                          f"body of {length} bytes exceeds the {self.config.max_body_bytes}-byte cap")
+
+    def authenticate(self, request: web.Request) -> ApiKey:
+        """The key of the request (signature checks come after the body is read)."""
+        self._refresh_keys()
+        key_id = request.headers.get("X-Cx-Key", "")
+        if not key_id:
+            raise Refused(401, "missing_key", "send your API key in the X-Cx-Key header")
+        key = self.keys.get(key_id)
+        if key is None:
+            raise Refused(401, "unknown_key", "unknown or revoked API key")
+        if key.kind == "browser":
+            if request.path != "/v1/surveys/web":
+                raise Refused(403, "key_not_allowed", "browser keys only submit /v1/surveys/web")
+            origin = request.headers.get("Origin", "")
+            if origin not in key.allowed_origins:
+                raise Refused(403, "origin_not_allowed", f"origin {origin or '(none)'} not allowed")
+            return key
+        timestamp = request.headers.get("X-Cx-Timestamp", "")
+        if not signing.timestamp_fresh(timestamp, self._clock()):
+            raise Refused(401, "stale_timestamp",
+                          f"X-Cx-Timestamp must be unix seconds within {signing.REPLAY_WINDOW_S} s "
+                          "of the server clock")
+        return key
+
+    def verify_signature(self, request: web.Request, key: ApiKey, body: bytes) -> None:
+        """401 for a bad signature, 409 for a signature already used (a replayed request)."""
+        if key.kind == "browser":
+            return
+        secret = self.keys.secret_of(key)
+        timestamp = request.headers["X-Cx-Timestamp"]
+        signature = request.headers.get("X-Cx-Signature", "")
+        if secret is None or not signing.signature_valid(
+                secret, signature, timestamp, request.method, request.path_qs, body):
+            raise Refused(401, "bad_signature", "X-Cx-Signature does not match the request")
+        if not self.replays.first_use(key.key_id, signature, int(timestamp), self._clock()):
+            raise Refused(409, "replayed_request", "this signed request was already received")
+
+    def check_rate(self, key: ApiKey, items: int) -> None:
+        """429 with Retry-After when the key's token bucket cannot pay one token per item."""
+        wait = self.limits.take(key.key_id, items, key.rate_per_s, key.burst, time.monotonic())
+        if wait > 0:
+            retry = "3600" if wait == float("inf") else str(max(1, int(wait + 0.999)))
+            raise Refused(429, "rate_limited",
+                          f"key {key.key_id} is limited to {key.rate_per_s:g} items/s "
+                          f"(burst {key.burst})", {"Retry-After": retry})
+
+    # -- the work ---------------------------------------------------------------------------
+
+    def items_of(self, body: bytes) -> list[Any]:
+        """The posted items: one object, a list, or ``{"events": [...]}``."""
+        try:
+            parsed = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Refused(400, "invalid_json", f"body is not JSON: {exc}") from None
+        if isinstance(parsed, dict) and isinstance(parsed.get("events"), list):
+            parsed = parsed["events"]
+        items = parsed if isinstance(parsed, list) else [parsed]
+        if not items:
+            raise Refused(400, "empty_batch", "no items posted")
+        if len(items) > self.config.max_items:
+            raise Refused(413, "too_many_items",
+                          f"{len(items)} items exceed the {self.config.max_items}-item batch cap")
+        return items
+
+    def publish(self, route: str, key: ApiKey, items: list[Any]) -> RequestPublisher:
+        """Every item through its connector and the runtime; returns once Kafka acknowledged all."""
+        assert self.producer is not None, "service not started"
+        connector = self._connectors[route]
+        publisher = RequestPublisher(self.producer, self.config.topics, self.config.codec,
+                                     key.source, self.recent)
+        runtime = ConnectorRuntime(connector, publisher, self.config.privacy_key)
+        received_at = int(self._clock() * 1000)
+        binding = {"channel": key.channel, "partner_id": key.partner_id}
+        for index, item in enumerate(items):
+            publisher.begin(index)
+            runtime.process({"source": key.source, "received_at": received_at, "key": binding,
+                             "item": item})
+        publisher.flush(self.config.ack_timeout_s)
+        return publisher
+
+    async def handle_post(self, request: web.Request) -> web.Response:
+        """Checks, then items -> Kafka, then the per-item answer."""
+        route = request.path
+        started = time.perf_counter()
+        key: ApiKey | None = None
+        try:
+            self.check_size(request)
+            key = self.authenticate(request)
+            body = await request.read()
+            self.verify_signature(request, key, body)
+            items = self.items_of(body)
+            self.check_rate(key, len(items))
+            loop = asyncio.get_running_loop()
+            publisher = await loop.run_in_executor(self._pool, self.publish, route, key, items)
+        except Refused as exc:
+            return self._refusal(request, route, key, exc)
+        except web.HTTPRequestEntityTooLarge:
+            return self._refusal(request, route, key, Refused(
+                413, "body_too_large", f"body exceeds the {self.config.max_body_bytes}-byte cap"))
+        except DeliveryFailed as exc:
+            log.error("ingest: Kafka did not acknowledge a request of %s: %s", key, exc)
+            return self._refusal(request, route, key, Refused(
+                503, "kafka_unavailable", "events not stored; retry later (same ids are safe)",
+                {"Retry-After": "5"}))
+        counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
+        for outcome in publisher.outcomes:
+            counts[outcome.status] += 1
+            ITEMS.labels(key.source, outcome.status).inc()
+        status = 422 if counts["rejected"] == len(publisher.outcomes) else 200
+        LATENCY.labels(route).observe(time.perf_counter() - started)
+        REQUESTS.labels(route, str(status)).inc()
+        body_out = {"accepted": counts["accepted"], "duplicates": counts["duplicate"],
+                    "rejected": counts["rejected"],
+                    "results": [o.as_json() for o in publisher.outcomes]}
+        return web.json_response(body_out, status=status, dumps=_dumps,
+                                 headers=self._cors(request, key))
+
+    def _refusal(self, request: web.Request, route: str, key: ApiKey | None,
+                 exc: Refused) -> web.Response:
+        REQUESTS.labels(route, str(exc.status)).inc()
+        log.info("ingest: %s %s refused %d %s (key %s)", request.method, route, exc.status,
+                 exc.error, key.key_id if key else "-")
+        return web.json_response({"error": exc.error, "message": exc.message}, status=exc.status,
+                                 headers={**exc.headers, **self._cors(request, key)}, dumps=_dumps)
+
+    def _cors(self, request: web.Request, key: ApiKey | None) -> dict[str, str]:
+        origin = request.headers.get("Origin", "")
+        if key is not None and key.kind == "browser" and origin in key.allowed_origins:
+            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
+        return {}
+
+    async def handle_preflight(self, request: web.Request) -> web.Response:
+        """CORS preflight of the widget: allowed when some browser key allows the origin."""
+        self._refresh_keys()
+        origin = request.headers.get("Origin", "")
+        allowed = any(origin in k.allowed_origins for k in self.keys.all() if k.kind == "browser")
+        if not allowed:
+            return web.Response(status=403)
+        return web.Response(status=204, headers={
+            "Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Content-Type, X-Cx-Key",
+            "Access-Control-Max-Age": "600"})
+
+    async def handle_health(self, _request: web.Request) -> web.Response:
+        """200 while the producer runs and the key file is readable."""
+        ok = self.producer is not None
+        return web.json_response({"ok": ok, "keys": len(self.keys.all())}, status=200 if ok else 503)
+
+    async def handle_metrics(self, _request: web.Request) -> web.Response:
+        """Prometheus exposition of this process."""
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def handle_openapi(self, request: web.Request) -> web.Response:
+        """The OpenAPI 3.1 document of this service."""
+        return web.json_response(openapi_document(self.config.max_body_bytes,
+                                                  self.config.max_items), dumps=_dumps)
+
+    async def handle_widget(self, _request: web.Request) -> web.Response:
+        """The embeddable survey widget."""
+        return web.Response(body=(STATIC / "widget.js").read_bytes(), headers={
+            "Content-Type": "application/javascript; charset=utf-8",
+            "Cache-Control": "public, max-age=300"})
+
+    def app(self) -> web.Application:
+        """The aiohttp application; the producer starts and stops with it."""
+        app = web.Application(client_max_size=self.config.max_body_bytes)
+        app.router.add_post("/v1/events", self.handle_post)
+        app.router.add_post("/v1/surveys/web", self.handle_post)
+        app.router.add_route("OPTIONS", "/v1/surveys/web", self.handle_preflight)
+        app.router.add_get("/health", self.handle_health)
+        app.router.add_get("/metrics", self.handle_metrics)
+        app.router.add_get("/openapi.json", self.handle_openapi)
+        app.router.add_get("/widget.js", self.handle_widget)
+        app.on_startup.append(self._start)
+        app.on_cleanup.append(self._stop)
+        return app
+
+    async def _start(self, _app: web.Application) -> None:
+        self.producer = SharedProducer(self.config.bootstrap)
+
+    async def _stop(self, _app: web.Application) -> None:
+        if self.producer is not None:
+            left = await asyncio.get_running_loop().run_in_executor(None, self.producer.close)
+            if left:
+                log.error("ingest: %d record(s) undelivered at shutdown", left)
+        self._pool.shutdown(wait=True)
+
+
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def serve(service: IngestService, host: str, port: int) -> None:
+    """Run until SIGTERM/SIGINT; in-flight requests finish and the producer flushes on the way out."""
+    web.run_app(service.app(), host=host, port=port, print=None, access_log=None,
+                shutdown_timeout=30)

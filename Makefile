@@ -4,22 +4,31 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := clickhouse-server clickhouse-client prometheus prometheus-alertmanager mosquitto
+TEST_APT_PACKAGES := chromium chromium-driver
 CXPULSE := $(BIN)/cxpulse
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages demo up down status test lint unit integration dashboards bench bench-fcr
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards bench bench-fcr
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
-system-packages: ## apt-get the servers the stack runs (ClickHouse, Prometheus, Alertmanager, Mosquitto)
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+# apt-get what is missing of $(1) (root, or through sudo); idempotent.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if ! $(PYTHON) -c 'import venv, ensurepip' >/dev/null 2>&1; then missing="$$missing python3-venv"; fi; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+endef
+
+system-packages: ## apt-get the servers the stack runs (ClickHouse, Prometheus, Alertmanager, Mosquitto)
+	$(call apt_install,$(APT_PACKAGES))
+
+test-packages: ## apt-get what only the tests need (Chromium and its driver, for the survey widget)
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,7 +38,7 @@ $(VENV)/.installed: pyproject.toml
 
 setup: system-packages $(VENV)/.installed ## install everything (system packages and .venv/); idempotent
 
-up: setup ## start the local stack (broker, ClickHouse, Prometheus, Alertmanager, webhook, worker), wait until healthy
+up: setup ## start the local stack (broker, MQTT, ClickHouse, Prometheus, Alertmanager, webhook, ingest API, worker), wait until healthy
 	$(CXPULSE) stack up
 
 down: ## stop everything `make up` / `make demo` started
@@ -49,7 +58,7 @@ lint: $(VENV)/.installed ## ruff, mypy --strict, and the dashboard drift check
 unit: $(VENV)/.installed ## fast tests, no servers
 	$(BIN)/pytest -q tests/unit tests/contract
 
-test: setup lint ## everything CI runs: lint, unit, contract and integration tests on the real components
+test: setup test-packages lint ## everything CI runs: lint, unit, contract and integration tests on the real components
 	$(BIN)/pytest -q tests
 
 dashboards: $(VENV)/.installed ## regenerate dashboards/generated/*.json from the boards as code

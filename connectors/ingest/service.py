@@ -301,7 +301,9 @@ class IngestService:
 
     async def _stop(self, _app: web.Application) -> None:
         if self.producer is not None:
-            left = await asyncio.get_running_loop().run_in_executor(None, self.producer.close)
+            # Every request still waiting gets its answer within ack_timeout_s: no longer flush.
+            left = await asyncio.get_running_loop().run_in_executor(
+                None, self.producer.close, self.config.ack_timeout_s)
             if left:
                 log.error("ingest: %d record(s) undelivered at shutdown", left)
         self._pool.shutdown(wait=True)

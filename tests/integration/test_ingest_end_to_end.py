@@ -6,21 +6,28 @@ answers occur "now" (the service's clock) under their own touchpoint, too few to
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.ingest.client import Answer, IngestClient, send, signed_headers
 from connectors.ingest.keys import KeyStore
+from connectors.ingest.service import IngestConfig, IngestService
+from connectors.sdk.privacy import PrivacyKey
 from cxpulse.ingest_cmd import master_key
 from cxpulse.settings import Settings
+from schemas.codec import AvroCodec
 from schemas.topics import Topics
 from sql.client import ServerDatabase
+from tests.conftest import free_port
 from tests.integration.test_end_to_end import cxpulse
 from tests.integration.topic_reader import read_topic
 
@@ -199,3 +206,23 @@ def test_openapi_health_and_metrics(running_stack: Settings) -> None:
         assert orjson.loads(response.read())["ok"] is True
     with urllib.request.urlopen(url(running_stack, "/metrics"), timeout=10) as response:
         assert b"cxpulse_ingest_requests_total" in response.read()
+
+
+def test_no_2xx_without_a_kafka_acknowledgement(tmp_path: Path) -> None:
+    """A service whose broker is down answers 503 (retry later), never 200."""
+    dead_broker = f"127.0.0.1:{free_port()}"
+    service = IngestService(IngestConfig(
+        bootstrap=dead_broker, topics=Topics("t."), codec=AvroCodec(),
+        keys_file=tmp_path / "keys.json", master_key=PrivacyKey("master-key-for-this-test-0001"),
+        privacy_key=PrivacyKey("privacy-key-for-this-test-0001"), ack_timeout_s=1.5))
+    key, secret = service.keys.add("server", "web-shop")
+    body = orjson.dumps([event("down", 1, int(time.time() * 1000), csat=5)])
+
+    async def scenario() -> tuple[int, Any]:
+        async with TestClient(TestServer(service.app())) as client:
+            response = await client.post("/v1/events", data=body, headers=signed_headers(
+                key.key_id, secret, "POST", "/v1/events", body))
+            return response.status, await response.json()
+
+    status, answer = asyncio.run(scenario())
+    assert (status, answer["error"]) == (503, "kafka_unavailable")

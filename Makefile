@@ -8,7 +8,7 @@ TEST_APT_PACKAGES := chromium chromium-driver
 CXPULSE := $(BIN)/cxpulse
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards bench bench-fcr
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards bench bench-fcr bench-ingest bench-alerts
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -69,6 +69,9 @@ bench: setup ## throughput benchmark: publish -> worker -> ClickHouse on a fresh
 
 bench-fcr: setup ## FCR benchmark: contacts/s through the FCR agent and worker RSS with 1M keys (~12 min)
 	$(BIN)/python -m bench.fcr --contacts 1000000
+
+bench-ingest: setup ## HTTP ingest: signed requests/s, events/s and latency to the Kafka ack, batches of 1, 20, 200
+	$(BIN)/python -m bench.ingest
 
 bench-alerts: setup ## alert quality: false alarms on stable traffic, detection/resolution delays of incidents
 	$(BIN)/python -m bench.alerts

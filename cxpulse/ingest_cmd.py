@@ -45,6 +45,32 @@ def build_service(settings: Settings) -> Any:
         max_items=settings.ingest_max_items, survey=survey))
 
 
+def demo_ingest(settings: Settings, progress: Any = print) -> None:
+    """Show the ingest API working: a few signed widget answers posted by a demo back-end key."""
+    import random
+    import uuid
+
+    from connectors.ingest.client import IngestClient
+    from connectors.ingest.keys import KeyStore
+
+    store = KeyStore(settings.ingest_keys_path, master_key(settings))
+    key = next((k for k in store.all() if k.source == "demo-web" and k.kind == "server"), None)
+    if key is None:
+        key, _ = store.add("server", "demo-web")
+    secret = store.secret_of(key)
+    if secret is None:
+        raise ValueError(f"demo key {key.key_id} does not match the ingest master key: revoke it")
+    rng = random.Random()
+    answers = [{"id": str(uuid.uuid4()), "touchpoint": "checkout", "scale": "smiley",
+                "score": rng.choice([2, 3, 4, 4]), "lang": "vi"} for _ in range(5)]
+    answer = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", key.key_id, secret).post(
+        "/v1/surveys/web", answers)
+    if answer.status != 200:
+        raise ValueError(f"ingest API answered {answer.status}: {answer.body}")
+    progress(f"  ingest API: 5 signed widget answers posted -> accepted {answer.body['accepted']} "
+             f"(http://127.0.0.1:{settings.ingest_port}/openapi.json)")
+
+
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Serve, or manage keys."""
     if args.action == "serve":

@@ -13,6 +13,11 @@ validation and dead-lettered.
 Anti-misuse (as HappyOrNot does): repeated presses from one device within ``dedupe_interval_s`` count
 once. That filter is stateful, so it lives in the bridge (:class:`PressFilter`), not in the pure
 ``to_events``.
+
+Liveness: heartbeats and presses feed a device registry (kept in the run folder) and the gauges
+``cxpulse_kiosk_device_{open,silent,silence_seconds,last_heartbeat_seconds,last_press_seconds}``,
+served on ``metrics_port`` and judged against each location's ``opening_hours`` in its ``timezone``
+(defined in :mod:`connectors.kiosk_heartbeats`). Prometheus' ``KioskSilent`` fires from them.
 """
 
 from __future__ import annotations
@@ -24,12 +29,25 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
-from prometheus_client import Counter, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import Field, field_validator
 
+from connectors.kiosk_heartbeats import (
+    DeviceGauges,
+    DeviceRegistry,
+    OpeningHours,
+    OpeningHoursText,
+    TimeZoneName,
+    device_state_path,
+    load_timezone,
+    parse_opening_hours,
+    serving_liveness,
+)
 from connectors.sdk.base import Connector, ConnectorConfig, InvalidRecord
 from connectors.sdk.publisher import EventPublisher, PublishSummary
 from schemas.event import JOURNEY_STAGES, InvalidEvent, parse_timestamp_ms
@@ -44,19 +62,16 @@ PRESSES_SUPPRESSED = Counter(
     "Kiosk presses not counted: a repeat from the same device within the anti-misuse interval",
     ["location"],
 )
-LAST_HEARTBEAT = Gauge(
-    "cxpulse_kiosk_device_last_heartbeat_seconds",
-    "Unix time the bridge last received a heartbeat from a kiosk device",
-    ["location", "device"],
-)
 
 
 class KioskLocation(ConnectorConfig):
-    """Where a location's kiosks sit in the journey, and its region (all optional)."""
+    """Where a location's kiosks sit in the journey, its region, hours and time zone (all optional)."""
 
     touchpoint: str | None = None
     journey_stage: str | None = None
     region: str = ""
+    opening_hours: OpeningHoursText | None = None  # None: the config's default_opening_hours
+    timezone: TimeZoneName | None = None  # None: the config's default_timezone
 
     @field_validator("journey_stage")
     @classmethod
@@ -67,7 +82,11 @@ class KioskLocation(ConnectorConfig):
 
 
 class KioskConfig(ConnectorConfig):
-    """The bridge's broker, topics, anti-misuse interval and per-location mapping."""
+    """The bridge's broker, topics, anti-misuse interval, per-location mapping and kiosk liveness.
+
+    Liveness: ``silent_after_s`` seconds of opening time without a message make a device silent;
+    ``default_opening_hours`` / ``default_timezone`` apply to locations that set none.
+    """
 
     broker_host: str = "127.0.0.1"
     broker_port: int = Field(1883, ge=1, le=65535)
@@ -80,6 +99,13 @@ class KioskConfig(ConnectorConfig):
     log_interval_s: float = Field(60.0, gt=0)
     default_touchpoint: str = Field("store_entrance", min_length=1)
     default_journey_stage: str = "purchase"
+    default_opening_hours: OpeningHoursText = "08:00-22:00"
+    default_timezone: TimeZoneName = "UTC"
+    silent_after_s: float = Field(600.0, gt=0, le=86_400)  # of opening time without any message
+    forget_after_s: float = Field(7 * 86_400.0, gt=0)  # a device silent this long is dropped
+    state_save_interval_s: float = Field(30.0, gt=0)
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(16067, ge=1, le=65535)  # None: metrics not served
     locations: dict[str, KioskLocation] = Field(default_factory=dict)
 
     @field_validator("default_journey_stage")
@@ -88,6 +114,13 @@ class KioskConfig(ConnectorConfig):
         if value not in JOURNEY_STAGES:
             raise ValueError(f"default_journey_stage must be one of {sorted(JOURNEY_STAGES)}")
         return value
+
+    def schedule_of(self, location: str) -> tuple[OpeningHours, ZoneInfo]:
+        """The location's opening hours and time zone, or the defaults where it sets none."""
+        place = self.locations.get(location)
+        hours = (place.opening_hours if place else None) or self.default_opening_hours
+        tz = (place.timezone if place else None) or self.default_timezone
+        return parse_opening_hours(hours), load_timezone(tz)
 
 
 def parse_topic(topic: str, kind: str) -> tuple[str, str]:
@@ -214,17 +247,27 @@ class KioskBridge:
     made, just not counted (anti-misuse), so they only increment ``cxpulse_kiosk_presses_suppressed_total``.
     """
 
-    def __init__(self, config: KioskConfig, publisher: EventPublisher) -> None:
+    def __init__(self, config: KioskConfig, publisher: EventPublisher,
+                 devices: DeviceRegistry | None = None, clock: Callable[[], float] = time.time) -> None:
         self.connector = KioskMqttConnector(config)
         self.publisher = publisher
         self.filter = PressFilter(int(config.dedupe_interval_s * 1000))
         self.stats = BridgeStats()
+        self.clock = clock
+        """Wall clock, Unix seconds: the receive time of heartbeats and presses."""
+        self.devices = devices if devices is not None else DeviceRegistry()
+        self.gauges = DeviceGauges(self.devices, config.schedule_of, config.silent_after_s, clock)
+        """The ``cxpulse_kiosk_device_*`` gauges; whoever serves metrics registers it."""
 
     def handle(self, topic: str, payload: bytes) -> None:
         """One MQTT message: a heartbeat, or a press to publish, suppress or dead-letter."""
         if topic.endswith("/heartbeat"):
             self._heartbeat(topic)
             return
+        try:  # any press, even a malformed one, shows the device is alive
+            self.devices.press(*parse_topic(topic, "press"), self.clock())
+        except InvalidRecord:
+            pass  # to_events rejects the topic again below, and that dead-letters it
         try:
             [event] = self.connector.to_events((topic, payload))
         except InvalidRecord as exc:
@@ -245,7 +288,7 @@ class KioskBridge:
             log.warning("ignoring heartbeat on unexpected topic %r", topic[:128])
             return
         self.stats.heartbeats += 1
-        LAST_HEARTBEAT.labels(location, device).set(time.time())
+        self.devices.heartbeat(location, device, self.clock())
 
     def summary_line(self) -> str:
         """Progress line: the publisher's summary plus suppressed presses and heartbeats."""
@@ -287,25 +330,34 @@ def _mqtt_client(config: KioskConfig, inbox: queue.Queue[Message]) -> Any:
 
 
 def run_bridge(config: KioskConfig, publisher: EventPublisher, stop: threading.Event | None = None,
-               progress: Callable[[str], None] = log.info) -> PublishSummary:
+               progress: Callable[[str], None] = log.info, *, state_path: Path | None = None,
+               registry: CollectorRegistry = REGISTRY) -> PublishSummary:
     """Subscribe (QoS 1) and publish every counted press until ``stop`` is set; return the summary.
 
     ``progress`` gets a summary line every ``log_interval_s`` and a final one at the stop.
 
     A message is acknowledged to the broker only after Kafka acknowledged what it became, so a crash
     loses nothing: the broker redelivers, and the deterministic event id makes the copy a duplicate.
+
+    The device registry is loaded from ``state_path`` (None: kept in memory only) at the start and
+    saved every ``state_save_interval_s`` and at the stop; its gauges join ``registry``, which is
+    served on ``metrics_port`` unless that is None.
     """
     stop = stop or threading.Event()
     inbox: queue.Queue[Message] = queue.Queue()
-    bridge = KioskBridge(config, publisher)
+    devices = DeviceRegistry(state_path, config.forget_after_s)
+    if known := devices.load():
+        log.info("kiosk device registry: %d device(s) from %s", known, state_path)
+    bridge = KioskBridge(config, publisher, devices)
     client = _mqtt_client(config, inbox)
-    client.connect_async(config.broker_host, config.broker_port, keepalive=30)
-    client.loop_start()
-    try:
-        _pump(bridge, client, inbox, stop, config, progress)
-    finally:
-        client.disconnect()
-        client.loop_stop()
+    with serving_liveness(bridge.gauges, registry, config.metrics_host, config.metrics_port):
+        client.connect_async(config.broker_host, config.broker_port, keepalive=30)
+        client.loop_start()
+        try:
+            _pump(bridge, client, inbox, stop, config, progress)
+        finally:
+            client.disconnect()
+            client.loop_stop()
     progress(f"{bridge.summary_line()} (stopped)")
     return publisher.summary
 
@@ -314,7 +366,7 @@ def _pump(bridge: KioskBridge, client: Any, inbox: queue.Queue[Message], stop: t
           config: KioskConfig, progress: Callable[[str], None]) -> None:
     """Handle messages; flush and acknowledge when idle or every ``flush_interval_s``."""
     pending: list[tuple[int, int]] = []
-    last_flush = last_log = time.monotonic()
+    last_flush = last_log = last_save = time.monotonic()
     while not stop.is_set():
         try:
             topic, payload, mid, qos = inbox.get(timeout=0.1)
@@ -329,6 +381,9 @@ def _pump(bridge: KioskBridge, client: Any, inbox: queue.Queue[Message], stop: t
         if now - last_log >= config.log_interval_s:
             progress(bridge.summary_line())
             last_log = now
+        if now - last_save >= config.state_save_interval_s:
+            bridge.devices.checkpoint(bridge.clock())
+            last_save = now
     _flush_and_ack(bridge, client, pending)
 
 
@@ -341,10 +396,12 @@ def _flush_and_ack(bridge: KioskBridge, client: Any, pending: list[tuple[int, in
     pending.clear()
 
 
-def run_from_settings(settings: Any, config: KioskConfig | None = None) -> PublishSummary:
+def run_from_settings(settings: Any, config: KioskConfig | None = None,
+                      state_dir: Path | None = None) -> PublishSummary:
     """``cxpulse connector run kiosk-mqtt``: the bridge against the configured stack, until SIGTERM/Ctrl-C.
 
-    Without a config, the broker is the local stack's Mosquitto (``settings.mqtt_port``).
+    Without a config, the broker is the local stack's Mosquitto (``settings.mqtt_port``). The device
+    registry is kept in ``state_dir`` (the run folder; None: in memory only).
     """
     from schemas.codec import AvroCodec
     from schemas.topics import Topics
@@ -357,4 +414,6 @@ def run_from_settings(settings: Any, config: KioskConfig | None = None) -> Publi
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    return run_bridge(config, publisher, stop, progress=lambda line: print(line, flush=True))
+    state_path = device_state_path(state_dir, config.client_id) if state_dir is not None else None
+    return run_bridge(config, publisher, stop, progress=lambda line: print(line, flush=True),
+                      state_path=state_path)

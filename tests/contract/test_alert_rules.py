@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from connectors.kiosk import KioskBridge, KioskConfig
 from cxpulse.settings import Settings
 from infra import stack
 
@@ -20,8 +21,8 @@ PROMETHEUS_DIR = stack.INFRA_DIR / "prometheus"
 RULES = PROMETHEUS_DIR / "rules.yml"
 RULES_TEST = PROMETHEUS_DIR / "rules_test.yml"
 
-REQUIRED_ALERTS = {"SatisfactionDrop", "KioskSilent", "DeadLetterRateHigh", "ConsumerLagHigh",
-                   "SinkFailing"}
+REQUIRED_ALERTS = {"SatisfactionDrop", "KioskSilent", "KioskNoFeedback", "DeadLetterRateHigh",
+                   "ConsumerLagHigh", "SinkFailing"}
 
 
 def _tool(name: str, package: str) -> str:
@@ -68,6 +69,15 @@ def test_required_alerts_exist() -> None:
     assert _alert_names(RULES.read_text()) >= REQUIRED_ALERTS
 
 
+def test_kiosk_rules_use_gauges_the_bridge_exports() -> None:
+    """A renamed gauge would silence the alert for good: every kiosk device gauge a rule names exists."""
+    bridge = KioskBridge(KioskConfig(), publisher=None)  # type: ignore[arg-type]
+    exported = {metric.name for metric in bridge.gauges.describe()}
+    used = set(re.findall(r"cxpulse_kiosk_device_\w+", RULES.read_text() + RULES_TEST.read_text()))
+    assert {"cxpulse_kiosk_device_silent", "cxpulse_kiosk_device_open"} <= used
+    assert used <= exported
+
+
 def test_every_alert_has_firing_and_quiet_cases() -> None:
     """Each alert is expected to fire somewhere in rules_test.yml, and to stay quiet somewhere."""
     tests = RULES_TEST.read_text()
@@ -110,6 +120,8 @@ def test_rendered_alertmanager_config_is_valid(rendered: Path) -> None:
     ({"alertname": "SatisfactionDrop", "severity": "ticket", "channel": "other", "team": "cx-ops"},
      ["cx-ops"]),
     ({"alertname": "KioskSilent", "severity": "ticket", "channel": "kiosk", "team": "cx-ops"},
+     ["channel-kiosk"]),
+    ({"alertname": "KioskNoFeedback", "severity": "ticket", "channel": "kiosk", "team": "cx-ops"},
      ["channel-kiosk"]),
     ({"alertname": "DeadLetterRateHigh", "severity": "ticket", "team": "data-platform"},
      ["data-platform"]),

@@ -1,14 +1,17 @@
-"""The kiosk-mqtt connector: mapping, ids, bad records, the anti-misuse filter, buffered presses."""
+"""The kiosk-mqtt connector: mapping, ids, bad records, the anti-misuse filter, buffered presses,
+opening hours, the device registry and its liveness gauges."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import orjson
 import pytest
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from connectors.kiosk import (
@@ -17,6 +20,13 @@ from connectors.kiosk import (
     KioskMqttConnector,
     PressFilter,
     counts_as_new_press,
+)
+from connectors.kiosk_heartbeats import (
+    DeviceRegistry,
+    device_state_path,
+    is_open,
+    open_since,
+    parse_opening_hours,
 )
 from connectors.sdk.base import InvalidRecord
 from connectors.sdk.publisher import PublishSummary
@@ -173,9 +183,238 @@ def test_bridge_publishes_suppresses_and_dead_letters() -> None:
 
 def test_heartbeat_sets_the_gauge() -> None:
     bridge = KioskBridge(KioskConfig(), FakePublisher())  # type: ignore[arg-type]
+    registry = CollectorRegistry()
+    registry.register(bridge.gauges)
     before = time.time()
     bridge.handle("kiosk/hb-loc/dev9/heartbeat", b"{}")
-    value = REGISTRY.get_sample_value("cxpulse_kiosk_device_last_heartbeat_seconds",
+    value = registry.get_sample_value("cxpulse_kiosk_device_last_heartbeat_seconds",
                                       {"location": "hb-loc", "device": "dev9"})
     assert value is not None and before <= value <= time.time()
     assert bridge.stats.heartbeats == 1
+
+
+# --- opening hours -------------------------------------------------------------------------------
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")  # UTC+7 all year, no DST
+BERLIN = ZoneInfo("Europe/Berlin")  # UTC+1, UTC+2 in summer
+
+
+def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def test_parse_opening_hours_forms() -> None:
+    daily = parse_opening_hours("08:00-22:00").windows
+    assert [(sorted(w.days), w.start_min, w.end_min) for w in daily] == [(list(range(7)), 480, 1320)]
+    [overnight] = parse_opening_hours("20:00-02:00").windows
+    assert (overnight.start_min, overnight.end_min) == (1200, 120)
+    week = parse_opening_hours("Mon-Fri 08:00-22:00; sat 9:00 - 18:30, fri-mon 23:00-24:00").windows
+    assert [sorted(w.days) for w in week] == [[0, 1, 2, 3, 4], [5], [0, 4, 5, 6]]
+    assert (week[1].start_min, week[1].end_min, week[2].end_min) == (540, 1110, 1440)
+    assert parse_opening_hours("00:00-24:00").windows[0].end_min == 1440
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("", "is not"), ("8-22", "is not"), ("08:00 to 22:00", "is not"), ("mon-fri", "is not"),
+    ("25:00-26:00", "not a time of day"), ("08:60-09:00", "not a time of day"),
+    ("24:00-02:00", "not a time of day"), ("08:00-24:30", "not a time of day"),
+    ("08:00-08:00", "same time"), ("00:00-00:00", "same time"),
+    ("xyz 08:00-10:00", "unknown weekday"), ("08:00-12:00,", "is not"),
+])
+def test_bad_opening_hours_say_what_is_wrong(text: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        parse_opening_hours(text)
+
+
+def test_vietnam_hours_in_local_time_all_year() -> None:
+    hours = parse_opening_hours("08:00-22:00")
+    for month in (1, 7):  # no DST: the same UTC edges in winter and summer
+        assert not is_open(hours, VN, utc(2026, month, 15, 0, 59))  # 07:59 local
+        assert is_open(hours, VN, utc(2026, month, 15, 1, 0))  # 08:00 local
+        assert is_open(hours, VN, utc(2026, month, 15, 14, 59))  # 21:59 local
+        assert not is_open(hours, VN, utc(2026, month, 15, 15, 0))  # 22:00 local
+        assert open_since(hours, VN, utc(2026, month, 15, 9, 0)) == utc(2026, month, 15, 1, 0)
+
+
+def test_overnight_window_closes_the_next_day() -> None:
+    hours = parse_opening_hours("20:00-02:00")
+    assert not is_open(hours, VN, utc(2026, 3, 10, 12, 59))  # 19:59 local
+    assert is_open(hours, VN, utc(2026, 3, 10, 13, 0))  # 20:00 local
+    assert is_open(hours, VN, utc(2026, 3, 10, 18, 59))  # 01:59 local, the next day
+    assert not is_open(hours, VN, utc(2026, 3, 10, 19, 0))  # 02:00 local
+    assert open_since(hours, VN, utc(2026, 3, 10, 18, 0)) == utc(2026, 3, 10, 13, 0)
+
+
+def test_weekday_windows_and_overnight_belongs_to_its_opening_day() -> None:
+    hours = parse_opening_hours("mon-fri 08:00-22:00, sat 20:00-02:00")  # closed on Sunday day
+    saturday = datetime(2026, 5, 9, 12, 0, tzinfo=VN)  # 2026-05-09 is a Saturday
+    assert saturday.weekday() == 5
+    assert not is_open(hours, VN, saturday)  # Saturday noon: only the evening window
+    assert is_open(hours, VN, saturday + timedelta(hours=13))  # Sunday 01:00, from Saturday's window
+    assert not is_open(hours, VN, saturday + timedelta(hours=24))  # Sunday noon
+    assert is_open(hours, VN, saturday + timedelta(hours=48))  # Monday noon
+    assert not is_open(hours, VN, saturday - timedelta(hours=35))  # Friday 01:00: no Thursday night
+    assert is_open(hours, VN, saturday - timedelta(hours=23))  # Friday 13:00
+
+
+def test_dst_follows_the_local_wall_clock() -> None:
+    hours = parse_opening_hours("08:00-22:00")
+    assert not is_open(hours, BERLIN, utc(2026, 1, 15, 6, 59)) and is_open(hours, BERLIN, utc(2026, 1, 15, 7))
+    assert not is_open(hours, BERLIN, utc(2026, 7, 15, 5, 59)) and is_open(hours, BERLIN, utc(2026, 7, 15, 6))
+
+
+def test_adjacent_windows_are_one_opening() -> None:
+    split = parse_opening_hours("mon-fri 08:00-12:00, mon-fri 12:00-18:00")
+    monday = utc(2026, 5, 11, 14, 0)  # a Monday, UTC
+    assert open_since(split, UTC, monday) == utc(2026, 5, 11, 8, 0)
+    always = open_since(parse_opening_hours("00:00-24:00"), VN, monday)
+    assert always is not None and monday - always > timedelta(days=7)  # never reopens at midnight
+
+
+def test_naive_now_is_refused() -> None:
+    with pytest.raises(ValueError, match="aware"):
+        is_open(parse_opening_hours("08:00-22:00"), UTC, datetime(2026, 1, 1))  # noqa: DTZ001
+
+
+def test_location_hours_and_time_zone_are_validated_and_default() -> None:
+    with pytest.raises(ValidationError, match="unknown time zone 'Asia/Saigonn'"):
+        KioskConfig(locations={"a": {"timezone": "Asia/Saigonn"}})
+    with pytest.raises(ValidationError, match="unknown time zone 'Mars/Base'"):
+        KioskConfig(default_timezone="Mars/Base")
+    with pytest.raises(ValidationError, match="not a time of day"):
+        KioskConfig(locations={"a": {"opening_hours": "08:00-25:00"}})
+    with pytest.raises(ValidationError):
+        KioskConfig(locations={"a": {"opening_hour": "08:00-22:00"}})  # typo: unknown key
+    with pytest.raises(ValidationError):
+        KioskConfig(silent_after_s=0)
+    config = KioskConfig(default_timezone="Asia/Ho_Chi_Minh", locations={
+        "night": {"opening_hours": "20:00-02:00"}, "berlin": {"timezone": "Europe/Berlin"}})
+    assert config.schedule_of("night") == (parse_opening_hours("20:00-02:00"), VN)
+    assert config.schedule_of("berlin") == (parse_opening_hours("08:00-22:00"), BERLIN)
+    assert config.schedule_of("unlisted") == (parse_opening_hours("08:00-22:00"), VN)
+    assert KioskConfig().schedule_of("x")[1] == ZoneInfo("UTC") and KioskConfig().silent_after_s == 600
+
+
+# --- device registry and liveness gauges ---------------------------------------------------------
+
+T0 = utc(2026, 5, 11, 0, 0).timestamp()  # Monday 07:00 in Vietnam: shops open at 08:00
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def gauges_of(bridge: KioskBridge) -> dict[tuple[str, str, str], float]:
+    registry = CollectorRegistry()
+    registry.register(bridge.gauges)
+    return {(m.name, s.labels["location"], s.labels["device"]): s.value
+            for m in registry.collect() for s in m.samples}
+
+
+def liveness_bridge(clock: Clock, devices: DeviceRegistry | None = None) -> KioskBridge:
+    config = KioskConfig(default_timezone="Asia/Ho_Chi_Minh", silent_after_s=600, locations={
+        "bar": {"opening_hours": "20:00-02:00"}})
+    return KioskBridge(config, FakePublisher(), devices, clock)  # type: ignore[arg-type]
+
+
+def test_silent_only_while_open_and_after_silent_after_s_of_opening_time() -> None:
+    clock = Clock(T0 - 3600)  # 06:00 local
+    bridge = liveness_bridge(clock)
+    bridge.handle("kiosk/shop/live/heartbeat", b"{}")
+    bridge.handle("kiosk/shop/quiet/heartbeat", b"{}")
+    bridge.handle("kiosk/bar/d1/heartbeat", b"{}")
+    clock.now = T0 + 3600 + 300  # 08:05: open for 5 min, everyone quiet since 06:00
+    bridge.handle("kiosk/shop/live/heartbeat", b"{}")
+    g = gauges_of(bridge)
+    assert g[("cxpulse_kiosk_device_open", "shop", "quiet")] == 1
+    assert g[("cxpulse_kiosk_device_silent", "shop", "quiet")] == 0  # night silence does not count
+    assert g[("cxpulse_kiosk_device_silence_seconds", "shop", "quiet")] == 7500
+    assert g[("cxpulse_kiosk_device_open", "bar", "d1")] == 0
+    clock.now = T0 + 3600 + 601  # 08:10:01: 601 s of opening time without a message
+    bridge.handle("kiosk/shop/live/press", b"not even json")  # a malformed press still proves life
+    g = gauges_of(bridge)
+    assert g[("cxpulse_kiosk_device_silent", "shop", "quiet")] == 1
+    assert g[("cxpulse_kiosk_device_silent", "shop", "live")] == 0
+    assert g[("cxpulse_kiosk_device_last_press_seconds", "shop", "live")] == clock.now
+    assert g[("cxpulse_kiosk_device_last_heartbeat_seconds", "shop", "live")] == T0 + 3900
+    assert g[("cxpulse_kiosk_device_silent", "bar", "d1")] == 0  # closed: never silent
+    assert ("cxpulse_kiosk_device_last_press_seconds", "shop", "quiet") not in g
+    clock.now = T0 + 15 * 3600  # 22:00 local: the shop closes, the bar has been open for 2 h
+    g = gauges_of(bridge)
+    assert g[("cxpulse_kiosk_device_open", "shop", "quiet")] == 0
+    assert g[("cxpulse_kiosk_device_silent", "shop", "quiet")] == 0
+    assert g[("cxpulse_kiosk_device_silent", "bar", "d1")] == 1
+    bridge.handle("kiosk/bar/d1/heartbeat", b"{}")
+    assert gauges_of(bridge)[("cxpulse_kiosk_device_silent", "bar", "d1")] == 0
+
+
+def test_registry_survives_a_restart_and_a_device_silent_meanwhile_still_alerts(tmp_path: Path) -> None:
+    path = device_state_path(tmp_path / "run", "bridge/1 x")
+    assert path.name == "kiosk-devices-bridge_1_x.json"
+    clock = Clock(T0 + 2 * 3600)  # 09:00 local, open
+    first = liveness_bridge(clock, DeviceRegistry(path))
+    first.handle("kiosk/shop/d1/heartbeat", b"{}")
+    first.handle("kiosk/shop/d2/press", orjson.dumps({"button": 4, "ts": 1, "seq": 1}))
+    assert first.devices.save(clock.now) and not first.devices.save(clock.now)  # only when changed
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left behind
+    saved = orjson.loads(path.read_bytes())
+    assert saved["devices"] == [
+        {"location": "shop", "device": "d1", "last_heartbeat": clock.now, "last_press": None},
+        {"location": "shop", "device": "d2", "last_heartbeat": None, "last_press": clock.now}]
+
+    clock.now += 3600  # the bridge was down for an hour; d1 and d2 sent nothing since
+    devices = DeviceRegistry(path)
+    assert devices.load() == 2
+    second = liveness_bridge(clock, devices)
+    second.handle("kiosk/shop/d2/heartbeat", b"{}")
+    g = gauges_of(second)
+    assert g[("cxpulse_kiosk_device_silent", "shop", "d1")] == 1
+    assert g[("cxpulse_kiosk_device_silent", "shop", "d2")] == 0
+    assert g[("cxpulse_kiosk_device_last_heartbeat_seconds", "shop", "d1")] == clock.now - 3600
+
+
+def test_registry_forgets_devices_silent_for_forget_after_s(tmp_path: Path) -> None:
+    devices = DeviceRegistry(tmp_path / "d.json", forget_after_s=86_400)
+    devices.heartbeat("l", "old", 1000.0)
+    devices.heartbeat("l", "new", 50_000.0)
+    devices.heartbeat("l", "new", 40_000.0)  # out of order: never moves back
+    assert set(devices.snapshot(90_000.0)) == {("l", "new")}
+    assert devices.snapshot(90_000.0)[("l", "new")].last_heartbeat_s == 50_000.0
+    assert devices.save(90_000.0)
+    assert [d["device"] for d in orjson.loads((tmp_path / "d.json").read_bytes())["devices"]] == ["new"]
+
+
+@pytest.mark.parametrize("content", [b"{not json", b'{"version": 2, "devices": []}',
+                                     b'{"version": 1, "devices": [{"location": "l"}]}',
+                                     b'{"version": 1, "devices": [{"location": "l", "device": "d", '
+                                     b'"last_heartbeat": "yesterday"}]}'])
+def test_unreadable_registry_is_moved_aside_and_the_bridge_starts_empty(tmp_path: Path,
+                                                                       content: bytes) -> None:
+    path = tmp_path / "devices.json"
+    path.write_bytes(content)
+    devices = DeviceRegistry(path)
+    assert devices.load() == 0 and devices.snapshot(0.0) == {}
+    assert not path.exists() and (tmp_path / "devices.json.corrupt").read_bytes() == content
+
+
+def test_two_copies_of_the_gauges_cannot_share_a_registry() -> None:
+    registry = CollectorRegistry()
+    registry.register(liveness_bridge(Clock(T0)).gauges)
+    with pytest.raises(ValueError, match="Duplicated timeseries"):
+        registry.register(liveness_bridge(Clock(T0)).gauges)
+
+
+def test_a_failed_save_is_logged_and_retried(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocked = tmp_path / "devices.json"
+    blocked.mkdir()  # a folder where the file should be: the rename fails
+    devices = DeviceRegistry(blocked)
+    devices.heartbeat("l", "d", 1.0)
+    devices.checkpoint(2.0)
+    assert "could not save the kiosk device registry" in caplog.text
+    assert list(tmp_path.iterdir()) == [blocked]  # no temporary file left behind
+    blocked.rmdir()
+    assert devices.save(3.0)  # still marked changed: the next save writes it

@@ -28,7 +28,7 @@ import orjson
 
 from bench.pipeline_throughput import _free_port
 from connectors.jsonl import publish_lines
-from cxpulse.cli import drain
+from cxpulse.cli import drain, privacy_key
 from cxpulse.settings import Settings
 from infra import stack
 from schemas.event import DAY_MS, validate_event
@@ -133,7 +133,7 @@ def publish(settings: Settings, payload: bytes, contacts: int) -> float:
     """Publish the payload (validate + Avro + Kafka, as `cxpulse publish` does); returns seconds."""
     started = time.perf_counter()
     summary = publish_lines(ProgressReader(payload, contacts, "published"), settings.bootstrap,
-                            settings.topic_prefix, "", "bench-fcr")
+                            settings.topic_prefix, "", "bench-fcr", privacy_key=privacy_key(settings))
     seconds = time.perf_counter() - started
     if summary.rejected or summary.accepted != contacts:
         raise RuntimeError(f"publish: {summary.line()} (expected {contacts:,} accepted)")

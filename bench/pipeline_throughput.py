@@ -18,7 +18,7 @@ import orjson
 
 from connectors.jsonl import publish_lines
 from connectors.simulator import generate_events
-from cxpulse.cli import drain
+from cxpulse.cli import drain, privacy_key
 from cxpulse.settings import Settings
 from infra import stack
 from sql.client import ServerDatabase
@@ -50,7 +50,8 @@ def run(events: int, rate: float) -> None:
         payload = b"\n".join(lines) + b"\n"
         stack.stop_component(settings, "worker")  # measure the worker on a full backlog
         started = time.perf_counter()
-        summary = publish_lines(io.BytesIO(payload), settings.bootstrap, settings.topic_prefix, "", "bench")
+        summary = publish_lines(io.BytesIO(payload), settings.bootstrap, settings.topic_prefix, "", "bench",
+                                privacy_key=privacy_key(settings))
         published = time.perf_counter() - started
         stack.start_component(settings, "worker")
         started = time.perf_counter()

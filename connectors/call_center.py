@@ -17,9 +17,10 @@ configurable) to one ``response`` event; score scales are checked by event valid
 (``score_out_of_range`` on the dead-letter topic), never clipped.
 
 ``ingest_file`` feeds a whole file (CTR JSON / JSON array / JSON lines / Firehose-concatenated JSON,
-or a CSV in UTF-8 with or without BOM) through a connector; one bad record never stops the rest.
-``to_events`` passes customer ids through as found (phone numbers included); pseudonymisation is the
-SDK's (``privacy_key`` of ``ingest_file``).
+or a CSV in UTF-8 with or without BOM) through a connector in the SDK runtime (``ConnectorRuntime``:
+per-connector counters, retries with backoff, dead-letters with reasons); one bad record never stops
+the rest. ``to_events`` passes customer ids through as found (phone numbers included);
+pseudonymisation is the SDK's (``privacy_key`` of ``ingest_file``).
 """
 
 from __future__ import annotations
@@ -36,23 +37,18 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import orjson
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
-from connectors.sdk.privacy import PrivacyKey, protect_event
-from connectors.sdk.runtime import Publisher
-from schemas.event import CHANNELS, JOURNEY_STAGES, InvalidEvent, parse_timestamp_ms
+from connectors.sdk.fields import Channel, JourneyStage
+from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike
+from connectors.sdk.runtime import ConnectorRuntime, Publisher, RecordResult
+from schemas.event import InvalidEvent, parse_timestamp_ms
 
 TRUE_VALUES = frozenset(["true", "yes", "y", "1"])
 FALSE_VALUES = frozenset(["false", "no", "n", "0"])
 MAX_CONTACT_ID = 200
 """Longer ids are rejected, so event ids stay under the schema's 256 characters."""
-
-
-def _known_stage(value: str) -> str:
-    if value not in JOURNEY_STAGES:
-        raise ValueError(f"journey_stage must be one of {sorted(JOURNEY_STAGES)}")
-    return value
 
 
 def normalise_touchpoint(name: str) -> str:
@@ -102,26 +98,13 @@ class CtrConfig(ConnectorConfig):
     contact_reason_attribute: str = "ContactReason"
     resolved_attribute: str = "Resolved"
     complaint_attribute: str | None = "Complaint"
-    channels: dict[str, str] = Field(
+    channels: dict[str, Channel] = Field(
         default_factory=lambda: {"VOICE": "call_center", "CHAT": "chat", "TASK": "other",
                                  "EMAIL": "email"})
     default_touchpoint: str = Field("ivr", min_length=1, description="when the CTR has no queue")
-    journey_stage: str = "support"
+    journey_stage: JourneyStage = "support"
     updates_are_new_events: bool = Field(
         True, description="id from ContactId + LastUpdateTimestamp (else ContactId: first wins)")
-
-    @field_validator("journey_stage")
-    @classmethod
-    def _stage(cls, value: str) -> str:
-        return _known_stage(value)
-
-    @field_validator("channels")
-    @classmethod
-    def _known_channels(cls, value: dict[str, str]) -> dict[str, str]:
-        unknown = sorted(set(value.values()) - CHANNELS)
-        if unknown:
-            raise ValueError(f"unknown channel(s) {unknown}; use one of {sorted(CHANNELS)}")
-        return value
 
 
 def _object(ctr: dict[str, Any], name: str) -> dict[str, Any]:
@@ -149,6 +132,10 @@ class AmazonConnectCtrConnector(Connector[CtrConfig]):
     name = "call-center-ctr"
     Config = CtrConfig
     file_format: ClassVar[str] = "json"
+
+    def raw_id_fields(self) -> frozenset[str]:
+        """Also ``CustomerEndpoint.Address``: the caller's number or address (a SIP URI too)."""
+        return super().raw_id_fields() | {"Address"}
 
     def to_events(self, raw: Any) -> list[dict[str, Any]]:
         """One CTR (a parsed JSON object) -> one contact event. Pure.
@@ -217,12 +204,7 @@ class IvrSurveyConfig(ConnectorConfig):
     language_column: str | None = "Language"
     agent_column: str | None = "Agent"
     touchpoint: str = Field("post_call_survey", min_length=1)
-    journey_stage: str = "support"
-
-    @field_validator("journey_stage")
-    @classmethod
-    def _stage(cls, value: str) -> str:
-        return _known_stage(value)
+    journey_stage: JourneyStage = "support"
 
 
 def _score(row: dict[str, Any], column: str | None) -> int | None:
@@ -293,6 +275,16 @@ class IngestSummary:
         """Count one rejection."""
         self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
 
+    def add(self, result: RecordResult) -> None:
+        """Count one record's outcome.
+
+        A rejected event counts as ``invalid_event``; its dead letter carries the exact reason.
+        """
+        self.records += 1
+        self.accepted += result.accepted
+        for rejection in result.rejections:
+            self.reject(rejection.counted_as)
+
     def line(self) -> str:
         """``records 7, accepted 5, rejected 2 (invalid_json=1, ...)``."""
         rejected = sum(self.rejected_by_reason.values())
@@ -350,40 +342,25 @@ def read_records(path: Path, file_format: Literal["json", "csv"]) -> Iterator[Re
 
 
 def ingest_file(connector: Connector[Any], path: Path, publisher: Publisher,
-                privacy_key: PrivacyKey | None = None) -> IngestSummary:
-    """Every record of ``path`` through ``connector.to_events`` to ``publisher``, then flush.
+                privacy_key: PrivacyKeyLike | PrivacyKey | None = None) -> IngestSummary:
+    """Every record of ``path`` through ``connector`` in the SDK runtime to ``publisher``, then flush.
 
     Good events are published (``received_at`` is stamped by the publisher), after
-    ``protect_event`` (pseudonymised customer id, redacted comment) when ``privacy_key`` is given;
-    ``InvalidRecord`` and unparsable JSON are dead-lettered with their reason; events the publisher
-    rejects (e.g. ``score_out_of_range``) are dead-lettered by it and counted here as ``invalid_event``.
-    Nothing stops the file but a Kafka failure at the final flush (``DeliveryFailed``).
+    ``protect_event`` (pseudonymised customer id, redacted comment) — with ``privacy_key`` None only
+    redacted, leaving pseudonymisation to the publisher. ``InvalidRecord`` and unparsable JSON are
+    dead-lettered with their reason, the record's bytes as read from the file; events failing
+    validation (e.g. ``score_out_of_range``) are dead-lettered with that reason and counted here as
+    ``invalid_event``. Counted in the runtime's per-connector metrics. Nothing stops the file but a
+    Kafka failure at the final flush (``DeliveryFailed``), or a retriable error that outlasts its retries.
     """
     fmt = getattr(connector, "file_format", None) or ("csv" if path.suffix.lower() == ".csv" else "json")
+    runtime = ConnectorRuntime(connector, publisher, privacy_key)
     summary = IngestSummary()
     for item in read_records(Path(path), "csv" if fmt == "csv" else "json"):
-        summary.records += 1
         if len(item) == 4:
             _, raw, reason, detail = item
-            publisher.dead_letter(raw, reason, detail)
-            summary.reject(reason)
-            continue
-        _ingest_one(connector, item[0], item[1], publisher, summary, privacy_key)
+            summary.add(runtime.reject(raw, reason, detail))
+        else:
+            summary.add(runtime.process_record(item[0], item[1]))
     publisher.flush()
     return summary
-
-
-def _ingest_one(connector: Connector[Any], record: Any, raw: bytes, publisher: Publisher,
-                summary: IngestSummary, privacy_key: PrivacyKey | None) -> None:
-    """One parsed record: publish its events, or dead-letter it with the connector's reason."""
-    try:
-        events = connector.to_events(record)
-    except InvalidRecord as exc:
-        publisher.dead_letter(raw, exc.reason, exc.detail)
-        summary.reject(exc.reason)
-        return
-    for event in events:
-        if publisher.publish_object(protect_event(event, privacy_key) if privacy_key else event, raw):
-            summary.accepted += 1
-        else:
-            summary.reject("invalid_event")

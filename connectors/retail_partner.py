@@ -4,9 +4,10 @@ A partner drops ``<partner_id>__<anything>.csv`` into the folder. ``process_drop
 
 1. reads its bytes and their SHA-256, and decodes them: UTF-8 with BOM, UTF-8, else Windows-1258
    (Vietnamese; its combining tone marks are recomposed to NFC);
-2. maps every row through ``RetailPartnerCsvConnector.to_events`` with that partner's column mapping;
-   good rows are published (after ``protect_event``: pseudonymised customer ids, redacted comments),
-   bad rows are dead-lettered with their reason — a bad row never holds back a good one;
+2. maps every row through ``RetailPartnerCsvConnector.to_events`` with that partner's column mapping,
+   in the SDK runtime (``ConnectorRuntime``: per-connector counters, retries with backoff); good rows
+   are published (after ``protect_event``: pseudonymised customer ids, redacted comments), bad rows
+   are dead-lettered with their reason — a bad row never holds back a good one;
 3. flushes the publisher (a Kafka failure raises and leaves the file in place, to be retried);
 4. writes ``<file>.rejected.csv`` beside it (UTF-8 with BOM, opens in Excel): ``row_number, reason,
    detail, raw_row`` for every bad row (only the header when every row was good);
@@ -35,14 +36,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
 from pydantic import Field, field_validator
 
 from connectors.call_center import IngestSummary
 from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
-from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike, protect_event
-from connectors.sdk.runtime import Publisher
-from schemas.event import CHANNELS, JOURNEY_STAGES, InvalidEvent, validate_event
+from connectors.sdk.fields import Channel, JourneyStage
+from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike
+from connectors.sdk.runtime import ConnectorRuntime, Publisher
 
 log = logging.getLogger(__name__)
 PARTNER_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
@@ -69,23 +69,9 @@ class PartnerMapping(ConnectorConfig):
     ces: str | None = None
     comment: str | None = "comment"
     language: str | None = None
-    channel: str = "retail_partner"
+    channel: Channel = "retail_partner"
     touchpoint: str = Field("partner_store", min_length=1)
-    journey_stage: str = "purchase"
-
-    @field_validator("channel")
-    @classmethod
-    def _channel(cls, value: str) -> str:
-        if value not in CHANNELS:
-            raise ValueError(f"channel must be one of {sorted(CHANNELS)}")
-        return value
-
-    @field_validator("journey_stage")
-    @classmethod
-    def _stage(cls, value: str) -> str:
-        if value not in JOURNEY_STAGES:
-            raise ValueError(f"journey_stage must be one of {sorted(JOURNEY_STAGES)}")
-        return value
+    journey_stage: JourneyStage = "purchase"
 
     @field_validator("timezone")
     @classmethod
@@ -265,62 +251,55 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _publish_row(connector: Connector[Any], record: dict[str, Any], publisher: Publisher,
-                 key: PrivacyKey | None) -> tuple[str, str] | None:
-    """Publish one row's events; (reason, detail) if the row was dead-lettered instead."""
-    raw = orjson.dumps(record)
-    try:
-        events = connector.to_events(record)
-        for event in events:
-            safe = protect_event(event, key) if key else event
-            validate_event(safe, default_received_at=int(time.time() * 1000))  # reason for the report
-    except (InvalidRecord, InvalidEvent) as exc:
-        publisher.dead_letter(raw, exc.reason, exc.detail)
-        return exc.reason, exc.detail
-    except Exception as exc:  # a connector bug must not lose the row: dead-letter it
-        log.exception("%s: to_events failed; row dead-lettered", connector.name)
-        detail = f"{type(exc).__name__}: {exc}"[:500]
-        publisher.dead_letter(raw, "connector_error", detail)
-        return "connector_error", detail
-    for event in events:
-        if not publisher.publish_object(protect_event(event, key) if key else event, raw):
-            return "invalid_event", "rejected by the publisher"
-    return None
+def _publish_rows(text: str, result: FileResult, runtime: ConnectorRuntime) -> None:
+    """Every row of the file through the runtime, each rejection counted and listed for the report.
+
+    Rejections count by their exact dead-letter reason (``score_out_of_range``, not
+    ``invalid_event``); a report row is (row number, reason, detail, the row as CSV).
+    """
+    for record, cells in file_records(text, result.partner_id, result.sha256):
+        outcome = runtime.process_record(record)
+        result.summary.records += 1
+        result.summary.accepted += outcome.accepted
+        for rejection in outcome.rejections:
+            result.summary.reject(rejection.reason)
+            result.rejected_rows.append(
+                (record["row_number"], rejection.reason, rejection.detail, _csv_line(cells)))
+
+
+def _write_report(result: FileResult) -> None:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(REPORT_HEADER)
+    writer.writerows(result.rejected_rows)
+    _write_atomic(result.report, out.getvalue().encode("utf-8-sig"))
 
 
 def process_file(path: Path, connector: Connector[Any], publisher: Publisher,
                  privacy_key: PrivacyKeyLike | PrivacyKey | None = None) -> FileResult:
-    """One dropped file: publish, dead-letter, flush, write its report, move it to ``processed/``."""
-    key = privacy_key if privacy_key is None or isinstance(privacy_key, PrivacyKey) \
-        else PrivacyKey(privacy_key)
+    """One dropped file: publish, dead-letter, flush, write its report, move it to ``processed/``.
+
+    Rows go through ``ConnectorRuntime`` (counted per connector, retried with backoff). A file that
+    is neither UTF-8 nor Windows-1258 is reported as row 0 and moved; nothing of it is sent to Kafka.
+    The report and the move happen only after the flush succeeded.
+    """
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     partner = partner_of(path)
-    report = path.with_name(path.name + REPORT_SUFFIX)
     bad_file: tuple[int, str, str, str] | None = None
     try:
         text, encoding = decode(data)
     except InvalidRecord as exc:  # the whole file: reported as row 0, not sent to Kafka
         text, encoding = "", "unknown"
         bad_file = (0, exc.reason, exc.detail, "")
-    result = FileResult(partner, path.parent / PROCESSED / path.name, report, encoding, sha)
+    result = FileResult(partner, path.parent / PROCESSED / path.name,
+                        path.with_name(path.name + REPORT_SUFFIX), encoding, sha)
     if bad_file:
         result.rejected_rows.append(bad_file)
         result.summary.reject(bad_file[1])
-    for record, cells in file_records(text, partner, sha):
-        result.summary.records += 1
-        outcome = _publish_row(connector, record, publisher, key)
-        if outcome is None:
-            result.summary.accepted += 1
-        else:
-            result.summary.reject(outcome[0])
-            result.rejected_rows.append((record["row_number"], *outcome, _csv_line(cells)))
+    _publish_rows(text, result, ConnectorRuntime(connector, publisher, privacy_key))
     publisher.flush()  # raises if Kafka did not acknowledge: the file stays and is retried
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(REPORT_HEADER)
-    writer.writerows(result.rejected_rows)
-    _write_atomic(report, out.getvalue().encode("utf-8-sig"))
+    _write_report(result)
     result.processed.parent.mkdir(exist_ok=True)
     if result.processed.exists():  # the same name dropped again: keep both
         result.processed = result.processed.with_name(f"{path.stem}.{sha[:12]}{path.suffix}")

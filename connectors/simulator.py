@@ -33,6 +33,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike
 from connectors.simulator_engine import SOURCE, Incident, Simulation
 from connectors.simulator_model import MINUTE_MS, diurnal_factor
 
@@ -116,11 +117,14 @@ def generate_events(scenario: str, seed: int, start_ms: int, duration_s: float,
 
 
 def run_simulation(options: SimulationOptions, bootstrap: str, topic_prefix: str,
-                   registry_url: str) -> int:
+                   registry_url: str, *, privacy_key: PrivacyKeyLike | PrivacyKey | None = None) -> int:
     """Run ``cxpulse simulate``; returns the exit code (0 on success, also after Ctrl-C).
 
-    Raises ValueError (before connecting to anything) for a bad scenario, rate or duration, and for
-    file mode without a positive duration.
+    Into Kafka, customer ids are pseudonymised with ``privacy_key`` like any source's (required
+    there: a keyless publisher dead-letters events that carry a customer id); files keep them raw.
+
+    Raises ValueError (before connecting to anything) for a bad scenario, rate or duration, for
+    file mode without a positive duration, and for Kafka mode without a key.
     """
     _check(options.scenario, options.rate, options.duration_s)
     if options.output is not None and options.duration_s <= 0:
@@ -129,7 +133,9 @@ def run_simulation(options: SimulationOptions, bootstrap: str, topic_prefix: str
     seed = options.seed if options.seed is not None else secrets.randbelow(2**31)
     _say(f"simulate: scenario {options.scenario}, seed {seed}, mean {options.rate:g} events/s")
     if options.output is None:
-        return _run_kafka(options, seed, bootstrap, topic_prefix, registry_url)
+        if privacy_key is None:
+            raise ValueError("simulate into Kafka needs the pseudonymisation key")
+        return _run_kafka(options, seed, bootstrap, topic_prefix, registry_url, privacy_key)
     return _run_file(options, options.output, seed)
 
 
@@ -168,7 +174,7 @@ def _open_output(output: str) -> contextlib.AbstractContextManager[BinaryIO]:
 
 
 def _run_kafka(options: SimulationOptions, seed: int, bootstrap: str, topic_prefix: str,
-               registry_url: str) -> int:
+               registry_url: str, privacy_key: PrivacyKeyLike | PrivacyKey) -> int:
     # imported here so file mode and the pure generator need no Kafka client
     from connectors.sdk.publisher import EventPublisher
     from schemas.codec import AvroCodec
@@ -176,7 +182,7 @@ def _run_kafka(options: SimulationOptions, seed: int, bootstrap: str, topic_pref
 
     topics = Topics(topic_prefix)
     codec = AvroCodec(registry_url=registry_url, subject=f"{topics.touchpoints}-value")
-    publisher = EventPublisher(bootstrap, topics, codec, source=SOURCE)
+    publisher = EventPublisher(bootstrap, topics, codec, source=SOURCE, privacy_key=privacy_key)
     start_ms = _now_ms()
     # the run's start is part of the ids: a real-time run is never a replay, even with a fixed seed
     simulation = _simulation(options.scenario, seed, start_ms, options.duration_s, options.rate,

@@ -27,6 +27,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.sdk.base import Connector, ConnectorConfig, InvalidRecord
+from connectors.sdk.fields import JourneyStage
 
 SMILEY_CSAT = {1: 1, 2: 2, 3: 4, 4: 5}
 """Four faces (very unhappy .. very happy) -> CSAT, as for kiosk terminals (METRICS.md)."""
@@ -76,7 +77,7 @@ def _item_bytes(raw: Any) -> bytes:
 class WebSurveyConfig(ConnectorConfig):
     """Journey stage per touchpoint (e.g. ``checkout: purchase``); others are ``unknown``."""
 
-    journey_stages: dict[str, str] = {}
+    journey_stages: dict[str, JourneyStage] = {}
 
 
 class WebSurveyConnector(Connector[WebSurveyConfig]):

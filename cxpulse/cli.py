@@ -82,7 +82,8 @@ def cmd_publish(args: argparse.Namespace, settings: Settings) -> int:
     stream = sys.stdin.buffer if args.file == "-" else Path(args.file).open("rb")
     with stream:
         summary = publish_lines(stream, settings.bootstrap, settings.topic_prefix,
-                                settings.schema_registry_url, args.source)
+                                settings.schema_registry_url, args.source,
+                                privacy_key=privacy_key(settings))
     print(summary.line())
     return 0
 
@@ -203,7 +204,9 @@ def _connector_and_publisher(args: argparse.Namespace, settings: Settings) -> tu
     connector = cls(registry.load_config(cls, json.loads(args.config)))
     topics = Topics(settings.topic_prefix)
     codec = AvroCodec(registry_url=settings.schema_registry_url, subject=f"{topics.touchpoints}-value")
-    return connector, EventPublisher(settings.bootstrap, topics, codec, cls.name)
+    return connector, EventPublisher(settings.bootstrap, topics, codec, cls.name,
+                                     privacy_key=privacy_key(settings),
+                                     raw_id_fields=connector.raw_id_fields())
 
 
 def cmd_connector_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -245,7 +248,9 @@ def cmd_connector_run(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.kiosk import KioskConfig, run_from_settings
 
     config = KioskConfig.model_validate_json(args.config.read_bytes()) if args.config else None
-    run_from_settings(settings, config)  # prints progress and a final summary line itself
+    # prints progress and a final summary line itself; keeps its kiosk device registry in the run folder
+    run_from_settings(settings, config, state_dir=settings.run_path / "kiosk",
+                      privacy_key=privacy_key(settings))
     return 0
 
 
@@ -273,7 +278,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
         start_ms=parse_time(args.start) * 1000 if args.start else None,
     )
     return run_simulation(options, settings.bootstrap, settings.topic_prefix,
-                          settings.schema_registry_url)
+                          settings.schema_registry_url, privacy_key=privacy_key(settings))
 
 
 def cmd_top(args: argparse.Namespace, settings: Settings) -> int:

@@ -15,6 +15,7 @@ def backfill(settings: Settings, progress: Callable[[str], None] = print) -> Non
     """Publish the last ``demo_backfill_hours`` of simulated history, so every window has data."""
     from connectors.sdk.publisher import EventPublisher
     from connectors.simulator import generate_events
+    from cxpulse.cli import privacy_key
     from schemas.codec import AvroCodec
     from schemas.topics import Topics
 
@@ -24,7 +25,8 @@ def backfill(settings: Settings, progress: Callable[[str], None] = print) -> Non
     topics = Topics(settings.topic_prefix)
     publisher = EventPublisher(settings.bootstrap, topics,
                                AvroCodec(registry_url=settings.schema_registry_url,
-                                         subject=f"{topics.touchpoints}-value"), "simulator")
+                                         subject=f"{topics.touchpoints}-value"), "simulator",
+                               privacy_key=privacy_key(settings))
     now_ms = int(time.time() * 1000)
     start_ms = now_ms - int(hours * 3_600_000)
     seed = now_ms // 3_600_000  # a new history each hour; re-running within the hour is a no-op
@@ -47,6 +49,9 @@ def run_demo(settings: Settings, connect: Callable[[], Database]) -> int:
     from cxpulse.cli import drain
 
     drain(settings, timeout=900, progress=lambda left: print(f"  worker: {left:,} events to store"))
+    from cxpulse.ingest_cmd import demo_ingest
+
+    demo_ingest(settings)
     stack.start_component(settings, "simulator", health=False)
     print(f"  simulator  sending ~{settings.demo_rate:g} events/s (log: "
           f"{settings.run_path / 'logs' / 'simulator.log'})")
@@ -59,6 +64,8 @@ def run_demo(settings: Settings, connect: Callable[[], Database]) -> int:
         f"  Alertmanager    http://127.0.0.1:{settings.alertmanager_port}\n"
         f"  alerts received tail -f {settings.run_path / 'alerts' / 'webhook.jsonl'}\n"
         f"  worker metrics  http://127.0.0.1:{settings.worker_port}/metrics\n"
+        f"  ingest API      http://127.0.0.1:{settings.ingest_port}/openapi.json "
+        "(keys: .venv/bin/cxpulse ingest keys add --help)\n"
         "  figures         .venv/bin/cxpulse metrics --by channel --from now-1h\n"
         f"The simulator's incident (CSAT -25 points on web/checkout and one kiosk) starts 5 minutes\n"
         "after it and lasts 15: watch the alert fire, reach the webhook, and resolve.\n"

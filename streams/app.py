@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -53,13 +54,25 @@ class CxApp(faust.App):  # type: ignore[misc]
         return _Transport(self.conf.broker_consumer, self)
 
 
+def faust_datadir(data_dir: str) -> str:
+    """``data_dir`` as Faust must get it: absolute, with braces escaped (Faust ``str.format``s it).
+
+    Faust's default, ``{conf.name}-data`` relative to the working directory (the repository root
+    under the stack's supervisor), is what left ``<app id>-data/v1/tables`` folders in the repo.
+    """
+    return str(Path(data_dir).absolute()).replace("{", "{{").replace("}", "}}")
+
+
 def create_app(config: WorkerConfig) -> faust.App:
-    """Build the app with its agents and its web pages (/health, /metrics)."""
+    """Build the app with its agents and its web pages (/health, /metrics).
+
+    Everything Faust writes (its data dir, RocksDB tables) goes under ``config.data_dir``.
+    """
     app = CxApp(
         config.app_id,
         broker=f"kafka://{config.bootstrap.split(',')[0]}",
         store="rocksdb://",
-        datadir=config.data_dir,
+        datadir=faust_datadir(config.data_dir),
         autodiscover=False,
         web_port=config.web_port,
         web_bind="127.0.0.1",

@@ -1,8 +1,8 @@
 """Kafka delivery for the ingest service: one shared producer, acknowledgements awaited per request.
 
 The service answers 2xx only after Kafka acknowledged every record of the request (its events and its
-dead letters). ``RequestPublisher`` implements the SDK runtime's ``Publisher`` protocol for one request:
-it validates and produces like ``EventPublisher``, records a per-item outcome, and its ``flush`` waits
+dead letters). ``RequestPublisher`` is the SDK's ``EventPublisher`` (privacy, validation, redacted dead
+letters) over the shared producer, for one request: it records a per-item outcome, and its ``flush`` waits
 for this request's deliveries only — other requests in flight are not waited for.
 
 Duplicates: an event id already acknowledged recently (``RecentIds``, bounded, in memory) is answered
@@ -15,16 +15,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from confluent_kafka import Producer
 
-from connectors.sdk.kafka import dead_letter_headers, producer_config
-from connectors.sdk.metrics import EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
-from connectors.sdk.publisher import DeliveryFailed, partition_key
+from connectors.sdk.kafka import producer_config
+from connectors.sdk.privacy import PrivacyKey, redact
+from connectors.sdk.publisher import DeliveryFailed, EventPublisher, PublishSummary
 from schemas.codec import AvroCodec
-from schemas.event import InvalidEvent, validate_event
+from schemas.event import TouchpointEvent
 from schemas.topics import Topics
 
 Status = Literal["accepted", "duplicate", "rejected"]
@@ -126,53 +127,52 @@ class _Acks:
             return self._cond.wait_for(lambda: self.pending == 0, timeout)
 
 
-class RequestPublisher:
-    """The runtime's publisher for one request; ``begin(i)`` before each item."""
+class RequestPublisher(EventPublisher):
+    """``EventPublisher`` for one request over the shared producer; ``begin(i)`` before each item.
+
+    Privacy, validation and dead-letter redaction are the SDK publisher's own; this adds the per-item
+    outcome, the duplicate answer and a ``flush`` that waits for this request's records only.
+    """
 
     def __init__(self, shared: SharedProducer, topics: Topics, codec: AvroCodec, source: str,
-                 recent: RecentIds, dead_letter_payload: Any = None) -> None:
-        self._shared, self._topics, self._codec, self._source = shared, topics, codec, source
-        self._recent = recent
+                 recent: RecentIds, *, privacy_key: PrivacyKey,
+                 raw_id_fields: Iterable[str] = ()) -> None:
+        super().__init__("", topics, codec, source, privacy_key=privacy_key,
+                         raw_id_fields=raw_id_fields, producer=shared.producer)
+        self._shared, self._recent = shared, recent
         self._acks = _Acks()
         self._accepted_ids: list[str] = []
-        self._dlq_payload = dead_letter_payload or (lambda raw: raw)
         self.outcomes: list[ItemOutcome] = []
 
     def begin(self, index: int) -> None:
         """The next calls concern posted item ``index``."""
         self.outcomes.append(ItemOutcome(index))
 
-    def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
-        """Validate, then produce (or answer duplicate); invalid -> dead letter."""
+    def _accept(self, event: TouchpointEvent) -> None:
         outcome = self.outcomes[-1]
-        try:
-            event = validate_event(obj, default_received_at=received_at or int(time.time() * 1000))
-        except InvalidEvent as exc:
-            self.dead_letter(raw, exc.reason, exc.detail)
-            return False
         outcome.event_id = event["event_id"]
         if event["event_id"] in self._recent or event["event_id"] in self._accepted_ids:
             outcome.status = "duplicate"
-            return True
-        self._acks.expect()
-        self._shared.produce(self._topics.touchpoints, self._codec.encode(event),
-                             partition_key(event), None, self._acks)
+            return
+        super()._accept(event)
         self._accepted_ids.append(event["event_id"])
-        EVENTS_PUBLISHED.labels(self._source).inc()
-        return True
+
+    def _send(self, topic: str, value: bytes, key: bytes | None,
+              headers: list[tuple[str, bytes]] | None) -> None:
+        self._acks.expect()
+        self._shared.produce(topic, value, key, headers, self._acks)
 
     def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
-        """The item goes to the dead-letter topic with its reason; its outcome is ``rejected``."""
+        """The item goes to the dead-letter topic (PII removed); its outcome is ``rejected``."""
         outcome = self.outcomes[-1]
-        outcome.status, outcome.reason, outcome.detail = "rejected", reason, detail[:500]
-        self._acks.expect()
-        self._shared.produce(self._topics.dlq, self._dlq_payload(raw), None,
-                             dead_letter_headers(reason, detail, self._source), self._acks)
-        EVENTS_DEAD_LETTERED.labels(self._source, reason).inc()
+        outcome.status, outcome.reason = "rejected", reason
+        outcome.detail = redact(detail[:500])
+        super().dead_letter(raw, reason, detail)
 
-    def flush(self, timeout: float = 30.0) -> None:
+    def flush(self, timeout: float = 30.0) -> PublishSummary:
         """Wait for this request's acknowledgements; raise ``DeliveryFailed`` unless all arrived."""
         if not self._acks.wait(timeout) or self._acks.failed:
             raise DeliveryFailed(f"{self._acks.pending} record(s) unacknowledged, "
                                  f"{len(self._acks.failed)} failed: {self._acks.failed[:3]}")
         self._recent.add_all(self._accepted_ids)
+        return self.summary

@@ -187,7 +187,8 @@ class IngestService:
         assert self.producer is not None, "service not started"
         connector = self._connectors[route]
         publisher = RequestPublisher(self.producer, self.config.topics, self.config.codec,
-                                     key.source, self.recent)
+                                     key.source, self.recent, privacy_key=self.config.privacy_key,
+                                     raw_id_fields=connector.raw_id_fields())
         runtime = ConnectorRuntime(connector, publisher, self.config.privacy_key)
         received_at = int(self._clock() * 1000)
         binding = {"channel": key.channel, "partner_id": key.partner_id}

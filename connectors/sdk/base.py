@@ -66,12 +66,28 @@ class Connector(Generic[C]):
         raise NotImplementedError
 
     def raw_bytes(self, raw: Any) -> bytes:
-        """The record as kept on the dead-letter topic: bytes as-is, text as UTF-8, else JSON."""
+        """The record as kept on the dead-letter topic: bytes as-is, text as UTF-8, else JSON.
+
+        The publisher removes PII from it before it is written (``privacy.redact_dead_letter``), and
+        finds customer ids by field name: a source whose records are CSV rows or other text should
+        return them as a JSON object (column -> cell), so the id column can be found.
+        """
         if isinstance(raw, bytes):
             return raw
         if isinstance(raw, str):
             return raw.encode()
         return orjson.dumps(raw, default=str)
+
+    def raw_id_fields(self) -> frozenset[str]:
+        """Fields of this source's raw records holding customer ids or their phone numbers.
+
+        Their values are pseudonymised on the dead-letter topic, like ``customer_id`` in events, at
+        any depth of the record; ``customer_id``, ``customerId``, ``CustomerId`` and ``customer`` are
+        always covered. Default: the text values of config fields whose name mentions ``customer``,
+        at any depth of the config — the mapped column or attribute (``customer_id_column``, a
+        partner mapping's ``customer``). Override when ids sit in fields the config does not name so.
+        """
+        return frozenset(_customer_field_names(self.config, ""))
 
     @classmethod
     def is_pull_source(cls) -> bool:
@@ -84,3 +100,18 @@ class Connector(Generic[C]):
         Each record comes with the cursor that resumes right after it.
         """
         raise NotImplementedError(f"{self.name} is a push source: it has no poll()")
+
+
+def _customer_field_names(value: object, name: str) -> Iterator[str]:
+    """Text values of config fields named ``*customer*``, in nested models, dicts and lists too."""
+    if isinstance(value, BaseModel):
+        for field_name in type(value).model_fields:
+            yield from _customer_field_names(getattr(value, field_name), field_name)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _customer_field_names(item, name)
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            yield from _customer_field_names(item, name)
+    elif isinstance(value, str) and value and "customer" in name.lower():
+        yield value

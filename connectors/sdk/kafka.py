@@ -1,4 +1,9 @@
-"""Kafka plumbing shared by every connector: topic creation, the idempotent producer, dead-letters."""
+"""Kafka plumbing shared by every connector: topic creation, the idempotent producer, dead-letters.
+
+Dead letters carry their reason in headers. ``EventPublisher.dead_letter`` removes PII from the
+payload before it gets here and marks it with ``cx.redacted: 1``; the detail header is redacted here
+for every producer.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from connectors.sdk.privacy import redact
 from schemas.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -78,13 +84,26 @@ def produce(producer: Producer, topic: str, value: bytes, key: bytes | None,
             producer.poll(0.1)
 
 
-def dead_letter_headers(reason: str, detail: str, source: str) -> list[tuple[str, bytes]]:
-    """Headers every dead-lettered record carries."""
-    return [
+REDACTED_HEADER = "cx.redacted"
+"""Header (value ``1``) of dead letters whose payload had its PII removed (``redact_dead_letter``)."""
+
+
+def dead_letter_headers(reason: str, detail: str, source: str, *,
+                        redacted: bool = False) -> list[tuple[str, bytes]]:
+    """Headers every dead-lettered record carries: ``cx.reason``, ``cx.detail``, ``cx.source``.
+
+    ``detail`` is always passed through ``privacy.redact`` (error messages may quote the record);
+    ``redacted`` adds ``cx.redacted: 1``, telling readers the value is the raw payload with PII
+    removed, not the bytes as received.
+    """
+    headers = [
         ("cx.reason", reason.encode()),
-        ("cx.detail", detail[:1000].encode()),
+        ("cx.detail", redact(detail[:1000]).encode()),
         ("cx.source", source.encode()),
     ]
+    if redacted:
+        headers.append((REDACTED_HEADER, b"1"))
+    return headers
 
 
 def end_offsets(bootstrap: str, partitions: list[tuple[str, int]], timeout: float = 10.0

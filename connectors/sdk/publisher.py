@@ -1,15 +1,35 @@
-"""Validated events -> ``cx.touchpoints``; anything invalid -> ``cx.dlq`` with its reason."""
+"""Validated events -> ``cx.touchpoints``; anything invalid -> ``cx.dlq`` with its reason.
+
+The publisher is the last stop before Kafka for every source (connector runtimes, ``cxpulse publish``,
+the simulator), so it enforces privacy itself rather than trusting callers:
+
+- every event it accepts is protected (``privacy.protect_event``: customer id pseudonymised unless it
+  already is a pseudonym, comment and attribute values redacted) before validation and encoding;
+- every dead letter keeps the raw payload *with PII removed* (``privacy.redact_dead_letter``: emails,
+  phones and cards redacted, customer-id values pseudonymised with the same key) and carries
+  ``cx.redacted: 1``. The raw bytes as received are never written to Kafka.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 from confluent_kafka import Producer
 
 from connectors.sdk.kafka import DeliveryTracker, dead_letter_headers, produce, producer_config
 from connectors.sdk.metrics import EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
+from connectors.sdk.privacy import (
+    PrivacyKey,
+    PrivacyKeyLike,
+    is_pseudonym,
+    protect_event,
+    redact_dead_letter,
+    redact_event,
+)
 from schemas.codec import AvroCodec
 from schemas.event import InvalidEvent, TouchpointEvent, validate_event
 from schemas.topics import Topics
@@ -42,18 +62,35 @@ class PublishSummary:
         )
 
 
+UNPROTECTED_CUSTOMER_ID = "unprotected_customer_id"
+"""Dead-letter reason: a raw customer id reached a publisher that has no key to pseudonymise it."""
+
+
 class DeliveryFailed(RuntimeError):
     """Kafka did not acknowledge some records; nothing is reported as accepted that was not."""
 
 
 class EventPublisher:
-    """The runtime every connector publishes through: validate, encode, produce, dead-letter."""
+    """The runtime every connector publishes through: protect, validate, encode, produce, dead-letter.
 
-    def __init__(self, bootstrap: str, topics: Topics, codec: AvroCodec, source: str) -> None:
-        self._producer = Producer(producer_config(bootstrap))
+    ``privacy_key`` pseudonymises customer ids (in events and in dead letters); pass the one key of
+    the deployment (``cxpulse.cli.privacy_key``). Without one, events are still redacted, but an
+    event carrying a customer id that is not already a pseudonym is dead-lettered as
+    ``unprotected_customer_id`` instead of published — only sources without customer ids (kiosk
+    presses) should run keyless. ``raw_id_fields`` names extra fields of the source's raw records that
+    hold customer ids (``Connector.raw_id_fields()``), pseudonymised in dead letters.
+    """
+
+    def __init__(self, bootstrap: str, topics: Topics, codec: AvroCodec, source: str, *,
+                 privacy_key: PrivacyKeyLike | PrivacyKey | None = None,
+                 raw_id_fields: Iterable[str] = (), producer: Producer | None = None) -> None:
+        self._producer = producer or Producer(producer_config(bootstrap))
         self._topics = topics
         self._codec = codec
         self._source = source
+        self._key = privacy_key if privacy_key is None or isinstance(privacy_key, PrivacyKey) \
+            else PrivacyKey(privacy_key)
+        self._raw_id_fields = frozenset(raw_id_fields)
         self._tracker = DeliveryTracker()
         self.summary = PublishSummary()
 
@@ -67,9 +104,18 @@ class EventPublisher:
         return self.publish_object(obj, raw, received_at)
 
     def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
-        """One record already parsed from JSON; ``raw`` is kept for the dead-letter topic."""
-        if isinstance(obj, dict) and obj.get("source") is None:
-            obj = {**obj, "source": self._source}
+        """One record already parsed from JSON; ``raw`` is kept (redacted) for the dead-letter topic.
+
+        What is produced is the protected event, never ``obj`` as given.
+        """
+        if isinstance(obj, dict):
+            if obj.get("source") is None:
+                obj = {**obj, "source": self._source}
+            obj = self._protect(obj)
+            if obj is None:
+                self.dead_letter(raw, UNPROTECTED_CUSTOMER_ID,
+                                 "customer_id is not pseudonymised and the publisher has no privacy key")
+                return False
         try:
             event = validate_event(
                 obj, default_received_at=received_at or int(time.time() * 1000)
@@ -77,16 +123,39 @@ class EventPublisher:
         except InvalidEvent as exc:
             self.dead_letter(raw, exc.reason, exc.detail)
             return False
-        produce(self._producer, self._topics.touchpoints, self._codec.encode(event),
-                partition_key(event), None, self._tracker)
-        self.summary.accepted += 1
-        EVENTS_PUBLISHED.labels(self._source).inc()
+        self._accept(event)
         return True
 
+    def _accept(self, event: TouchpointEvent) -> None:
+        """Produce one valid, protected event (subclasses may answer duplicates instead)."""
+        self._send(self._topics.touchpoints, self._codec.encode(event), partition_key(event), None)
+        self.summary.accepted += 1
+        EVENTS_PUBLISHED.labels(self._source).inc()
+
+    def _send(self, topic: str, value: bytes, key: bytes | None,
+              headers: list[tuple[str, bytes]] | None) -> None:
+        """Hand one record to the producer; its acknowledgement is awaited by ``flush``."""
+        produce(self._producer, topic, value, key, headers, self._tracker)
+
+    def _protect(self, obj: dict[str, Any]) -> dict[str, Any] | None:
+        """The event with privacy applied; None if it holds a raw customer id and there is no key."""
+        if self._key is not None:
+            return protect_event(obj, self._key)
+        safe = redact_event(obj)
+        customer = safe.get("customer_id")
+        if isinstance(customer, str) and customer.strip() and not is_pseudonym(customer):
+            return None
+        return safe
+
     def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
-        """Send a rejected record, untouched, to the dead-letter topic with its reason."""
-        produce(self._producer, self._topics.dlq, raw, None,
-                dead_letter_headers(reason, detail, self._source), self._tracker)
+        """Send a rejected record to the dead-letter topic with its reason, PII removed.
+
+        The value is ``raw`` through ``privacy.redact_dead_letter`` (the detail too), with header
+        ``cx.redacted: 1``.
+        """
+        safe_raw, safe_detail = redact_dead_letter(raw, detail, self._key, self._raw_id_fields)
+        self._send(self._topics.dlq, safe_raw, None,
+                   dead_letter_headers(reason, safe_detail, self._source, redacted=True))
         self.summary.rejected += 1
         self.summary.rejected_by_reason[reason] = self.summary.rejected_by_reason.get(reason, 0) + 1
         EVENTS_DEAD_LETTERED.labels(self._source, reason).inc()

@@ -3,13 +3,18 @@
 Guarantees, per raw record:
 
 - it is counted (``cxpulse_connector_records_in_total``);
-- its events are pseudonymised/redacted/NFC-normalised (``privacy.protect_event``) and handed to the
-  publisher, which validates, Avro-encodes and produces them — or dead-letters the invalid ones;
+- its events are pseudonymised/redacted/NFC-normalised (``privacy.protect_event``), validated, and
+  handed to the publisher, which validates again (it is the last stop before Kafka), Avro-encodes and
+  produces them; an event that fails validation is dead-lettered with the exact validation reason;
 - a record the connector rejects (``InvalidRecord``) is dead-lettered with the connector's reason, and any
   other exception from ``to_events`` is dead-lettered as ``connector_error``: one bad record never stops
   or loses the good ones;
 - ``RetriableError`` is retried with exponential backoff, then re-raised (never turned into data loss);
   ``FatalError`` stops the run.
+
+``process_record`` returns what became of one record (``RecordResult``: events accepted, and every
+rejection with its dead-letter reason and detail), for callers that report per record — the file
+connectors' summaries and the retail-partner rejection report.
 
 Pull sources (``run_pull``) save their cursor only after the publisher flushed, so a restart resumes
 exactly after the last record that reached Kafka (at-least-once; event ids make replays duplicates).
@@ -34,12 +39,15 @@ from connectors.sdk.metrics import (
     CONNECTOR_REJECTED,
     CONNECTOR_RETRIES,
 )
-from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike, protect_event
+from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike, protect_event, redact_event
+from schemas.event import InvalidEvent, validate_event
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CONNECTOR_ERROR = "connector_error"
 INVALID_EVENT = "invalid_event"
+"""The counted reason of any rejected event (its dead letter carries the exact validation reason)."""
+REJECTED_BY_PUBLISHER = "rejected by the publisher"
 
 
 class Publisher(Protocol):
@@ -49,7 +57,7 @@ class Publisher(Protocol):
         """Validate and produce one event; False if it was dead-lettered instead."""
 
     def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
-        """Send one rejected record, untouched, to the dead-letter topic."""
+        """Send one rejected record (PII removed, in ``EventPublisher``) to the dead-letter topic."""
 
     def flush(self, timeout: float = 120.0) -> Any:
         """Return once Kafka acknowledged everything; raise otherwise."""
@@ -110,6 +118,32 @@ class RetryPolicy:
             yield min(self.base_delay * 2**n, self.max_delay)
 
 
+@dataclass(frozen=True)
+class Rejection:
+    """One dead letter of a record: its reason and detail exactly as on the dead-letter topic.
+
+    ``event`` is True when an event the connector produced was rejected (invalid, or refused by the
+    publisher), False when the record itself was (``InvalidRecord``, ``connector_error``, unparsable).
+    """
+
+    reason: str
+    detail: str
+    event: bool = False
+
+    @property
+    def counted_as(self) -> str:
+        """The reason in the runtime's counters: ``invalid_event`` for any event, else ``reason``."""
+        return INVALID_EVENT if self.event else self.reason
+
+
+@dataclass
+class RecordResult:
+    """What became of one raw record: events Kafka will get, and every rejection (in order)."""
+
+    accepted: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+
 @dataclass
 class RunSummary:
     """Counts of one run: records in, events accepted, records/events rejected by reason."""
@@ -125,15 +159,21 @@ class RunSummary:
 
 
 class ConnectorRuntime:
-    """Runs one connector instance against a publisher, applying privacy to every event."""
+    """Runs one connector instance against a publisher, applying privacy to every event.
+
+    ``privacy_key`` None (file connectors called without one) still redacts every event but leaves
+    customer ids to the publisher: ``EventPublisher`` pseudonymises them with its own key, or
+    dead-letters them as ``unprotected_customer_id`` when it has none.
+    """
 
     def __init__(self, connector: Connector[Any], publisher: Publisher,
-                 privacy_key: PrivacyKeyLike | PrivacyKey,
+                 privacy_key: PrivacyKeyLike | PrivacyKey | None,
                  *, retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.connector = connector
         self.publisher = publisher
-        self._key = privacy_key if isinstance(privacy_key, PrivacyKey) else PrivacyKey(privacy_key)
+        self._key = privacy_key if privacy_key is None or isinstance(privacy_key, PrivacyKey) \
+            else PrivacyKey(privacy_key)
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self.summary = RunSummary()
@@ -154,15 +194,18 @@ class ConnectorRuntime:
                 self._sleep(delay)
         return action()
 
-    def _reject(self, raw: bytes, reason: str, detail: str) -> None:
-        self.with_retries(lambda: self.publisher.dead_letter(raw, reason, detail))
-        self._count_rejected(reason)
+    def _dead_letter(self, raw: bytes, rejection: Rejection, result: RecordResult) -> None:
+        self.with_retries(lambda: self.publisher.dead_letter(raw, rejection.reason, rejection.detail))
+        self._count_rejected(rejection, result)
 
-    def _count_rejected(self, reason: str) -> None:
+    def _count_rejected(self, rejection: Rejection, result: RecordResult) -> None:
+        reason = rejection.counted_as
         CONNECTOR_REJECTED.labels(self.name, reason).inc()
         self.summary.rejected_by_reason[reason] = self.summary.rejected_by_reason.get(reason, 0) + 1
+        result.rejections.append(rejection)
 
-    def _events_of(self, raw: Any, raw_bytes: bytes) -> list[dict[str, Any]] | None:
+    def _events_of(self, raw: Any, raw_bytes: bytes,
+                   result: RecordResult) -> list[dict[str, Any]] | None:
         """The connector's events for ``raw``, or None once the record was dead-lettered."""
         try:
             events = self.with_retries(lambda: list(self.connector.to_events(raw)))
@@ -170,30 +213,71 @@ class ConnectorRuntime:
                 raise TypeError("to_events must return a list of dicts")
             return events
         except InvalidRecord as exc:
-            self._reject(raw_bytes, exc.reason, exc.detail)
+            self._dead_letter(raw_bytes, Rejection(exc.reason, exc.detail), result)
         except (RetriableError, FatalError, KeyboardInterrupt, SystemExit):
             raise
         except Exception as exc:  # a connector bug must not lose the record: dead-letter it
             log.exception("%s: to_events failed; record dead-lettered", self.name)
-            self._reject(raw_bytes, CONNECTOR_ERROR, f"{type(exc).__name__}: {exc}"[:500])
+            detail = f"{type(exc).__name__}: {exc}"[:500]
+            self._dead_letter(raw_bytes, Rejection(CONNECTOR_ERROR, detail), result)
         return None
+
+    def _protected(self, event: dict[str, Any]) -> dict[str, Any]:
+        return protect_event(event, self._key) if self._key is not None else redact_event(event)
+
+    def _invalid(self, event: dict[str, Any]) -> Rejection | None:
+        """Why the publisher will reject ``event``, or None if it will not.
+
+        Validated as the publisher does (``source`` defaults to the connector's name), only to learn
+        the exact reason: ``publish_object`` just says yes or no.
+        """
+        if event.get("source") is None:
+            event = {**event, "source": self.name}
+        try:
+            validate_event(event, default_received_at=int(time.time() * 1000))
+        except InvalidEvent as exc:
+            return Rejection(exc.reason, exc.detail, event=True)
+        return None
+
+    def _publish(self, event: dict[str, Any], raw_bytes: bytes, result: RecordResult) -> None:
+        """One event to the publisher; dead-lettered (reason recorded in ``result``) if invalid."""
+        safe = self._protected(event)
+        invalid = self._invalid(safe)
+        if invalid is not None:
+            self._dead_letter(raw_bytes, invalid, result)
+        elif self.with_retries(partial(self.publisher.publish_object, safe, raw_bytes)):
+            result.accepted += 1
+            CONNECTOR_EVENTS_OUT.labels(self.name).inc()
+        else:  # refused for a reason of the publisher's own; it dead-lettered the event itself
+            self._count_rejected(Rejection(INVALID_EVENT, REJECTED_BY_PUBLISHER, event=True), result)
+
+    def process_record(self, raw: Any, raw_bytes: bytes | None = None) -> RecordResult:
+        """One raw record -> its events published, or dead-lettered; what became of each of them.
+
+        ``raw_bytes`` is the record as kept on the dead-letter topic (default
+        ``connector.raw_bytes(raw)``): file connectors pass the bytes as read from the file. Every
+        rejection in the result was dead-lettered with exactly that reason and detail.
+        """
+        CONNECTOR_RECORDS_IN.labels(self.name).inc()
+        self.summary.records += 1
+        raw_bytes = self.connector.raw_bytes(raw) if raw_bytes is None else raw_bytes
+        result = RecordResult()
+        for event in self._events_of(raw, raw_bytes, result) or []:
+            self._publish(event, raw_bytes, result)
+        self.summary.events += result.accepted
+        return result
 
     def process(self, raw: Any) -> int:
         """One raw record -> its events published (or the record dead-lettered); events accepted."""
+        return self.process_record(raw).accepted
+
+    def reject(self, raw_bytes: bytes, reason: str, detail: str) -> RecordResult:
+        """A record the source could not even parse (e.g. ``invalid_json``): counted and dead-lettered."""
         CONNECTOR_RECORDS_IN.labels(self.name).inc()
         self.summary.records += 1
-        raw_bytes = self.connector.raw_bytes(raw)
-        events = self._events_of(raw, raw_bytes)
-        accepted = 0
-        for event in events or []:
-            safe = protect_event(event, self._key)
-            if self.with_retries(partial(self.publisher.publish_object, safe, raw_bytes)):
-                accepted += 1
-                CONNECTOR_EVENTS_OUT.labels(self.name).inc()
-            else:
-                self._count_rejected(INVALID_EVENT)
-        self.summary.events += accepted
-        return accepted
+        result = RecordResult()
+        self._dead_letter(raw_bytes, Rejection(reason, detail), result)
+        return result
 
     def run(self, records: Iterable[Any]) -> RunSummary:
         """Push sources: process every record, then flush (raises if Kafka did not acknowledge)."""

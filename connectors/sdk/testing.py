@@ -11,8 +11,9 @@
 Checks: registered under its name; config strict; every good record's events validate and Avro-encode;
 event ids deterministic; times UTC epoch ms; bad records rejected with the expected reason; no email,
 phone or raw customer id in what the runtime would publish; pull sources resume after a cursor.
-``FakePublisher`` records what would go to Kafka, validating and encoding exactly like
-``EventPublisher`` — unit-level, no broker.
+``FakePublisher`` records what would go to Kafka, validating and encoding like ``EventPublisher`` —
+unit-level, no broker. It deliberately skips the publisher's own privacy step (and keeps dead letters
+as given), so the "no PII" check holds the runtime's protection to account on its own.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from connectors.call_center import (
 from connectors.sdk.base import Connector
 from connectors.sdk.privacy import PrivacyKey
 from connectors.sdk.publisher import EventPublisher
+from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import Topics
@@ -39,7 +40,8 @@ IVR_REASONS = ["score_out_of_range", "invalid_score", "missing_timestamp", "empt
 def publisher_for(settings: Settings, connector: Connector[Any]) -> EventPublisher:
     topics = Topics(settings.topic_prefix)
     codec = AvroCodec(registry_url=settings.schema_registry_url, subject=f"{topics.touchpoints}-value")
-    return EventPublisher(settings.bootstrap, topics, codec, connector.name)
+    return EventPublisher(settings.bootstrap, topics, codec, connector.name,
+                          privacy_key=privacy_key(settings), raw_id_fields=connector.raw_id_fields())
 
 
 def stored(db: ServerDatabase, touchpoints: list[str]) -> list[tuple[Any, ...]]:

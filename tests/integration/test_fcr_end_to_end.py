@@ -33,7 +33,7 @@ def publish(env: dict[str, str], path: Path, events: list[dict[str, Any]]) -> No
 def stored_roles(db: ServerDatabase, tag: str) -> dict[str, str]:
     rows = db.query(
         "SELECT event_id, is_first, failed, decides_at <= now() AS decided "
-        "FROM fcr_contacts FINAL WHERE customer_id LIKE %(prefix)s", {"prefix": f"{tag}-%"})
+        "FROM fcr_contacts FINAL WHERE event_id LIKE %(prefix)s", {"prefix": f"{tag}-%"})
     return {r["event_id"]: "repeat" if not r["is_first"] else "failure" if r["failed"]
             else "success" if r["decided"] else "pending" for r in rows}
 

@@ -8,7 +8,9 @@ from pathlib import Path
 from string import Template
 from typing import Any, ClassVar
 
+import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from connectors.call_center import (
     AmazonConnectCtrConnector,
@@ -20,7 +22,7 @@ from connectors.call_center import (
     normalise_touchpoint,
     parse_flag,
 )
-from connectors.sdk.base import InvalidRecord
+from connectors.sdk.base import InvalidRecord, RetriableError
 from connectors.sdk.privacy import PrivacyKey
 from connectors.sdk.testing import ConnectorContract, FakePublisher, pii_found
 
@@ -226,6 +228,75 @@ def test_ingest_with_privacy_key_pseudonymises_customers(tmp_path: Path) -> None
     ingest_file(AmazonConnectCtrConnector(CtrConfig()), path, publisher, key)
     assert all(e["customer_id"].startswith("c_") for e in publisher.published)
     assert not pii_found(repr(publisher.published), ["u3-cust-a", "u3-cust-b"])
+
+
+def connector_counters(name: str, reasons: list[str]) -> dict[str, float]:
+    """The runtime's per-connector counters now: records in, events out, retries, rejected by reason."""
+    def value(metric: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(metric, {"connector": name, **labels}) or 0.0
+
+    return {"in": value("cxpulse_connector_records_in_total"),
+            "out": value("cxpulse_connector_events_out_total"),
+            "retries": value("cxpulse_connector_retries_total"),
+            **{r: value("cxpulse_connector_rejected_total", reason=r) for r in reasons}}
+
+
+def counted(name: str, reasons: list[str], run: Any) -> dict[str, float]:
+    """How much each counter of ``connector_counters`` grew while ``run()`` ran."""
+    before = connector_counters(name, reasons)
+    run()
+    return {k: v - before[k] for k, v in connector_counters(name, reasons).items()}
+
+
+def test_ingest_counts_per_connector_in_the_runtime_metrics(tmp_path: Path) -> None:
+    base = int(time.time() * 1000) - 6 * 86_400_000
+    ctr_path = render_sample("ctr_firehose.json.tmpl", "u4", base, tmp_path)
+    ivr_path = render_sample("ivr_survey.csv.tmpl", "u4", base, tmp_path)
+    ctr_reasons = ["invalid_ctr", "invalid_json", "invalid_resolved", "missing_contact_id",
+                   "missing_initiation_timestamp"]
+    ivr_reasons = ["empty_response", "invalid_event", "invalid_row", "invalid_score",
+                   "missing_timestamp", "score_out_of_range"]
+    ctr = counted("call-center-ctr", ctr_reasons, lambda: ingest_file(
+        AmazonConnectCtrConnector(CtrConfig()), ctr_path, FakePublisher("call-center-ctr")))
+    assert ctr == {"in": 10, "out": 5, "retries": 0, **{r: 1 for r in ctr_reasons}}
+    ivr = counted("call-center-ivr-survey", ivr_reasons, lambda: ingest_file(
+        IvrSurveyCsvConnector(IvrSurveyConfig()), ivr_path, FakePublisher("call-center-ivr-survey")))
+    # an event failing validation is counted as invalid_event; its dead letter has the exact reason
+    assert ivr == {"in": 9, "out": 4, "retries": 0, **{r: 1 for r in ivr_reasons},
+                   "score_out_of_range": 0}
+
+
+def test_ingest_retries_a_transient_publisher_error_with_backoff(tmp_path: Path) -> None:
+    class Busy(FakePublisher):
+        busy = 1
+
+        def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
+            if self.busy:
+                self.busy -= 1
+                raise RetriableError("queue full")
+            return super().publish_object(obj, raw, received_at)
+
+    path = render_sample("ivr_survey.csv.tmpl", "u5", int(time.time() * 1000) - 86_400_000, tmp_path)
+    publisher = Busy("call-center-ivr-survey")
+    growth = counted("call-center-ivr-survey", [], lambda: ingest_file(
+        IvrSurveyCsvConnector(IvrSurveyConfig()), path, publisher))
+    assert growth == {"in": 9, "out": 4, "retries": 1}
+    assert len(publisher.published) == 4 and publisher.flushes == 1
+
+
+def test_a_connector_bug_dead_letters_the_record_and_the_file_goes_on(tmp_path: Path) -> None:
+    class Buggy(IvrSurveyCsvConnector):
+        def to_events(self, raw: Any) -> list[dict[str, Any]]:
+            if raw.get("ContactId") == "u6-c3":
+                raise KeyError("a bug")
+            return super().to_events(raw)
+
+    path = render_sample("ivr_survey.csv.tmpl", "u6", int(time.time() * 1000) - 86_400_000, tmp_path)
+    publisher = FakePublisher("call-center-ivr-survey")
+    summary = ingest_file(Buggy(IvrSurveyConfig()), path, publisher)
+    assert (summary.records, summary.accepted, summary.rejected_by_reason["connector_error"]) == (9, 3, 1)
+    [raw] = [raw for raw, r, _ in publisher.dead_letters if r == "connector_error"]
+    assert orjson.loads(raw)["ContactId"] == "u6-c3"  # the row as read, kept for the dead letter
 
 
 RECENT = iso(int(time.time() * 1000) - 86_400_000)

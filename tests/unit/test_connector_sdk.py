@@ -10,7 +10,15 @@ from prometheus_client import REGISTRY
 from connectors.sdk import registry
 from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord, RetriableError
 from connectors.sdk.privacy import pseudonymise
-from connectors.sdk.runtime import ConnectorRuntime, FileCursorStore, RetryPolicy
+from connectors.sdk.runtime import (
+    INVALID_EVENT,
+    REJECTED_BY_PUBLISHER,
+    ConnectorRuntime,
+    FileCursorStore,
+    RecordResult,
+    Rejection,
+    RetryPolicy,
+)
 from connectors.sdk.testing import TEST_PRIVACY_KEY, FakePublisher, MemoryCursorStore
 
 NOW = 1_795_514_400_000
@@ -91,11 +99,72 @@ def test_connector_bug_is_dead_lettered_not_raised() -> None:
     assert len(pub.published) == 1
 
 
-def test_invalid_event_is_dead_lettered_by_the_publisher() -> None:
+def test_invalid_event_is_dead_lettered_with_its_exact_reason() -> None:
     rt, pub = runtime()
     rt.process({"id": "4", "score": 9})
     assert [r for _, r, _ in pub.dead_letters] == ["score_out_of_range"]
     assert rt.summary.rejected_by_reason == {"invalid_event": 1}
+
+
+def test_process_record_reports_every_outcome_with_its_exact_reason() -> None:
+    rt, pub = runtime()
+    assert rt.process_record({"id": "1", "score": 4}) == RecordResult(accepted=1)
+    assert rt.process_record({"id": ""}) == RecordResult(0, [Rejection("missing_id", "id is empty")])
+    [bug] = rt.process_record({"id": "boom"}).rejections
+    assert (bug.reason, bug.event) == ("connector_error", False) and "KeyError" in bug.detail
+    [invalid] = rt.process_record({"id": "4", "score": 9}).rejections
+    assert (invalid.reason, invalid.event, invalid.counted_as) == (
+        "score_out_of_range", True, INVALID_EVENT)
+    assert "csat" in invalid.detail
+    # every rejection in a result is a dead letter with exactly that reason and detail
+    assert [(r, d) for _, r, d in pub.dead_letters] == [
+        ("missing_id", "id is empty"), (bug.reason, bug.detail), (invalid.reason, invalid.detail)]
+    assert rt.summary.rejected_by_reason == {"missing_id": 1, "connector_error": 1, "invalid_event": 1}
+    assert (rt.summary.records, rt.summary.events) == (4, 1)
+
+
+def test_process_record_dead_letters_the_bytes_it_is_given() -> None:
+    rt, pub = runtime()
+    rt.process_record({"id": ""}, b"line 7 as read from the file")
+    assert pub.dead_letters == [(b"line 7 as read from the file", "missing_id", "id is empty")]
+
+
+def test_event_refused_by_the_publisher_is_reported_not_lost() -> None:
+    class Refusing(FakePublisher):
+        def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
+            self.dead_letter(raw, "unprotected_customer_id", "no key")
+            return False
+
+    publisher = Refusing("sdk-echo")
+    rt = ConnectorRuntime(EchoConnector(EchoConfig()), publisher, TEST_PRIVACY_KEY)
+    before = counter("cxpulse_connector_rejected_total", connector="sdk-echo", reason=INVALID_EVENT)
+    result = rt.process_record({"id": "8", "score": 4})
+    assert result == RecordResult(0, [Rejection(INVALID_EVENT, REJECTED_BY_PUBLISHER, event=True)])
+    assert [r for _, r, _ in publisher.dead_letters] == ["unprotected_customer_id"]  # once, by it
+    after = counter("cxpulse_connector_rejected_total", connector="sdk-echo", reason=INVALID_EVENT)
+    assert after == before + 1
+
+
+def test_reject_counts_and_dead_letters_an_unparsable_record() -> None:
+    rt, pub = runtime()
+    labels = {"connector": "sdk-echo"}
+    before = (counter("cxpulse_connector_records_in_total", **labels),
+              counter("cxpulse_connector_rejected_total", **labels, reason="invalid_json"))
+    result = rt.reject(b"{oops", "invalid_json", "Expecting value")
+    assert result == RecordResult(0, [Rejection("invalid_json", "Expecting value")])
+    assert pub.dead_letters == [(b"{oops", "invalid_json", "Expecting value")]
+    assert (counter("cxpulse_connector_records_in_total", **labels),
+            counter("cxpulse_connector_rejected_total", **labels, reason="invalid_json")) == (
+        before[0] + 1, before[1] + 1)
+    assert (rt.summary.records, rt.summary.rejected_by_reason) == (1, {"invalid_json": 1})
+
+
+def test_without_a_key_events_are_redacted_and_ids_left_to_the_publisher() -> None:
+    publisher = FakePublisher("sdk-echo")
+    rt = ConnectorRuntime(EchoConnector(EchoConfig()), publisher, None)
+    rt.process({"id": "9", "score": 4, "customer": "cust-42", "comment": "mail a@b.vn"})
+    [event] = publisher.published
+    assert (event["customer_id"], event["comment"]) == ("cust-42", "mail [email]")
 
 
 class Flaky(EchoConnector):

@@ -14,7 +14,9 @@ from string import Template
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
+from prometheus_client import REGISTRY
 
 from connectors.retail_partner import (
     REPORT_HEADER,
@@ -246,6 +248,54 @@ def test_watch_processes_new_files_until_stopped(tmp_path: Path) -> None:
         stop.set()
         thread.join(5)
     assert len(seen) == 1 and seen[0].summary.accepted == 3 and not thread.is_alive()
+
+
+def connector_counters(reasons: list[str]) -> dict[str, float]:
+    """The runtime's counters of retail-partner-csv now: records in, events out, rejected by reason."""
+    def value(metric: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(metric, {"connector": "retail-partner-csv", **labels}) or 0.0
+
+    return {"in": value("cxpulse_connector_records_in_total"),
+            "out": value("cxpulse_connector_events_out_total"),
+            **{r: value("cxpulse_connector_rejected_total", reason=r) for r in reasons}}
+
+
+def test_drop_folder_counts_rows_in_the_runtime_metrics(tmp_path: Path) -> None:
+    render(tmp_path, "minimart__d.csv", "u5", int(time.time() * 1000) - 86_400_000)
+    (tmp_path / "coopfood__junk.csv").write_bytes(b"\x81\x8d\x8f")  # not a row: not counted
+    reasons = [*BAD_REASONS, "invalid_event"]
+    before = connector_counters(reasons)
+    process_drop_folder(tmp_path, connector(), FakePublisher("retail-partner-csv"), KEY)
+    growth = {k: v - before[k] for k, v in connector_counters(reasons).items()}
+    # the score_out_of_range row is an event failing validation: counted as invalid_event
+    assert growth == {"in": 10, "out": 3, **{r: 1 for r in reasons}, "score_out_of_range": 0}
+
+
+def test_report_has_the_reason_of_a_connector_bug_and_of_a_publisher_refusal(tmp_path: Path) -> None:
+    class Buggy(RetailPartnerCsvConnector):
+        def to_events(self, raw: Any) -> list[dict[str, Any]]:
+            if raw["row_number"] == 1:
+                raise KeyError("a bug")
+            return super().to_events(raw)
+
+    class Refusing(FakePublisher):
+        def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
+            if isinstance(obj, dict) and obj["interaction_id"] == "HD002":
+                self.dead_letter(raw, "unprotected_customer_id", "no key")
+                return False
+            return super().publish_object(obj, raw, received_at)
+
+    render(tmp_path, "minimart__e.csv", "u6", int(time.time() * 1000) - 86_400_000)
+    publisher = Refusing("retail-partner-csv")
+    [result] = process_drop_folder(tmp_path, Buggy(connector().config), publisher, KEY)
+    assert result.summary.accepted == 1
+    report = read_report(tmp_path / "minimart__e.csv.rejected.csv")
+    assert [tuple(r[:2]) for r in report[1:3]] == [("1", "connector_error"), ("2", "invalid_event")]
+    assert report[1][2] == "KeyError: 'a bug'" and report[2][2] == "rejected by the publisher"
+    assert [r[1] for r in report[3:]] == BAD_REASONS  # the exact reasons, in row order
+    dead = orjson.loads(publisher.dead_letters[0][0])  # the row record, as to_events got it
+    assert (dead["partner_id"], dead["file_sha256"], dead["row_number"]) == ("minimart", result.sha256, 1)
+    assert dead["row"]["Số hóa đơn"] == "HD001"
 
 
 RECENT = datetime.fromtimestamp(time.time() - 86_400, UTC).isoformat()

@@ -21,7 +21,7 @@ that partner's events; a key bound to a channel only events of that channel.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -69,26 +69,29 @@ def _submission(raw: Any) -> tuple[str, int, dict[str, Any], Any]:
     return str(raw["source"]), received, key if isinstance(key, dict) else {}, raw.get("item")
 
 
-def _item_bytes(raw: Any) -> bytes:
-    item = raw.get("item", raw) if isinstance(raw, dict) else raw
-    return orjson.dumps(item, default=str)
-
-
 class WebSurveyConfig(ConnectorConfig):
     """Journey stage per touchpoint (e.g. ``checkout: purchase``); others are ``unknown``."""
 
     journey_stages: dict[str, JourneyStage] = {}
 
 
-class WebSurveyConnector(Connector[WebSurveyConfig]):
+C = TypeVar("C", bound=ConnectorConfig)
+
+
+class _SubmissionConnector(Connector[C]):
+    """A connector fed the ingest service's submissions."""
+
+    def raw_bytes(self, raw: Any) -> bytes:
+        """The posted item, not the envelope, is what the dead-letter topic keeps."""
+        item = raw.get("item", raw) if isinstance(raw, dict) else raw
+        return orjson.dumps(item, default=str)
+
+
+class WebSurveyConnector(_SubmissionConnector[WebSurveyConfig]):
     """Widget answers -> one ``response`` event each."""
 
     name = "web-survey"
     Config = WebSurveyConfig
-
-    def raw_bytes(self, raw: Any) -> bytes:
-        """The posted item, not the envelope, is what the dead-letter topic keeps."""
-        return _item_bytes(raw)
 
     def to_events(self, raw: Any) -> list[dict[str, Any]]:
         """One answer -> one response event; a score outside its scale is ``score_out_of_range``."""
@@ -132,15 +135,11 @@ class ApiEventsConfig(ConnectorConfig):
     """No options: canonical events are validated by the publisher like any other."""
 
 
-class ApiEventsConnector(Connector[ApiEventsConfig]):
+class ApiEventsConnector(_SubmissionConnector[ApiEventsConfig]):
     """Canonical events posted by a back end or a partner, bound to the posting key."""
 
     name = "ingest-api"
     Config = ApiEventsConfig
-
-    def raw_bytes(self, raw: Any) -> bytes:
-        """The posted event, not the envelope, is what the dead-letter topic keeps."""
-        return _item_bytes(raw)
 
     def to_events(self, raw: Any) -> list[dict[str, Any]]:
         """The posted event with its id namespaced and its source, channel and partner enforced."""

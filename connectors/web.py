@@ -42,9 +42,13 @@ _ID_RE = re.compile(r"^[A-Za-z0-9_\-.:]{8,128}$")
 
 
 class WebSurveyAnswer(BaseModel):
-    """The widget's compact payload. Unknown fields are rejected (a typo must not lose data silently)."""
+    """The widget's compact payload, strictly typed, unknown fields rejected.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    A typo must not lose data silently, and a score sent as text is a bug in the page, not a number
+    to guess.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     id: str = Field(description="client-generated id of this answer (a UUID); retries reuse it")
     touchpoint: str = Field(min_length=1, max_length=64)

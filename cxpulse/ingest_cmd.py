@@ -105,7 +105,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{'key_id':<30} {'kind':<8} {'source':<20} {'channel':<15} {'partner':<12} "
               f"{'rate/s':>7}  origins")
         for k in store.all():
-            print(f"{k.key_id:<30} {k.kind:<8} {k.source:<20} {k.channel:<15} "
+            print(f"{k.key_id:<30} {k.kind:<8} {k.source:<20} {k.channel or 'any':<15} "
                   f"{k.partner_id or '-':<12} {k.rate_per_s:>7g}  {' '.join(k.allowed_origins)}")
     return 0
 
@@ -123,7 +123,9 @@ def add_ingest_parser(sub: Any) -> None:
     add.add_argument("--source", required=True, help="the events' source, e.g. web-shop, acme")
     add.add_argument("--kind", choices=["server", "browser"], default="server",
                      help="server: HMAC-signed back-end requests; browser: the widget (default server)")
-    add.add_argument("--channel", default="web", help="channel of this key's events (default web)")
+    add.add_argument("--channel", default=None,
+                     help="bind the key to one channel, e.g. retail_partner (default: events name "
+                          "their own; widget answers are web)")
     add.add_argument("--partner", default="", help="bind the key to one partner_id")
     add.add_argument("--origin", action="append", default=[],
                      help="browser keys: an allowed page origin, e.g. https://shop.example (repeat)")

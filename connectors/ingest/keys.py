@@ -12,7 +12,8 @@ Two kinds of key:
   rate-limited like any key.
 
 A key is bound to a ``source`` (the events' ``source`` and the namespace of their event ids), and
-optionally to a channel and a partner: a partner's key can only submit that partner's events.
+optionally to a channel and a partner: a partner's key can only submit that partner's events, and a
+key with a channel only events of that channel.
 """
 
 from __future__ import annotations
@@ -49,7 +50,9 @@ class ApiKey(BaseModel):
     source: str = Field(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
     secret_sha256: str = ""
     """SHA-256 hex of the derived secret (server keys); empty for browser keys."""
-    channel: Channel = "web"
+    channel: Channel | None = None
+    """The channel of this key's events (its default, and the only one allowed); None: any channel
+    (events name their own; widget answers are ``web``)."""
     partner_id: str = ""
     allowed_origins: tuple[str, ...] = ()
     """Browser keys: origins (scheme://host[:port]) pages may submit from."""
@@ -103,7 +106,7 @@ class KeyStore:
         secret = derive_secret(self._master, key.key_id)
         return secret if hmac.compare_digest(secret_hash(secret), key.secret_sha256) else None
 
-    def add(self, kind: KeyKind, source: str, *, channel: str = "web", partner_id: str = "",
+    def add(self, kind: KeyKind, source: str, *, channel: str | None = None, partner_id: str = "",
             allowed_origins: tuple[str, ...] = (), rate_per_s: float = 50.0,
             burst: int = 200) -> tuple[ApiKey, str]:
         """Create a key; returns it and its secret (server keys; the key id for browser keys).

@@ -191,7 +191,7 @@ class IngestService:
                                      raw_id_fields=connector.raw_id_fields())
         runtime = ConnectorRuntime(connector, publisher, self.config.privacy_key)
         received_at = int(self._clock() * 1000)
-        binding = {"channel": key.channel, "partner_id": key.partner_id}
+        binding = {"channel": key.channel or "", "partner_id": key.partner_id}
         for index, item in enumerate(items):
             publisher.begin(index)
             runtime.process({"source": key.source, "received_at": received_at, "key": binding,

@@ -13,12 +13,12 @@ from connectors.ingest import signing
 from connectors.ingest.keys import KeyFileError, KeyStore, secret_hash
 from connectors.ingest.openapi import event_schema, openapi_document
 from connectors.sdk.base import InvalidRecord
-from connectors.sdk.testing import ConnectorContract
+from connectors.sdk.testing import ConnectorContract, load_samples
 from connectors.web import ApiEventsConfig, ApiEventsConnector, WebSurveyConfig, WebSurveyConnector
 from schemas.event import FIELDS
 
 RECEIVED = 1_790_000_000_000
-WEB = {"channel": "web", "partner_id": ""}
+WEB = {"channel": "", "partner_id": ""}
 PARTNER = {"channel": "retail_partner", "partner_id": "acme"}
 
 
@@ -31,42 +31,33 @@ def answer(**fields: Any) -> dict[str, Any]:
             "scale": "smiley", "score": 3, **fields}
 
 
+SAMPLES = Path(__file__).parents[1] / "samples" / "web"
+SAMPLE_RECEIVED = 1_795_478_400_000
+"""2026-11-24T00:00:00Z: the samples' events happened in the days before."""
+KEYS = {"web": WEB, "partner": PARTNER}
+
+
+def samples(name: str) -> tuple[list[Any], list[tuple[Any, str]]]:
+    """(good submissions, (bad submission, reason)) from a real-format sample file."""
+    good, bad = [], []
+    for line in load_samples(SAMPLES / name):
+        key = KEYS[line.get("key", "web")]
+        record = {**submission(line["item"], key, "acme" if key is PARTNER else "web-shop"),
+                  "received_at": SAMPLE_RECEIVED}
+        (bad.append((record, line["reason"])) if line["reason"] else good.append(record))
+    return good, bad
+
+
 class TestWebSurveyContract(ConnectorContract):
     connector_cls = WebSurveyConnector
     config = {"journey_stages": {"checkout": "purchase"}}
-    good_records = [
-        submission(answer(comment="Giao hàng nhanh, gọi tôi 0912.345.678 hoặc an@example.vn",
-                          customer="CUST-778812", lang="vi", page="/checkout?email=a@b.vn")),
-        submission(answer(id="nps-answer-0001", scale="nps", score=0)),
-        submission(answer(id="csat-answer-0001", scale="csat", score=5)),
-        submission(answer(id="ces-answer-00001", scale="ces", score=7)),
-    ]
-    bad_records = [
-        (submission(answer(score=5)), "score_out_of_range"),
-        (submission(answer(scale="nps", score=11)), "score_out_of_range"),
-        (submission(answer(scale="stars")), "invalid_survey"),
-        (submission(answer(extra="typo")), "invalid_survey"),
-        (submission(answer(id="short")), "invalid_survey"),
-        (submission({"touchpoint": "checkout"}), "invalid_survey"),
-        ({"item": answer()}, "invalid_submission"),
-    ]
+    good_records, bad_records = samples("widget_answers.jsonl")
+    bad_records = [*bad_records, ({"item": answer()}, "invalid_submission")]
 
 
 class TestApiEventsContract(ConnectorContract):
     connector_cls = ApiEventsConnector
-    good_records = [
-        submission({"event_id": "ord-1", "occurred_at": RECEIVED - 60_000, "channel": "web",
-                    "kind": "response", "touchpoint": "checkout", "csat": 4,
-                    "customer_id": "CUST-42", "comment": "mail me at an@example.vn"}),
-        submission({"event_id": "r-9", "occurred_at": "2026-09-21T03:00:00Z", "kind": "response",
-                    "touchpoint": "store", "nps": 9}, PARTNER, "acme"),
-    ]
-    bad_records = [
-        (submission(["not", "an", "object"]), "not_an_object"),
-        (submission({"kind": "response"}), "missing_field"),
-        (submission({"event_id": "x", "channel": "kiosk"}, PARTNER, "acme"), "channel_not_allowed"),
-        (submission({"event_id": "x", "partner_id": "other"}, PARTNER, "acme"), "partner_not_allowed"),
-    ]
+    good_records, bad_records = samples("api_events.jsonl")
 
 
 def test_smiley_maps_to_csat_like_kiosks_and_ids_are_namespaced() -> None:

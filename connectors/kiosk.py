@@ -15,9 +15,10 @@ once. That filter is stateful, so it lives in the bridge (:class:`PressFilter`),
 ``to_events``.
 
 Liveness: heartbeats and presses feed a device registry (kept in the run folder) and the gauges
-``cxpulse_kiosk_device_{open,silent,silence_seconds,last_heartbeat_seconds,last_press_seconds}``,
-served on ``metrics_port`` and judged against each location's ``opening_hours`` in its ``timezone``
-(defined in :mod:`connectors.kiosk_heartbeats`). Prometheus' ``KioskSilent`` fires from them.
+``cxpulse_kiosk_device_{open,silent,silence_seconds,last_heartbeat_seconds,last_press_seconds}``
+(defined in :mod:`connectors.kiosk_heartbeats`), served on ``metrics_port`` and judged against each
+location's ``opening_hours`` in its ``timezone`` (format in :mod:`connectors.opening_hours`).
+Prometheus' ``KioskSilent`` fires from them.
 """
 
 from __future__ import annotations
@@ -37,16 +38,13 @@ import orjson
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from pydantic import Field
 
-from connectors.kiosk_heartbeats import (
-    DeviceGauges,
-    DeviceRegistry,
+from connectors.kiosk_heartbeats import DeviceGauges, DeviceRegistry, device_state_path, serving_liveness
+from connectors.opening_hours import (
     OpeningHours,
     OpeningHoursText,
     TimeZoneName,
-    device_state_path,
     load_timezone,
     parse_opening_hours,
-    serving_liveness,
 )
 from connectors.sdk.base import Connector, ConnectorConfig, InvalidRecord
 from connectors.sdk.fields import JourneyStage

@@ -20,7 +20,7 @@ configurable) to one ``response`` event; score scales are checked by event valid
 or a CSV in UTF-8 with or without BOM) through a connector in the SDK runtime (``ConnectorRuntime``:
 per-connector counters, retries with backoff, dead-letters with reasons); one bad record never stops
 the rest. ``to_events`` passes customer ids through as found (phone numbers included);
-pseudonymisation is the SDK's (``privacy_key`` of ``ingest_file``).
+pseudonymisation is the SDK's (the ``privacy_key`` of the publisher given to ``ingest_file``).
 """
 
 from __future__ import annotations
@@ -41,7 +41,6 @@ from pydantic import Field
 
 from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
 from connectors.sdk.fields import Channel, JourneyStage
-from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike
 from connectors.sdk.runtime import ConnectorRuntime, Publisher, RecordResult
 from schemas.event import InvalidEvent, parse_timestamp_ms
 
@@ -341,20 +340,19 @@ def read_records(path: Path, file_format: Literal["json", "csv"]) -> Iterator[Re
     return csv_records(text) if file_format == "csv" else json_records(text)
 
 
-def ingest_file(connector: Connector[Any], path: Path, publisher: Publisher,
-                privacy_key: PrivacyKeyLike | PrivacyKey | None = None) -> IngestSummary:
+def ingest_file(connector: Connector[Any], path: Path, publisher: Publisher) -> IngestSummary:
     """Every record of ``path`` through ``connector`` in the SDK runtime to ``publisher``, then flush.
 
-    Good events are published (``received_at`` is stamped by the publisher), after
-    ``protect_event`` (pseudonymised customer id, redacted comment) — with ``privacy_key`` None only
-    redacted, leaving pseudonymisation to the publisher. ``InvalidRecord`` and unparsable JSON are
-    dead-lettered with their reason, the record's bytes as read from the file; events failing
-    validation (e.g. ``score_out_of_range``) are dead-lettered with that reason and counted here as
-    ``invalid_event``. Counted in the runtime's per-connector metrics. Nothing stops the file but a
-    Kafka failure at the final flush (``DeliveryFailed``), or a retriable error that outlasts its retries.
+    Good events are published (``received_at`` is stamped by the publisher), protected by the
+    publisher (customer id pseudonymised with its key, comment redacted). ``InvalidRecord`` and
+    unparsable JSON are dead-lettered with their reason, the record's bytes as read from the file;
+    events the publisher refuses (e.g. ``score_out_of_range``, or ``unprotected_customer_id`` from a
+    keyless publisher) are dead-lettered with that reason and counted here as ``invalid_event``.
+    Counted in the runtime's per-connector metrics. Nothing stops the file but a Kafka failure at the
+    final flush (``DeliveryFailed``), or a retriable error that outlasts its retries.
     """
     fmt = getattr(connector, "file_format", None) or ("csv" if path.suffix.lower() == ".csv" else "json")
-    runtime = ConnectorRuntime(connector, publisher, privacy_key)
+    runtime = ConnectorRuntime(connector, publisher)
     summary = IngestSummary()
     for item in read_records(Path(path), "csv" if fmt == "csv" else "json"):
         if len(item) == 4:

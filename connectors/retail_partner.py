@@ -6,8 +6,8 @@ A partner drops ``<partner_id>__<anything>.csv`` into the folder. ``process_drop
    (Vietnamese; its combining tone marks are recomposed to NFC);
 2. maps every row through ``RetailPartnerCsvConnector.to_events`` with that partner's column mapping,
    in the SDK runtime (``ConnectorRuntime``: per-connector counters, retries with backoff); good rows
-   are published (after ``protect_event``: pseudonymised customer ids, redacted comments), bad rows
-   are dead-lettered with their reason — a bad row never holds back a good one;
+   are published (protected by the publisher: customer ids pseudonymised with its key, comments
+   redacted), bad rows are dead-lettered with their reason — a bad row never holds back a good one;
 3. flushes the publisher (a Kafka failure raises and leaves the file in place, to be retried);
 4. writes ``<file>.rejected.csv`` beside it (UTF-8 with BOM, opens in Excel): ``row_number, reason,
    detail, raw_row`` for every bad row (only the header when every row was good);
@@ -41,7 +41,6 @@ from pydantic import Field, field_validator
 from connectors.call_center import IngestSummary
 from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
 from connectors.sdk.fields import Channel, JourneyStage
-from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike
 from connectors.sdk.runtime import ConnectorRuntime, Publisher
 
 log = logging.getLogger(__name__)
@@ -275,8 +274,7 @@ def _write_report(result: FileResult) -> None:
     _write_atomic(result.report, out.getvalue().encode("utf-8-sig"))
 
 
-def process_file(path: Path, connector: Connector[Any], publisher: Publisher,
-                 privacy_key: PrivacyKeyLike | PrivacyKey | None = None) -> FileResult:
+def process_file(path: Path, connector: Connector[Any], publisher: Publisher) -> FileResult:
     """One dropped file: publish, dead-letter, flush, write its report, move it to ``processed/``.
 
     Rows go through ``ConnectorRuntime`` (counted per connector, retried with backoff). A file that
@@ -297,7 +295,7 @@ def process_file(path: Path, connector: Connector[Any], publisher: Publisher,
     if bad_file:
         result.rejected_rows.append(bad_file)
         result.summary.reject(bad_file[1])
-    _publish_rows(text, result, ConnectorRuntime(connector, publisher, privacy_key))
+    _publish_rows(text, result, ConnectorRuntime(connector, publisher))
     publisher.flush()  # raises if Kafka did not acknowledge: the file stays and is retried
     _write_report(result)
     result.processed.parent.mkdir(exist_ok=True)
@@ -316,18 +314,16 @@ def pending_files(folder: Path, min_age_s: float = 0.0) -> list[Path]:
         and now - p.stat().st_mtime >= min_age_s)
 
 
-def process_drop_folder(folder: Path, connector: Connector[Any], publisher: Publisher,
-                        privacy_key: PrivacyKeyLike | PrivacyKey | None = None, *,
+def process_drop_folder(folder: Path, connector: Connector[Any], publisher: Publisher, *,
                         min_age_s: float = 0.0) -> list[FileResult]:
     """Every new ``<partner_id>__*.csv`` in ``folder`` processed once (``process_file``)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FatalError(f"drop folder {folder} does not exist")
-    return [process_file(p, connector, publisher, privacy_key) for p in pending_files(folder, min_age_s)]
+    return [process_file(p, connector, publisher) for p in pending_files(folder, min_age_s)]
 
 
-def watch(folder: Path, connector: Connector[Any], publisher: Publisher,
-          privacy_key: PrivacyKeyLike | PrivacyKey | None = None, *, interval_s: float = 5.0,
+def watch(folder: Path, connector: Connector[Any], publisher: Publisher, *, interval_s: float = 5.0,
           min_age_s: float = 2.0, stop: threading.Event | None = None,
           on_file: Callable[[FileResult], None] | None = None) -> int:
     """``process_drop_folder`` every ``interval_s`` until ``stop`` is set; returns files processed.
@@ -337,8 +333,7 @@ def watch(folder: Path, connector: Connector[Any], publisher: Publisher,
     stop = stop or threading.Event()
     done = 0
     while not stop.is_set():
-        for result in process_drop_folder(folder, connector, publisher, privacy_key,
-                                          min_age_s=min_age_s):
+        for result in process_drop_folder(folder, connector, publisher, min_age_s=min_age_s):
             done += 1
             log.info("%s", result.line())
             if on_file:

@@ -213,7 +213,7 @@ def cmd_connector_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from connectors.call_center import ingest_file
 
     connector, publisher = _connector_and_publisher(args, settings)
-    summary = ingest_file(connector, args.file, publisher, privacy_key(settings))
+    summary = ingest_file(connector, args.file, publisher)
     print(f"{connector.name}: {summary.line()}")
     return 0
 
@@ -225,7 +225,7 @@ def cmd_connector_watch(args: argparse.Namespace, settings: Settings) -> int:
     print(f"{connector.name}: watching {args.folder} every {args.interval:g} s (Ctrl-C to stop)",
           flush=True)
     try:
-        watch(args.folder, connector, publisher, privacy_key(settings), interval_s=args.interval,
+        watch(args.folder, connector, publisher, interval_s=args.interval,
               on_file=lambda r: print(f"{connector.name}: {r.line()}", flush=True))
     except KeyboardInterrupt:
         pass

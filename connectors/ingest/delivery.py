@@ -1,7 +1,7 @@
 """Kafka delivery for the ingest service: one shared producer, acknowledgements awaited per request.
 
 The service answers 2xx only after Kafka acknowledged every record of the request (its events and its
-dead letters). ``RequestPublisher`` is the SDK's ``EventPublisher`` (privacy, validation, redacted dead
+dead letters). ``RequestPublisher`` is the SDK's ``BasePublisher`` (privacy, validation, redacted dead
 letters) over the shared producer, for one request: it records a per-item outcome, and its ``flush`` waits
 for this request's deliveries only — other requests in flight are not waited for.
 
@@ -23,7 +23,7 @@ from confluent_kafka import Producer
 
 from connectors.sdk.kafka import producer_config
 from connectors.sdk.privacy import PrivacyKey, redact
-from connectors.sdk.publisher import DeliveryFailed, EventPublisher, PublishSummary
+from connectors.sdk.publisher import BasePublisher, DeliveryFailed, PublishSummary
 from schemas.codec import AvroCodec
 from schemas.event import TouchpointEvent
 from schemas.topics import Topics
@@ -127,8 +127,8 @@ class _Acks:
             return self._cond.wait_for(lambda: self.pending == 0, timeout)
 
 
-class RequestPublisher(EventPublisher):
-    """``EventPublisher`` for one request over the shared producer; ``begin(i)`` before each item.
+class RequestPublisher(BasePublisher):
+    """The SDK publisher for one request over the shared producer; ``begin(i)`` before each item.
 
     Privacy, validation and dead-letter redaction are the SDK publisher's own; this adds the per-item
     outcome, the duplicate answer and a ``flush`` that waits for this request's records only.
@@ -137,25 +137,29 @@ class RequestPublisher(EventPublisher):
     def __init__(self, shared: SharedProducer, topics: Topics, codec: AvroCodec, source: str,
                  recent: RecentIds, *, privacy_key: PrivacyKey,
                  raw_id_fields: Iterable[str] = ()) -> None:
-        super().__init__("", topics, codec, source, privacy_key=privacy_key,
-                         raw_id_fields=raw_id_fields, producer=shared.producer)
+        super().__init__(topics, codec, source, privacy_key=privacy_key, raw_id_fields=raw_id_fields)
         self._shared, self._recent = shared, recent
         self._acks = _Acks()
-        self._accepted_ids: list[str] = []
+        # insertion-ordered set: O(1) lookups for the in-request duplicate check
+        self._accepted_ids: dict[str, None] = {}
         self.outcomes: list[ItemOutcome] = []
 
     def begin(self, index: int) -> None:
         """The next calls concern posted item ``index``."""
         self.outcomes.append(ItemOutcome(index))
 
-    def _accept(self, event: TouchpointEvent) -> None:
+    def publish_event(self, event: TouchpointEvent) -> None:
+        """Produce the item's event, unless it is a duplicate: then only the outcome says so.
+
+        A duplicate's id was acknowledged recently (``RecentIds``) or posted earlier in this request.
+        """
         outcome = self.outcomes[-1]
         outcome.event_id = event["event_id"]
         if event["event_id"] in self._recent or event["event_id"] in self._accepted_ids:
             outcome.status = "duplicate"
             return
-        super()._accept(event)
-        self._accepted_ids.append(event["event_id"])
+        super().publish_event(event)
+        self._accepted_ids[event["event_id"]] = None
 
     def _send(self, topic: str, value: bytes, key: bytes | None,
               headers: list[tuple[str, bytes]] | None) -> None:
@@ -174,5 +178,5 @@ class RequestPublisher(EventPublisher):
         if not self._acks.wait(timeout) or self._acks.failed:
             raise DeliveryFailed(f"{self._acks.pending} record(s) unacknowledged, "
                                  f"{len(self._acks.failed)} failed: {self._acks.failed[:3]}")
-        self._recent.add_all(self._accepted_ids)
+        self._recent.add_all(list(self._accepted_ids))
         return self.summary

@@ -1,18 +1,24 @@
 """Validated events -> ``cx.touchpoints``; anything invalid -> ``cx.dlq`` with its reason.
 
 The publisher is the last stop before Kafka for every source (connector runtimes, ``cxpulse publish``,
-the simulator), so it enforces privacy itself rather than trusting callers:
+the simulator), and the one place privacy and validation happen: it enforces them itself rather than
+trusting callers, and callers do not repeat them.
 
 - every event it accepts is protected (``privacy.protect_event``: customer id pseudonymised unless it
   already is a pseudonym, comment and attribute values redacted) before validation and encoding;
 - every dead letter keeps the raw payload *with PII removed* (``privacy.redact_dead_letter``: emails,
   phones and cards redacted, customer-id values pseudonymised with the same key) and carries
   ``cx.redacted: 1``. The raw bytes as received are never written to Kafka.
+
+``publish_object`` does it all for one record. The connector runtime, which reports the exact
+reason of every rejection, calls its two halves: ``prepare`` (protect + validate, or ``InvalidEvent``
+with the reason) and ``publish_event`` (encode + produce).
 """
 
 from __future__ import annotations
 
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,29 +76,32 @@ class DeliveryFailed(RuntimeError):
     """Kafka did not acknowledge some records; nothing is reported as accepted that was not."""
 
 
-class EventPublisher:
-    """The runtime every connector publishes through: protect, validate, encode, produce, dead-letter.
+class BasePublisher(ABC):
+    """Everything a publisher does before Kafka: protect, validate, encode, dead-letter with PII removed.
 
     ``privacy_key`` pseudonymises customer ids (in events and in dead letters); pass the one key of
     the deployment (``cxpulse.cli.privacy_key``). Without one, events are still redacted, but an
-    event carrying a customer id that is not already a pseudonym is dead-lettered as
+    event carrying a customer id that is not already a pseudonym is refused as
     ``unprotected_customer_id`` instead of published — only sources without customer ids (kiosk
     presses) should run keyless. ``raw_id_fields`` names extra fields of the source's raw records that
     hold customer ids (``Connector.raw_id_fields()``), pseudonymised in dead letters.
+
+    Subclasses say where records go (``_send``) and how their acknowledgements are awaited
+    (``flush``): ``EventPublisher`` (its own producer), the ingest service's ``RequestPublisher``
+    (a shared producer), the contract kit's ``FakePublisher`` (a list).
     """
 
-    def __init__(self, bootstrap: str, topics: Topics, codec: AvroCodec, source: str, *,
+    def __init__(self, topics: Topics, codec: AvroCodec, source: str, *,
                  privacy_key: PrivacyKeyLike | PrivacyKey | None = None,
-                 raw_id_fields: Iterable[str] = (), producer: Producer | None = None) -> None:
-        self._producer = producer or Producer(producer_config(bootstrap))
+                 raw_id_fields: Iterable[str] = ()) -> None:
         self._topics = topics
         self._codec = codec
         self._source = source
         self._key = privacy_key if privacy_key is None or isinstance(privacy_key, PrivacyKey) \
             else PrivacyKey(privacy_key)
         self._raw_id_fields = frozenset(raw_id_fields)
-        self._tracker = DeliveryTracker()
         self.summary = PublishSummary()
+        self._published = EVENTS_PUBLISHED.labels(source)  # looked up once: it is per event
 
     def publish_json(self, raw: bytes, received_at: int | None = None) -> bool:
         """One JSON-encoded record; returns whether it was accepted (else dead-lettered)."""
@@ -104,47 +113,54 @@ class EventPublisher:
         return self.publish_object(obj, raw, received_at)
 
     def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
-        """One record already parsed from JSON; ``raw`` is kept (redacted) for the dead-letter topic.
+        """One record already parsed from JSON: ``prepare`` then ``publish_event``, or dead-letter it.
 
-        What is produced is the protected event, never ``obj`` as given.
+        Returns whether it was accepted; a refused record is dead-lettered with the reason
+        ``prepare`` gave, ``raw`` (redacted) as its value. What is produced is the protected event,
+        never ``obj`` as given.
         """
-        if isinstance(obj, dict):
-            if obj.get("source") is None:
-                obj = {**obj, "source": self._source}
-            obj = self._protect(obj)
-            if obj is None:
-                self.dead_letter(raw, UNPROTECTED_CUSTOMER_ID,
-                                 "customer_id is not pseudonymised and the publisher has no privacy key")
-                return False
         try:
-            event = validate_event(
-                obj, default_received_at=received_at or int(time.time() * 1000)
-            )
+            event = self.prepare(obj, received_at)
         except InvalidEvent as exc:
             self.dead_letter(raw, exc.reason, exc.detail)
             return False
-        self._accept(event)
+        self.publish_event(event)
         return True
 
-    def _accept(self, event: TouchpointEvent) -> None:
-        """Produce one valid, protected event (subclasses may answer duplicates instead)."""
+    def prepare(self, obj: object, received_at: int | None = None) -> TouchpointEvent:
+        """One event (JSON form) as it would be produced: protected, then validated; nothing is sent.
+
+        A missing ``source`` becomes the publisher's, a missing ``received_at`` the argument (epoch
+        ms, UTC) or else now. Protection is ``privacy.protect_event`` (customer id pseudonymised,
+        comment and attribute values redacted, NFC). Raises ``InvalidEvent`` with the exact
+        dead-letter reason: the validation's, or ``unprotected_customer_id`` when the publisher has no
+        key and the event holds a customer id that is not a pseudonym (checked first). ``obj`` is
+        not modified.
+        """
+        if isinstance(obj, dict):
+            obj = self._protect(obj)
+            if obj.get("source") is None:  # the protected copy is ours to complete
+                obj["source"] = self._source
+        return validate_event(obj, default_received_at=received_at or int(time.time() * 1000))
+
+    def publish_event(self, event: TouchpointEvent) -> None:
+        """Produce one event returned by ``prepare`` (subclasses may answer duplicates instead).
+
+        Keyed by ``partition_key``; acknowledged by ``flush``.
+        """
         self._send(self._topics.touchpoints, self._codec.encode(event), partition_key(event), None)
         self.summary.accepted += 1
-        EVENTS_PUBLISHED.labels(self._source).inc()
+        self._published.inc()
 
-    def _send(self, topic: str, value: bytes, key: bytes | None,
-              headers: list[tuple[str, bytes]] | None) -> None:
-        """Hand one record to the producer; its acknowledgement is awaited by ``flush``."""
-        produce(self._producer, topic, value, key, headers, self._tracker)
-
-    def _protect(self, obj: dict[str, Any]) -> dict[str, Any] | None:
-        """The event with privacy applied; None if it holds a raw customer id and there is no key."""
+    def _protect(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """A protected copy of ``obj``; ``InvalidEvent`` if it holds a raw customer id and there is no key."""
         if self._key is not None:
             return protect_event(obj, self._key)
         safe = redact_event(obj)
         customer = safe.get("customer_id")
         if isinstance(customer, str) and customer.strip() and not is_pseudonym(customer):
-            return None
+            raise InvalidEvent(UNPROTECTED_CUSTOMER_ID,
+                               "customer_id is not pseudonymised and the publisher has no privacy key")
         return safe
 
     def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
@@ -159,6 +175,31 @@ class EventPublisher:
         self.summary.rejected += 1
         self.summary.rejected_by_reason[reason] = self.summary.rejected_by_reason.get(reason, 0) + 1
         EVENTS_DEAD_LETTERED.labels(self._source, reason).inc()
+
+    @abstractmethod
+    def _send(self, topic: str, value: bytes, key: bytes | None,
+              headers: list[tuple[str, bytes]] | None) -> None:
+        """Hand one record to Kafka; its acknowledgement is awaited by ``flush``."""
+
+    @abstractmethod
+    def flush(self, timeout: float = 120.0) -> PublishSummary:
+        """Wait until Kafka acknowledged everything sent; raise ``DeliveryFailed`` otherwise."""
+
+
+class EventPublisher(BasePublisher):
+    """``BasePublisher`` over a producer of its own for ``bootstrap`` (or ``producer``, if given)."""
+
+    def __init__(self, bootstrap: str, topics: Topics, codec: AvroCodec, source: str, *,
+                 privacy_key: PrivacyKeyLike | PrivacyKey | None = None,
+                 raw_id_fields: Iterable[str] = (), producer: Producer | None = None) -> None:
+        super().__init__(topics, codec, source, privacy_key=privacy_key, raw_id_fields=raw_id_fields)
+        self._producer = producer or Producer(producer_config(bootstrap))
+        self._tracker = DeliveryTracker()
+
+    def _send(self, topic: str, value: bytes, key: bytes | None,
+              headers: list[tuple[str, bytes]] | None) -> None:
+        """Hand one record to the producer; its acknowledgement is awaited by ``flush``."""
+        produce(self._producer, topic, value, key, headers, self._tracker)
 
     def flush(self, timeout: float = 120.0) -> PublishSummary:
         """Wait until Kafka acknowledged everything; raise if any record was not delivered."""

@@ -1,11 +1,12 @@
-"""The runtime every connector runs in: records -> events -> privacy -> publisher, never losing one.
+"""The runtime every connector runs in: records -> events -> publisher, never losing one.
 
 Guarantees, per raw record:
 
 - it is counted (``cxpulse_connector_records_in_total``);
-- its events are pseudonymised/redacted/NFC-normalised (``privacy.protect_event``), validated, and
-  handed to the publisher, which validates again (it is the last stop before Kafka), Avro-encodes and
-  produces them; an event that fails validation is dead-lettered with the exact validation reason;
+- each of its events is prepared by the publisher (``Publisher.prepare``: privacy applied with the
+  publisher's key, then validated — the runtime does neither itself) and, if valid, produced
+  (``Publisher.publish_event``); an event the publisher refuses is dead-lettered with the exact reason
+  it gave (a validation reason, or ``unprotected_customer_id`` from a keyless publisher);
 - a record the connector rejects (``InvalidRecord``) is dead-lettered with the connector's reason, and any
   other exception from ``to_events`` is dead-lettered as ``connector_error``: one bad record never stops
   or loses the good ones;
@@ -39,25 +40,26 @@ from connectors.sdk.metrics import (
     CONNECTOR_REJECTED,
     CONNECTOR_RETRIES,
 )
-from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike, protect_event, redact_event
-from schemas.event import InvalidEvent, validate_event
+from schemas.event import InvalidEvent, TouchpointEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 CONNECTOR_ERROR = "connector_error"
 INVALID_EVENT = "invalid_event"
-"""The counted reason of any rejected event (its dead letter carries the exact validation reason)."""
-REJECTED_BY_PUBLISHER = "rejected by the publisher"
+"""The counted reason of any rejected event (its dead letter carries the publisher's exact reason)."""
 
 
 class Publisher(Protocol):
-    """What the runtime needs of ``EventPublisher`` (and of the contract kit's fake)."""
+    """What the runtime needs of a ``BasePublisher`` (``EventPublisher``, the kit's ``FakePublisher``)."""
 
-    def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
-        """Validate and produce one event; False if it was dead-lettered instead."""
+    def prepare(self, obj: object, received_at: int | None = None) -> TouchpointEvent:
+        """One event protected (publisher's key) and validated; ``InvalidEvent`` with the reason if not."""
+
+    def publish_event(self, event: TouchpointEvent) -> None:
+        """Produce one event returned by ``prepare``; acknowledged by ``flush``."""
 
     def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
-        """Send one rejected record (PII removed, in ``EventPublisher``) to the dead-letter topic."""
+        """Send one rejected record (PII removed) to the dead-letter topic."""
 
     def flush(self, timeout: float = 120.0) -> Any:
         """Return once Kafka acknowledged everything; raise otherwise."""
@@ -122,8 +124,9 @@ class RetryPolicy:
 class Rejection:
     """One dead letter of a record: its reason and detail exactly as on the dead-letter topic.
 
-    ``event`` is True when an event the connector produced was rejected (invalid, or refused by the
-    publisher), False when the record itself was (``InvalidRecord``, ``connector_error``, unparsable).
+    ``event`` is True when an event the connector produced was refused by ``Publisher.prepare``
+    (``reason`` is the publisher's), False when the record itself was (``InvalidRecord``,
+    ``connector_error``, unparsable).
     """
 
     reason: str
@@ -159,24 +162,22 @@ class RunSummary:
 
 
 class ConnectorRuntime:
-    """Runs one connector instance against a publisher, applying privacy to every event.
+    """Runs one connector instance against a publisher, which applies privacy to every event.
 
-    ``privacy_key`` None (file connectors called without one) still redacts every event but leaves
-    customer ids to the publisher: ``EventPublisher`` pseudonymises them with its own key, or
-    dead-letters them as ``unprotected_customer_id`` when it has none.
+    The publisher holds the privacy key: build it with the deployment's key (``cxpulse.cli.privacy_key``).
     """
 
-    def __init__(self, connector: Connector[Any], publisher: Publisher,
-                 privacy_key: PrivacyKeyLike | PrivacyKey | None,
-                 *, retry: RetryPolicy | None = None,
+    def __init__(self, connector: Connector[Any], publisher: Publisher, *,
+                 retry: RetryPolicy | None = None,
                  sleep: Callable[[float], None] = time.sleep) -> None:
         self.connector = connector
         self.publisher = publisher
-        self._key = privacy_key if privacy_key is None or isinstance(privacy_key, PrivacyKey) \
-            else PrivacyKey(privacy_key)
         self._retry = retry or RetryPolicy()
         self._sleep = sleep
         self.summary = RunSummary()
+        # The per-record counters, looked up once: a labels() call costs ~5 µs, per record.
+        self._records_in = CONNECTOR_RECORDS_IN.labels(connector.name)
+        self._events_out = CONNECTOR_EVENTS_OUT.labels(connector.name)
 
     @property
     def name(self) -> str:
@@ -222,34 +223,16 @@ class ConnectorRuntime:
             self._dead_letter(raw_bytes, Rejection(CONNECTOR_ERROR, detail), result)
         return None
 
-    def _protected(self, event: dict[str, Any]) -> dict[str, Any]:
-        return protect_event(event, self._key) if self._key is not None else redact_event(event)
-
-    def _invalid(self, event: dict[str, Any]) -> Rejection | None:
-        """Why the publisher will reject ``event``, or None if it will not.
-
-        Validated as the publisher does (``source`` defaults to the connector's name), only to learn
-        the exact reason: ``publish_object`` just says yes or no.
-        """
-        if event.get("source") is None:
-            event = {**event, "source": self.name}
-        try:
-            validate_event(event, default_received_at=int(time.time() * 1000))
-        except InvalidEvent as exc:
-            return Rejection(exc.reason, exc.detail, event=True)
-        return None
-
     def _publish(self, event: dict[str, Any], raw_bytes: bytes, result: RecordResult) -> None:
-        """One event to the publisher; dead-lettered (reason recorded in ``result``) if invalid."""
-        safe = self._protected(event)
-        invalid = self._invalid(safe)
-        if invalid is not None:
-            self._dead_letter(raw_bytes, invalid, result)
-        elif self.with_retries(partial(self.publisher.publish_object, safe, raw_bytes)):
-            result.accepted += 1
-            CONNECTOR_EVENTS_OUT.labels(self.name).inc()
-        else:  # refused for a reason of the publisher's own; it dead-lettered the event itself
-            self._count_rejected(Rejection(INVALID_EVENT, REJECTED_BY_PUBLISHER, event=True), result)
+        """One event to the publisher; dead-lettered (reason recorded in ``result``) if it refuses it."""
+        try:
+            prepared = self.publisher.prepare(event)
+        except InvalidEvent as exc:
+            self._dead_letter(raw_bytes, Rejection(exc.reason, exc.detail, event=True), result)
+            return
+        self.with_retries(partial(self.publisher.publish_event, prepared))
+        result.accepted += 1
+        self._events_out.inc()
 
     def process_record(self, raw: Any, raw_bytes: bytes | None = None) -> RecordResult:
         """One raw record -> its events published, or dead-lettered; what became of each of them.
@@ -258,7 +241,7 @@ class ConnectorRuntime:
         ``connector.raw_bytes(raw)``): file connectors pass the bytes as read from the file. Every
         rejection in the result was dead-lettered with exactly that reason and detail.
         """
-        CONNECTOR_RECORDS_IN.labels(self.name).inc()
+        self._records_in.inc()
         self.summary.records += 1
         raw_bytes = self.connector.raw_bytes(raw) if raw_bytes is None else raw_bytes
         result = RecordResult()
@@ -273,7 +256,7 @@ class ConnectorRuntime:
 
     def reject(self, raw_bytes: bytes, reason: str, detail: str) -> RecordResult:
         """A record the source could not even parse (e.g. ``invalid_json``): counted and dead-lettered."""
-        CONNECTOR_RECORDS_IN.labels(self.name).inc()
+        self._records_in.inc()
         self.summary.records += 1
         result = RecordResult()
         self._dead_letter(raw_bytes, Rejection(reason, detail), result)

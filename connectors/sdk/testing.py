@@ -11,16 +11,16 @@
 Checks: registered under its name; config strict; every good record's events validate and Avro-encode;
 event ids deterministic; times UTC epoch ms; bad records rejected with the expected reason; no email,
 phone or raw customer id in what the runtime would publish; pull sources resume after a cursor.
-``FakePublisher`` records what would go to Kafka, validating and encoding like ``EventPublisher`` —
-unit-level, no broker. It deliberately skips the publisher's own privacy step (and keeps dead letters
-as given), so the "no PII" check holds the runtime's protection to account on its own.
+``FakePublisher`` is the SDK's publisher with a list in place of Kafka: it runs the very code of
+``EventPublisher`` (privacy, validation, Avro encoding, dead-letter redaction) — unit-level, no
+broker — so the "no PII" check holds the SDK's protection to account, not a copy of it.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -28,9 +28,12 @@ import pytest
 
 from connectors.sdk import registry
 from connectors.sdk.base import Connector, InvalidRecord
+from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike
+from connectors.sdk.publisher import BasePublisher, PublishSummary
 from connectors.sdk.runtime import ConnectorRuntime
 from schemas.codec import AvroCodec
-from schemas.event import InvalidEvent, TouchpointEvent, validate_event
+from schemas.event import TouchpointEvent
+from schemas.topics import Topics
 
 TEST_PRIVACY_KEY = "contract-kit-test-key-not-a-secret"
 _EMAIL = re.compile(r"[\w.+\-]+@[\w\-]+\.[\w.\-]+")
@@ -40,37 +43,38 @@ _MIN_MS, _MAX_MS = 946_684_800_000, 4_102_444_800_000
 """Plausible epoch-ms event times: 2000-01-01 .. 2100-01-01 (seconds or µs would fall outside)."""
 
 
-class FakePublisher:
-    """Records published events and dead letters; validates and Avro-encodes like the real one."""
+class FakePublisher(BasePublisher):
+    """The SDK publisher recording what it would send to Kafka; keyed ``TEST_PRIVACY_KEY`` by default.
 
-    def __init__(self, source: str = "test", codec: AvroCodec | None = None) -> None:
-        self.source = source
-        self.codec = codec or AvroCodec()
+    ``published`` holds the events decoded back from their Avro ``payloads``; ``dead_letters`` holds
+    (value, reason, detail) as they would be on the dead-letter topic: PII removed, detail redacted.
+    ``privacy_key=None`` makes a keyless publisher (raw customer ids refused).
+    """
+
+    def __init__(self, source: str = "test", codec: AvroCodec | None = None, *,
+                 privacy_key: PrivacyKeyLike | PrivacyKey | None = TEST_PRIVACY_KEY,
+                 raw_id_fields: Iterable[str] = ()) -> None:
+        super().__init__(Topics("fake."), codec or AvroCodec(), source, privacy_key=privacy_key,
+                         raw_id_fields=raw_id_fields)
         self.published: list[TouchpointEvent] = []
         self.payloads: list[bytes] = []
         self.dead_letters: list[tuple[bytes, str, str]] = []
         self.flushes = 0
 
-    def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
-        """Validate and encode one event; dead-letter it (recorded) if invalid."""
-        if isinstance(obj, dict) and obj.get("source") is None:
-            obj = {**obj, "source": self.source}
-        try:
-            event = validate_event(obj, default_received_at=received_at or int(time.time() * 1000))
-        except InvalidEvent as exc:
-            self.dead_letter(raw, exc.reason, exc.detail)
-            return False
-        self.payloads.append(self.codec.encode(event))
-        self.published.append(event)
-        return True
+    def _send(self, topic: str, value: bytes, key: bytes | None,
+              headers: list[tuple[str, bytes]] | None) -> None:
+        """Record one record instead of producing it."""
+        if topic == self._topics.dlq:
+            named = dict(headers or [])
+            self.dead_letters.append((value, named["cx.reason"].decode(), named["cx.detail"].decode()))
+        else:
+            self.payloads.append(value)
+            self.published.append(self._codec.decode(value))
 
-    def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
-        """Record one dead letter."""
-        self.dead_letters.append((raw, reason, detail))
-
-    def flush(self, timeout: float = 120.0) -> None:
+    def flush(self, timeout: float = 120.0) -> PublishSummary:
         """Count flushes (the runtime must flush before saving a cursor)."""
         self.flushes += 1
+        return self.summary
 
 
 class MemoryCursorStore:
@@ -115,10 +119,8 @@ class ConnectorContract:
         return list(self.make_connector().to_events(raw))
 
     def validated(self, event: dict[str, Any]) -> TouchpointEvent:
-        """``event`` as the publisher validates it (``source`` defaults to the connector name)."""
-        if event.get("source") is None:
-            event = {**event, "source": self.connector_cls.name}
-        return validate_event(event, default_received_at=int(time.time() * 1000))
+        """``event`` as the SDK publisher prepares it (protected, validated; source: the connector's)."""
+        return FakePublisher(self.connector_cls.name).prepare(event)
 
     def test_has_samples(self) -> None:
         assert self.good_records, "list at least one good sample record"
@@ -161,7 +163,7 @@ class ConnectorContract:
 
     def test_runtime_publishes_good_and_dead_letters_bad(self) -> None:
         publisher = FakePublisher(self.connector_cls.name)
-        runtime = ConnectorRuntime(self.make_connector(), publisher, TEST_PRIVACY_KEY)
+        runtime = ConnectorRuntime(self.make_connector(), publisher)
         runtime.run([*self.good_records, *(raw for raw, _ in self.bad_records)])
         expected = sum(len(self.events_of(raw)) for raw in self.good_records)
         assert len(publisher.published) == expected, publisher.dead_letters
@@ -169,7 +171,7 @@ class ConnectorContract:
 
     def test_no_pii_in_published_events(self) -> None:
         publisher = FakePublisher(self.connector_cls.name)
-        ConnectorRuntime(self.make_connector(), publisher, TEST_PRIVACY_KEY).run(self.good_records)
+        ConnectorRuntime(self.make_connector(), publisher).run(self.good_records)
         raw_ids = [str(e["customer_id"]) for raw in self.good_records for e in self.events_of(raw)
                    if e.get("customer_id")]
         for event, payload in zip(publisher.published, publisher.payloads, strict=True):
@@ -194,7 +196,7 @@ class ConnectorContract:
         if not connector.is_pull_source():
             return
         publisher, store = FakePublisher(connector.name), MemoryCursorStore()
-        ConnectorRuntime(connector, publisher, TEST_PRIVACY_KEY).run_pull(store, batch_size=1)
+        ConnectorRuntime(connector, publisher).run_pull(store, batch_size=1)
         assert publisher.flushes >= len(store.saves) >= 1
         assert list(connector.poll(store.load(connector.name))) == []
 

@@ -19,7 +19,6 @@ from connectors.call_center import (
     ingest_file,
 )
 from connectors.sdk.base import Connector
-from connectors.sdk.privacy import PrivacyKey
 from connectors.sdk.publisher import EventPublisher
 from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings
@@ -30,7 +29,6 @@ from tests.integration.test_end_to_end import cxpulse, dead_letters, metrics
 from tests.unit.test_call_center import MIN_MS, OFFSETS_MIN, render_sample
 
 DAY_MS = 86_400_000
-KEY = PrivacyKey("call-center-integration-test-key")
 CTR_REASONS = ["missing_contact_id", "missing_initiation_timestamp", "invalid_resolved",
                "invalid_json", "invalid_ctr"]
 IVR_REASONS = ["score_out_of_range", "invalid_score", "missing_timestamp", "empty_response",
@@ -63,8 +61,8 @@ def test_call_center_files_land_exactly_once_with_dead_letters(
     ctr = AmazonConnectCtrConnector(CtrConfig())
     ivr = IvrSurveyCsvConnector(IvrSurveyConfig(touchpoint=f"post_call_survey_{tag}"))
     for _ in range(2):  # a re-sent file changes nothing
-        ctr_summary = ingest_file(ctr, ctr_file, publisher_for(running_stack, ctr), KEY)
-        ivr_summary = ingest_file(ivr, ivr_file, publisher_for(running_stack, ivr), KEY)
+        ctr_summary = ingest_file(ctr, ctr_file, publisher_for(running_stack, ctr))
+        ivr_summary = ingest_file(ivr, ivr_file, publisher_for(running_stack, ivr))
         assert (ctr_summary.records, ctr_summary.accepted) == (10, 5)
         assert (ivr_summary.records, ivr_summary.accepted) == (9, 4)
     cxpulse(cli_env, "drain", "--timeout", "180")

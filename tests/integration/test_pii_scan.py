@@ -141,7 +141,7 @@ def feed_call_center_files(run: PiiRun) -> None:
             f'"{run.customer("ctr-junk", rejected=True)}", "Email": "{EMAIL}"')
     ctr_path.write_bytes(b"\n".join([*map(orjson.dumps, records), junk.encode()]) + b"\n")
     connector = AmazonConnectCtrConnector(CtrConfig())
-    summary = ingest_file(connector, ctr_path, publisher_for(run.settings, connector), run.key)
+    summary = ingest_file(connector, ctr_path, publisher_for(run.settings, connector))
     assert (summary.records, summary.accepted) == (4, 2), summary.line()
 
     out = io.StringIO()
@@ -154,7 +154,7 @@ def feed_call_center_files(run: PiiRun) -> None:
     ivr_path = run.folder / "ivr.csv"
     ivr_path.write_text(out.getvalue(), encoding="utf-8-sig")
     ivr = IvrSurveyCsvConnector(IvrSurveyConfig(touchpoint=f"pii_survey_{run.tag}"))
-    summary = ingest_file(ivr, ivr_path, publisher_for(run.settings, ivr), run.key)
+    summary = ingest_file(ivr, ivr_path, publisher_for(run.settings, ivr))
     assert (summary.records, summary.accepted) == (2, 1), summary.line()
 
 
@@ -175,7 +175,7 @@ def feed_retail_partner_drop(run: PiiRun) -> None:
     drop = run.folder / "drop"
     drop.mkdir()
     (drop / "piimart__pii.csv").write_text(out.getvalue(), encoding="utf-8-sig")
-    [result] = process_drop_folder(drop, connector, publisher_for(run.settings, connector), run.key)
+    [result] = process_drop_folder(drop, connector, publisher_for(run.settings, connector))
     assert (result.summary.records, result.summary.accepted) == (3, 1), result.line()
 
 

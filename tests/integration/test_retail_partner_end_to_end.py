@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from connectors.retail_partner import RetailPartnerConfig, RetailPartnerCsvConnector, process_drop_folder
-from connectors.sdk.privacy import PrivacyKey
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
 from tests.integration.test_call_center_end_to_end import publisher_for
@@ -21,7 +20,6 @@ from tests.integration.test_end_to_end import cxpulse, dead_letters
 from tests.unit.test_retail_partner import BAD_REASONS, minimart_mapping, read_report, render
 
 DAY_MS = 86_400_000
-KEY = PrivacyKey("retail-partner-integration-test-key")
 
 
 def stored(db: ServerDatabase, touchpoint: str) -> list[tuple[Any, ...]]:
@@ -46,12 +44,12 @@ def test_drop_folder_files_land_exactly_once_with_reports(
     connector = RetailPartnerCsvConnector(RetailPartnerConfig.model_validate(
         {"partners": {"minimart": minimart_mapping(touchpoint)}}))
 
-    results = process_drop_folder(drop, connector, publisher_for(running_stack, connector), KEY)
+    results = process_drop_folder(drop, connector, publisher_for(running_stack, connector))
     assert [(r.encoding, r.summary.records, r.summary.accepted) for r in results] == [
         ("cp1258", 10, 3), ("utf-8-bom", 10, 3)]
-    assert process_drop_folder(drop, connector, publisher_for(running_stack, connector), KEY) == []
+    assert process_drop_folder(drop, connector, publisher_for(running_stack, connector)) == []
     shutil.copy(keep, drop / "minimart__2026-11-a-resent.csv")  # a re-dropped file adds nothing
-    [again] = process_drop_folder(drop, connector, publisher_for(running_stack, connector), KEY)
+    [again] = process_drop_folder(drop, connector, publisher_for(running_stack, connector))
     assert again.summary.accepted == 3
     cxpulse(cli_env, "drain", "--timeout", "180")
 

@@ -23,8 +23,9 @@ from connectors.call_center import (
     parse_flag,
 )
 from connectors.sdk.base import InvalidRecord, RetriableError
-from connectors.sdk.privacy import PrivacyKey
+from connectors.sdk.privacy import PrivacyKey, pseudonymise
 from connectors.sdk.testing import ConnectorContract, FakePublisher, pii_found
+from schemas.event import TouchpointEvent
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "call_center"
 MIN_MS = 60_000
@@ -223,9 +224,10 @@ def test_ingest_ivr_csv_with_bom(tmp_path: Path) -> None:
 def test_ingest_with_privacy_key_pseudonymises_customers(tmp_path: Path) -> None:
     now = int(time.time() * 1000)
     path = render_sample("ctr_firehose.json.tmpl", "u3", now - 6 * 86_400_000, tmp_path)
-    publisher = FakePublisher("call-center-ctr")
     key = PrivacyKey("unit-test-key-not-a-secret")
-    ingest_file(AmazonConnectCtrConnector(CtrConfig()), path, publisher, key)
+    publisher = FakePublisher("call-center-ctr", privacy_key=key)
+    ingest_file(AmazonConnectCtrConnector(CtrConfig()), path, publisher)
+    assert {e["customer_id"] for e in publisher.published} >= {pseudonymise("u3-cust-a", key)}
     assert all(e["customer_id"].startswith("c_") for e in publisher.published)
     assert not pii_found(repr(publisher.published), ["u3-cust-a", "u3-cust-b"])
 
@@ -270,11 +272,11 @@ def test_ingest_retries_a_transient_publisher_error_with_backoff(tmp_path: Path)
     class Busy(FakePublisher):
         busy = 1
 
-        def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
+        def publish_event(self, event: TouchpointEvent) -> None:
             if self.busy:
                 self.busy -= 1
                 raise RetriableError("queue full")
-            return super().publish_object(obj, raw, received_at)
+            super().publish_event(event)
 
     path = render_sample("ivr_survey.csv.tmpl", "u5", int(time.time() * 1000) - 86_400_000, tmp_path)
     publisher = Busy("call-center-ivr-survey")

@@ -10,9 +10,9 @@ from prometheus_client import REGISTRY
 from connectors.sdk import registry
 from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord, RetriableError
 from connectors.sdk.privacy import pseudonymise
+from connectors.sdk.publisher import UNPROTECTED_CUSTOMER_ID, PublishSummary
 from connectors.sdk.runtime import (
     INVALID_EVENT,
-    REJECTED_BY_PUBLISHER,
     ConnectorRuntime,
     FileCursorStore,
     RecordResult,
@@ -58,7 +58,7 @@ class EchoConnector(Connector[EchoConfig]):
 
 def runtime(connector: Connector[Any] | None = None, **kw: Any) -> tuple[ConnectorRuntime, FakePublisher]:
     publisher = FakePublisher("sdk-echo")
-    rt = ConnectorRuntime(connector or EchoConnector(EchoConfig()), publisher, TEST_PRIVACY_KEY,
+    rt = ConnectorRuntime(connector or EchoConnector(EchoConfig()), publisher,
                           sleep=lambda _: None, **kw)
     return rt, publisher
 
@@ -129,20 +129,21 @@ def test_process_record_dead_letters_the_bytes_it_is_given() -> None:
     assert pub.dead_letters == [(b"line 7 as read from the file", "missing_id", "id is empty")]
 
 
-def test_event_refused_by_the_publisher_is_reported_not_lost() -> None:
-    class Refusing(FakePublisher):
-        def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
-            self.dead_letter(raw, "unprotected_customer_id", "no key")
-            return False
-
-    publisher = Refusing("sdk-echo")
-    rt = ConnectorRuntime(EchoConnector(EchoConfig()), publisher, TEST_PRIVACY_KEY)
+def test_keyless_publisher_refuses_raw_customer_ids_with_the_exact_reason() -> None:
+    publisher = FakePublisher("sdk-echo", privacy_key=None)
+    rt = ConnectorRuntime(EchoConnector(EchoConfig()), publisher)
     before = counter("cxpulse_connector_rejected_total", connector="sdk-echo", reason=INVALID_EVENT)
-    result = rt.process_record({"id": "8", "score": 4})
-    assert result == RecordResult(0, [Rejection(INVALID_EVENT, REJECTED_BY_PUBLISHER, event=True)])
-    assert [r for _, r, _ in publisher.dead_letters] == ["unprotected_customer_id"]  # once, by it
+    [refused] = rt.process_record({"id": "8", "score": 4, "customer": "cust-42"}).rejections
+    assert (refused.reason, refused.event, refused.counted_as) == (
+        UNPROTECTED_CUSTOMER_ID, True, INVALID_EVENT)
+    assert [(r, d) for _, r, d in publisher.dead_letters] == [(refused.reason, refused.detail)]
     after = counter("cxpulse_connector_rejected_total", connector="sdk-echo", reason=INVALID_EVENT)
     assert after == before + 1
+    # still redacted without a key; an event without a customer id goes through
+    assert rt.process({"id": "9", "score": 4, "comment": "mail a@b.vn"}) == 1
+    [event] = publisher.published
+    assert (event["customer_id"], event["comment"]) == (None, "mail [email]")
+    assert b"cust-42" not in publisher.dead_letters[0][0]
 
 
 def test_reject_counts_and_dead_letters_an_unparsable_record() -> None:
@@ -157,14 +158,6 @@ def test_reject_counts_and_dead_letters_an_unparsable_record() -> None:
             counter("cxpulse_connector_rejected_total", **labels, reason="invalid_json")) == (
         before[0] + 1, before[1] + 1)
     assert (rt.summary.records, rt.summary.rejected_by_reason) == (1, {"invalid_json": 1})
-
-
-def test_without_a_key_events_are_redacted_and_ids_left_to_the_publisher() -> None:
-    publisher = FakePublisher("sdk-echo")
-    rt = ConnectorRuntime(EchoConnector(EchoConfig()), publisher, None)
-    rt.process({"id": "9", "score": 4, "customer": "cust-42", "comment": "mail a@b.vn"})
-    [event] = publisher.published
-    assert (event["customer_id"], event["comment"]) == ("cust-42", "mail [email]")
 
 
 class Flaky(EchoConnector):
@@ -182,7 +175,7 @@ def test_retriable_error_retried_with_exponential_backoff() -> None:
     connector.failures = 3
     delays: list[float] = []
     publisher = FakePublisher("sdk-echo")
-    rt = ConnectorRuntime(connector, publisher, TEST_PRIVACY_KEY, sleep=delays.append,
+    rt = ConnectorRuntime(connector, publisher, sleep=delays.append,
                           retry=RetryPolicy(max_attempts=5, base_delay=0.5, max_delay=1.5))
     assert rt.process({"id": "5", "score": 5}) == 1
     assert delays == [0.5, 1.0, 1.5]
@@ -227,12 +220,12 @@ def test_run_pull_saves_cursor_after_flush_and_resumes(tmp_path: Path) -> None:
 
 def test_cursor_not_saved_when_flush_fails() -> None:
     class FailingFlush(FakePublisher):
-        def flush(self, timeout: float = 120.0) -> None:
+        def flush(self, timeout: float = 120.0) -> PublishSummary:
             raise RuntimeError("Kafka did not acknowledge")
 
     store = MemoryCursorStore()
     connector = EchoConnector(EchoConfig(), records(3))
-    rt = ConnectorRuntime(connector, FailingFlush(), TEST_PRIVACY_KEY)
+    rt = ConnectorRuntime(connector, FailingFlush())
     with pytest.raises(RuntimeError):
         rt.run_pull(store, batch_size=1)
     assert store.saves == []

@@ -27,15 +27,15 @@ from connectors.retail_partner import (
     watch,
 )
 from connectors.sdk.base import FatalError, InvalidRecord
-from connectors.sdk.privacy import PrivacyKey
+from connectors.sdk.publisher import UNPROTECTED_CUSTOMER_ID, PublishSummary
 from connectors.sdk.testing import ConnectorContract, FakePublisher, pii_found
+from schemas.event import InvalidEvent, TouchpointEvent
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples" / "retail_partner"
 MIN_MS = 60_000
 OFFSETS_MIN = {"t1": 0, "t2": 15}
 TIME_FORMAT = "%d/%m/%Y %H:%M"
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
-KEY = PrivacyKey("retail-unit-test-key-not-a-secret")
 TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"
 BAD_REASONS = ["score_out_of_range", "missing_event_time", "invalid_event_time", "invalid_score",
                "missing_location", "empty_response", "invalid_row"]
@@ -158,7 +158,7 @@ def test_drop_folder_publishes_good_rows_and_reports_bad_ones(tmp_path: Path, en
     base = int(time.time() * 1000) - 6 * 86_400_000
     path = render(tmp_path, "minimart__2026-11.csv", "u1", base, encoding)
     publisher = FakePublisher("retail-partner-csv")
-    [result] = process_drop_folder(tmp_path, connector(), publisher, KEY)
+    [result] = process_drop_folder(tmp_path, connector(), publisher)
     assert result.encoding == encoding
     assert result.summary.line() == (
         "records 10, accepted 3, rejected 7 (empty_response=1, invalid_event_time=1, invalid_row=1, "
@@ -192,13 +192,13 @@ def test_each_file_once_and_a_redrop_adds_no_new_ids(tmp_path: Path) -> None:
     copy = tmp_path.parent / "copy.csv"
     shutil.copy(path, copy)
     publisher = FakePublisher("retail-partner-csv")
-    assert len(process_drop_folder(tmp_path, connector(), publisher, KEY)) == 1
-    assert process_drop_folder(tmp_path, connector(), publisher, KEY) == []  # already processed
+    assert len(process_drop_folder(tmp_path, connector(), publisher)) == 1
+    assert process_drop_folder(tmp_path, connector(), publisher) == []  # already processed
     first_ids = {e["event_id"] for e in publisher.published}
     assert len(first_ids) == 3
     shutil.copy(copy, tmp_path / "minimart__a.csv")  # the same file dropped again...
     shutil.copy(copy, tmp_path / "minimart__a-resent.csv")  # ...and under another name
-    results = process_drop_folder(tmp_path, connector(), publisher, KEY)
+    results = process_drop_folder(tmp_path, connector(), publisher)
     assert len(results) == 2
     assert {e["event_id"] for e in publisher.published} == first_ids  # nothing new
     assert sorted(p.name for p in (tmp_path / "processed").iterdir()) == sorted(
@@ -210,7 +210,7 @@ def test_unknown_partner_and_bad_encoding_still_reported(tmp_path: Path) -> None
     (tmp_path / "coopfood__junk.csv").write_bytes(b"\x81\x8d\x8f")
     (tmp_path / "notes.csv").write_text("not a partner drop\n")
     publisher = FakePublisher("retail-partner-csv")
-    results = process_drop_folder(tmp_path, connector(), publisher, KEY)
+    results = process_drop_folder(tmp_path, connector(), publisher)
     assert [r.summary.line() for r in results] == [
         "records 0, accepted 0, rejected 1 (invalid_encoding=1)",
         "records 1, accepted 0, rejected 1 (unknown_partner=1)"]
@@ -218,25 +218,25 @@ def test_unknown_partner_and_bad_encoding_still_reported(tmp_path: Path) -> None
     assert read_report(tmp_path / "stranger__x.csv.rejected.csv")[1][:2] == ["1", "unknown_partner"]
     assert (tmp_path / "notes.csv").exists()
     with pytest.raises(FatalError):
-        process_drop_folder(tmp_path / "missing", connector(), publisher, KEY)
+        process_drop_folder(tmp_path / "missing", connector(), publisher)
 
 
 def test_failed_flush_leaves_the_file_for_the_next_round(tmp_path: Path) -> None:
     class Failing(FakePublisher):
-        def flush(self, timeout: float = 120.0) -> None:
+        def flush(self, timeout: float = 120.0) -> PublishSummary:
             raise RuntimeError("kafka down")
 
     path = render(tmp_path, "minimart__b.csv", "u3", int(time.time() * 1000) - 86_400_000)
     with pytest.raises(RuntimeError):
-        process_drop_folder(tmp_path, connector(), Failing(), KEY)
+        process_drop_folder(tmp_path, connector(), Failing())
     assert path.exists() and not (tmp_path / "minimart__b.csv.rejected.csv").exists()
-    assert len(process_drop_folder(tmp_path, connector(), FakePublisher(), KEY)) == 1
+    assert len(process_drop_folder(tmp_path, connector(), FakePublisher())) == 1
 
 
 def test_watch_processes_new_files_until_stopped(tmp_path: Path) -> None:
     stop, seen = threading.Event(), []
     publisher = FakePublisher("retail-partner-csv")
-    thread = threading.Thread(target=watch, args=(tmp_path, connector(), publisher, KEY), kwargs={
+    thread = threading.Thread(target=watch, args=(tmp_path, connector(), publisher), kwargs={
         "interval_s": 0.05, "min_age_s": 0.0, "stop": stop, "on_file": seen.append})
     thread.start()
     try:
@@ -265,7 +265,7 @@ def test_drop_folder_counts_rows_in_the_runtime_metrics(tmp_path: Path) -> None:
     (tmp_path / "coopfood__junk.csv").write_bytes(b"\x81\x8d\x8f")  # not a row: not counted
     reasons = [*BAD_REASONS, "invalid_event"]
     before = connector_counters(reasons)
-    process_drop_folder(tmp_path, connector(), FakePublisher("retail-partner-csv"), KEY)
+    process_drop_folder(tmp_path, connector(), FakePublisher("retail-partner-csv"))
     growth = {k: v - before[k] for k, v in connector_counters(reasons).items()}
     # the score_out_of_range row is an event failing validation: counted as invalid_event
     assert growth == {"in": 10, "out": 3, **{r: 1 for r in reasons}, "score_out_of_range": 0}
@@ -279,19 +279,19 @@ def test_report_has_the_reason_of_a_connector_bug_and_of_a_publisher_refusal(tmp
             return super().to_events(raw)
 
     class Refusing(FakePublisher):
-        def publish_object(self, obj: object, raw: bytes, received_at: int | None = None) -> bool:
+        def prepare(self, obj: object, received_at: int | None = None) -> TouchpointEvent:
             if isinstance(obj, dict) and obj["interaction_id"] == "HD002":
-                self.dead_letter(raw, "unprotected_customer_id", "no key")
-                return False
-            return super().publish_object(obj, raw, received_at)
+                raise InvalidEvent(UNPROTECTED_CUSTOMER_ID, "no key")
+            return super().prepare(obj, received_at)
 
     render(tmp_path, "minimart__e.csv", "u6", int(time.time() * 1000) - 86_400_000)
     publisher = Refusing("retail-partner-csv")
-    [result] = process_drop_folder(tmp_path, Buggy(connector().config), publisher, KEY)
+    [result] = process_drop_folder(tmp_path, Buggy(connector().config), publisher)
     assert result.summary.accepted == 1
     report = read_report(tmp_path / "minimart__e.csv.rejected.csv")
-    assert [tuple(r[:2]) for r in report[1:3]] == [("1", "connector_error"), ("2", "invalid_event")]
-    assert report[1][2] == "KeyError: 'a bug'" and report[2][2] == "rejected by the publisher"
+    assert [tuple(r[:2]) for r in report[1:3]] == [("1", "connector_error"),
+                                                    ("2", UNPROTECTED_CUSTOMER_ID)]
+    assert report[1][2] == "KeyError: 'a bug'" and report[2][2] == "no key"
     assert [r[1] for r in report[3:]] == BAD_REASONS  # the exact reasons, in row order
     dead = orjson.loads(publisher.dead_letters[0][0])  # the row record, as to_events got it
     assert (dead["partner_id"], dead["file_sha256"], dead["row_number"]) == ("minimart", result.sha256, 1)

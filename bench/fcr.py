@@ -223,7 +223,7 @@ def measure(settings: Settings, contacts: int, seed: int) -> Figures:
     end_pid = worker_pid(settings)
     return Figures(contacts, stored_contacts(settings), published_s, drained_s, left, rss_start,
                    proc_status_mb(end_pid, "VmRSS"), proc_status_mb(end_pid, "VmHWM"), sampled_peak,
-                   dir_size_mb(settings.run_path / "worker-data"), end_pid != pid)
+                   dir_size_mb(settings.worker_data_path), end_pid != pid)
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
@@ -249,7 +249,7 @@ def run(contacts: int, seed: int, keep: bool = False) -> bool:
         print("stopping the stack", flush=True)
         stack.down(settings, progress=lambda line: None)
     figures.print()
-    print(f"RocksDB after stop        {dir_size_mb(settings.run_path / 'worker-data'):>12,.0f} MB  "
+    print(f"RocksDB after stop        {dir_size_mb(settings.worker_data_path):>12,.0f} MB  "
           "(memtables flushed to SST, WAL emptied)")
     if figures.ok and not keep:
         shutil.rmtree(settings.run_path, ignore_errors=True)

@@ -65,7 +65,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
         clickhouse_user=settings.clickhouse_user, clickhouse_password=settings.clickhouse_password,
         web_port=settings.worker_port, batch_size=settings.sink_batch_size,
         batch_seconds=settings.sink_batch_seconds, schema_registry_url=settings.schema_registry_url,
-        partitions=settings.touchpoint_partitions, data_dir=str(settings.run_path / "worker-data"),
+        partitions=settings.touchpoint_partitions, data_dir=str(settings.worker_data_path),
         fcr_window_ms=int(parse_duration(settings.fcr_window) * 1000),
         alerts_enabled=settings.alerts_enabled, board_url=settings.board_url,
         followup_sla=parse_sla_spec(settings.followup_sla),

@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         return (self.ingest_keys_file or self.run_path / "ingest-keys.json").resolve()
 
     @property
+    def worker_data_path(self) -> Path:
+        """The worker's local table state (RocksDB), rebuilt from changelog topics when lost."""
+        return self.run_path / "worker-data"
+
+    @property
     def run_path(self) -> Path:
         """Absolute run folder."""
         return self.run_dir.resolve()

@@ -2,8 +2,9 @@
 
 `make bench-ingest` runs it on a fresh local stack (free ports, a temporary run folder; the worker is
 not started). For each batch size, ``--concurrency`` clients post signed batches of canonical events
-for ``--seconds``; every answer must be 200 with every item accepted, and the topic must hold exactly
-the events posted. Not a test: nothing here asserts a speed. The clients share the machine's cores
+for ``--seconds``; every answer must be 200 with every item accepted. Then the service's own cost per
+event is timed in process (no HTTP, no clients). The topic must hold exactly the events sent.
+Not a test: nothing here asserts a speed. The clients share the machine's cores
 with the service, so the figures are a floor.
 """
 
@@ -23,9 +24,10 @@ import orjson
 
 from bench.pipeline_throughput import _free_port
 from connectors.ingest.client import signed_headers
+from connectors.ingest.delivery import SharedProducer
 from connectors.ingest.keys import KeyStore
 from connectors.sdk.kafka import end_offsets
-from cxpulse.ingest_cmd import master_key
+from cxpulse.ingest_cmd import build_service, master_key
 from cxpulse.settings import Settings
 from infra import stack
 from schemas.topics import Topics
@@ -66,6 +68,29 @@ async def _round(url: str, key_id: str, secret: str, size: int, concurrency: int
     return sum(counts), len(latencies), latencies
 
 
+def _in_process(settings: Settings, key_id: str, batches: int = 20, size: int = 500) -> int:
+    """The service's own cost per event, without HTTP or clients; returns the events published.
+
+    ``IngestService.publish`` on full batches, one after another, each waiting for its Kafka
+    acknowledgements: wall time (acks included) and CPU time of this process (its Kafka threads too).
+    """
+    service = build_service(settings)
+    service.producer = SharedProducer(settings.bootstrap)
+    key = service.keys.get(key_id)
+    assert key is not None
+    items = [orjson.loads(_batch(size, int(time.time() * 1000)))["events"] for _ in range(batches)]
+    started, cpu = time.perf_counter(), time.process_time()
+    for batch in items:
+        service.publish("/v1/events", key, batch)
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    service.producer.close()
+    events = batches * size
+    print(f"in process ({batches} batches of {size}, one after another): "
+          f"{elapsed / events * 1e6:.0f} µs/event wall, acks included; "
+          f"{cpu / events * 1e6:.0f} µs/event CPU")
+    return batches * size
+
+
 def run(sizes: list[int], concurrency: int, seconds: float) -> None:
     """Post batches of each size for ``seconds``; print throughput and latency per size."""
     settings = Settings(run_dir=Path(tempfile.mkdtemp(prefix="cxpulse-bench-ingest-")),
@@ -90,6 +115,7 @@ def run(sizes: list[int], concurrency: int, seconds: float) -> None:
             q = statistics.quantiles(latencies, n=100)
             print(f"{size:>6} {requests / seconds:>11,.0f} {events / seconds:>10,.0f} "
                   f"{q[49] * 1000:>8.1f} {q[98] * 1000:>8.1f}")
+        total += _in_process(settings, key.key_id)
         topic = Topics(settings.topic_prefix).touchpoints
         stored = sum(end_offsets(settings.bootstrap, [(topic, p) for p in
                                                       range(settings.touchpoint_partitions)]).values())

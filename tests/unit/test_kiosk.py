@@ -26,6 +26,7 @@ from connectors.kiosk_heartbeats import DeviceRegistry, device_state_path
 from connectors.opening_hours import parse_opening_hours
 from connectors.sdk.base import InvalidRecord
 from connectors.sdk.publisher import PublishSummary
+from connectors.sdk.testing import ConnectorContract
 from schemas.event import InvalidEvent, validate_event
 from tests.unit.test_opening_hours import BERLIN, VN, utc
 
@@ -37,6 +38,36 @@ NOW = 1_790_000_000_000
 def press(button: Any = 3, ts: Any = NOW, seq: Any = 7, location: str = "hcm-01",
           device: str = "d1") -> tuple[str, bytes]:
     return f"kiosk/{location}/{device}/press", orjson.dumps({"button": button, "ts": ts, "seq": seq})
+
+
+def _recent_iso(minutes_ago: int) -> str:
+    """A device clock reading in Vietnam time, ``minutes_ago`` before now (samples stay valid)."""
+    moment = datetime.fromtimestamp(time.time() - minutes_ago * 60, ZoneInfo("Asia/Ho_Chi_Minh"))
+    return moment.isoformat(timespec="milliseconds")
+
+
+class TestKioskContract(ConnectorContract):
+    """The contract kit on presses as terminals send them: (MQTT topic, JSON payload bytes)."""
+
+    connector_cls = KioskMqttConnector
+    config = {"locations": {"hcm-q1": {"touchpoint": "store_exit", "region": "south"}}}
+    good_records = [
+        ("kiosk/hcm-q1/door-1/press", orjson.dumps({"button": 1, "ts": _recent_iso(3), "seq": 41})),
+        ("kiosk/hcm-q1/door-1/press", orjson.dumps({"button": 4, "ts": _recent_iso(2), "seq": 42})),
+        ("kiosk/hn-02/till-3/press",
+         orjson.dumps({"button": 3, "ts": int(time.time() * 1000) - 3 * HOUR_MS, "seq": 7})),
+    ]
+    bad_records = [
+        (("kiosk/hcm-q1/press", b'{"button": 2, "ts": 1, "seq": 1}'), "invalid_topic"),
+        (("kiosk/hcm-q1/door-1/press", b'{"button": 2, "ts": '), "invalid_json"),
+        (("kiosk/hcm-q1/door-1/press", b"[2]"), "invalid_payload"),
+        (("kiosk/hcm-q1/door-1/press", orjson.dumps({"button": 5, "ts": _recent_iso(1), "seq": 1})),
+         "invalid_button"),
+        (("kiosk/hcm-q1/door-1/press", orjson.dumps({"button": 2, "seq": 1})), "invalid_timestamp"),
+        (("kiosk/hcm-q1/door-1/press", orjson.dumps({"button": 2, "ts": _recent_iso(1), "seq": -1})),
+         "invalid_seq"),
+        ({"topic": "kiosk/hcm-q1/door-1/press"}, "invalid_record"),
+    ]
 
 
 @pytest.fixture()

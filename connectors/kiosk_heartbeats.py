@@ -1,6 +1,6 @@
 """Kiosk liveness: the bridge's device registry, its persistence, and its gauges.
 
-The MQTT bridge (:mod:`connectors.kiosk`) records, per ``(location, device)``, when it last received
+The MQTT bridge (:mod:`connectors.kiosk_bridge`) records, per ``(location, device)``, when it last received
 a heartbeat and a press from the device. Times are the **bridge's** clock (Unix seconds), not the
 device's: liveness is about what reaches us now, device clocks drift, and a press a terminal buffered
 offline and delivers late still proves the terminal is connected at delivery. (Event time of

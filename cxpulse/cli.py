@@ -245,7 +245,8 @@ def cmd_connector_new(args: argparse.Namespace, _settings: Settings) -> int:
 
 
 def cmd_connector_run(args: argparse.Namespace, settings: Settings) -> int:
-    from connectors.kiosk import KioskConfig, run_from_settings
+    from connectors.kiosk import KioskConfig
+    from connectors.kiosk_bridge import run_from_settings
 
     config = KioskConfig.model_validate_json(args.config.read_bytes()) if args.config else None
     # prints progress and a final summary line itself; keeps its kiosk device registry in the run folder

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kiosk import KioskBridge, KioskConfig
+from connectors.kiosk import KioskConfig
+from connectors.kiosk_bridge import KioskBridge
 from cxpulse.settings import Settings
 from infra import stack
 

@@ -21,7 +21,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.kiosk import KioskConfig, run_bridge
+from connectors.kiosk import KioskConfig
+from connectors.kiosk_bridge import run_bridge
 from connectors.sdk.publisher import EventPublisher
 from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings

@@ -15,18 +15,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from connectors.kiosk import (
-    KioskBridge,
-    KioskConfig,
-    KioskMqttConnector,
-    PressFilter,
-    counts_as_new_press,
-)
+from connectors.kiosk import KioskConfig, KioskMqttConnector
+from connectors.kiosk_bridge import KioskBridge, PressFilter, counts_as_new_press
 from connectors.kiosk_heartbeats import DeviceRegistry, device_state_path
 from connectors.opening_hours import parse_opening_hours
 from connectors.sdk.base import InvalidRecord
-from connectors.sdk.publisher import PublishSummary
-from connectors.sdk.testing import ConnectorContract
+from connectors.sdk.testing import ConnectorContract, FakePublisher
 from schemas.event import InvalidEvent, validate_event
 from tests.unit.test_opening_hours import BERLIN, VN, utc
 
@@ -180,37 +174,25 @@ def test_press_filter_is_per_device_and_keeps_the_latest() -> None:
     assert f.last[("l", "d1")] == (NOW + 6000, 4)
 
 
-class FakePublisher:
-    def __init__(self) -> None:
-        self.published: list[dict[str, Any]] = []
-        self.dead: list[tuple[bytes, str]] = []
-        self.summary = PublishSummary()
-
-    def publish_object(self, obj: dict[str, Any], raw: bytes, received_at: int | None = None) -> bool:
-        self.published.append(obj)
-        return True
-
-    def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
-        self.dead.append((raw, reason))
-
-
 def test_bridge_publishes_suppresses_and_dead_letters() -> None:
-    publisher = FakePublisher()
-    bridge = KioskBridge(KioskConfig(), publisher)  # type: ignore[arg-type]
-    for raw in [press(ts=NOW, seq=1), press(ts=NOW + 2000, seq=2), press(ts=NOW + 9000, seq=3),
-                press(ts=NOW - 3 * HOUR_MS, seq=0), press(button=9, seq=4)]:
+    publisher = FakePublisher("kiosk-mqtt")
+    bridge = KioskBridge(KioskConfig(), publisher)
+    now = int(time.time() * 1000)
+    for raw in [press(ts=now, seq=1), press(ts=now + 2000, seq=2), press(ts=now + 9000, seq=3),
+                press(ts=now - 3 * HOUR_MS, seq=0), press(button=9, seq=4)]:
         bridge.handle(*raw)
     assert [e["event_id"] for e in publisher.published] == [
         "kiosk/hcm-01/d1/1", "kiosk/hcm-01/d1/3", "kiosk/hcm-01/d1/0"]
     assert bridge.stats.suppressed == 1  # suppressed, not dead-lettered
-    [(raw, reason)] = publisher.dead
+    [(raw, reason, _detail)] = publisher.dead_letters
     assert reason == "invalid_button"
     assert orjson.loads(raw)["topic"] == "kiosk/hcm-01/d1/press"
+    assert bridge.runtime.summary.records == 5  # the SDK runtime counted every press
     assert "suppressed 1" in bridge.summary_line()
 
 
 def test_heartbeat_sets_the_gauge() -> None:
-    bridge = KioskBridge(KioskConfig(), FakePublisher())  # type: ignore[arg-type]
+    bridge = KioskBridge(KioskConfig(), FakePublisher("kiosk-mqtt"))
     registry = CollectorRegistry()
     registry.register(bridge.gauges)
     before = time.time()
@@ -265,7 +247,7 @@ def gauges_of(bridge: KioskBridge) -> dict[tuple[str, str, str], float]:
 def liveness_bridge(clock: Clock, devices: DeviceRegistry | None = None) -> KioskBridge:
     config = KioskConfig(default_timezone="Asia/Ho_Chi_Minh", silent_after_s=600, locations={
         "bar": {"opening_hours": "20:00-02:00"}})
-    return KioskBridge(config, FakePublisher(), devices, clock)  # type: ignore[arg-type]
+    return KioskBridge(config, FakePublisher("kiosk-mqtt"), devices, clock)
 
 
 def test_silent_only_while_open_and_after_silent_after_s_of_opening_time() -> None:

@@ -13,9 +13,11 @@ is a *submission*: the item as posted plus what the service knows about it::
   service received the answer.
 - ``ingest-api``: canonical events in JSON form (``POST /v1/events``), from back ends and partners.
 
-Event ids are namespaced by the key's source (``<source>/<id>``), so one source can never collide
-with — or suppress as duplicates — another source's events. A key bound to a partner can only submit
-that partner's events; a key bound to a channel only events of that channel.
+Event ids are namespaced by route and by the key's source (``api/<source>/<id>``,
+``widget/<source>/<id>``), so no source — nor a public widget key — can collide with, or suppress as
+duplicates, the events of another source, of another route, or of another connector (whose ids start
+``kiosk/``, ``ctr/``, ``ivr/``, ``rp/``). A key bound to a partner can only submit that partner's
+events; a key bound to a channel only events of that channel.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ class WebSurveyConnector(_SubmissionConnector[WebSurveyConfig]):
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "item"
             raise InvalidRecord("invalid_survey", f"{where}: {first['msg']}") from None
-        if not _ID_RE.match(answer.id):
+        if not _ID_RE.fullmatch(answer.id):
             raise InvalidRecord("invalid_survey", "id: 8-128 characters of A-Z a-z 0-9 _ - . :")
         field, low, high = SCALES[answer.scale]
         if not low <= answer.score <= high:
@@ -117,7 +119,7 @@ class WebSurveyConnector(_SubmissionConnector[WebSurveyConfig]):
         if answer.page:
             attributes["page"] = answer.page.split("?", 1)[0].split("#", 1)[0]
         return [{
-            "event_id": f"{source}/{answer.id}",
+            "event_id": f"widget/{source}/{answer.id}",
             "occurred_at": received_at,
             "received_at": received_at,
             "channel": key.get("channel") or "web",
@@ -153,6 +155,8 @@ class ApiEventsConnector(_SubmissionConnector[ApiEventsConfig]):
         event_id = item.get("event_id")
         if not isinstance(event_id, str) or not event_id.strip():
             raise InvalidRecord("missing_field", "event_id")
+        if any(ch < " " or ch == "\x7f" for ch in event_id):
+            raise InvalidRecord("invalid_event_id", "event_id holds control characters")
         channel, partner = key.get("channel") or "", key.get("partner_id") or ""
         if channel and item.get("channel", channel) != channel:
             raise InvalidRecord("channel_not_allowed",
@@ -160,7 +164,7 @@ class ApiEventsConnector(_SubmissionConnector[ApiEventsConfig]):
         if partner and item.get("partner_id", partner) not in (partner, ""):
             raise InvalidRecord("partner_not_allowed",
                                 f"this key submits events of partner {partner} only")
-        event = {**item, "event_id": f"{source}/{event_id}", "source": source}
+        event = {**item, "event_id": f"api/{source}/{event_id}", "source": source}
         event["received_at"] = received_at  # the service is the edge: it stamps ingest time
         if channel:
             event["channel"] = channel

@@ -98,7 +98,7 @@ def openapi_document(max_body_bytes: int, max_items: int) -> dict[str, Any]:
                 "a signature is accepted once). Browser keys (the widget) need no signature but only "
                 f"post surveys from their allowed origins. Bodies are capped at {max_body_bytes} "
                 f"bytes and {max_items} items; each item costs one token of the key's rate limit. "
-                "Event ids are namespaced by the key's source: '<source>/<id>'."),
+                "Event ids are namespaced: 'api/<source>/<id>' and 'widget/<source>/<id>'."),
         },
         "paths": {
             "/v1/events": {"post": _post("Canonical touchpoint events (server keys)",

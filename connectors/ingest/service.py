@@ -30,7 +30,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_
 
 from connectors.ingest import signing
 from connectors.ingest.delivery import RecentIds, RequestPublisher, SharedProducer
-from connectors.ingest.keys import ApiKey, KeyStore
+from connectors.ingest.keys import ApiKey, KeyFileError, KeyStore
 from connectors.ingest.openapi import openapi_document
 from connectors.sdk.base import Connector
 from connectors.sdk.privacy import PrivacyKey
@@ -65,6 +65,8 @@ class IngestConfig:
     max_items: int = 500
     survey: WebSurveyConfig = field(default_factory=WebSurveyConfig)
     ack_timeout_s: float = 30.0
+    max_in_flight: int = 64
+    """Requests being processed at once; more are answered 503 at once rather than queued."""
 
 
 class Refused(Exception):
@@ -89,14 +91,19 @@ class IngestService:
         self.recent = RecentIds()
         self.producer: SharedProducer | None = None
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest")
+        self._in_flight = 0
         self._connectors: dict[str, Connector[Any]] = {
             "/v1/events": ApiEventsConnector(ApiEventsConnector.Config()),
             "/v1/surveys/web": WebSurveyConnector(config.survey),
         }
 
-    def _mtime(self) -> float:
-        path = self.config.keys_file
-        return path.stat().st_mtime if path.exists() else 0.0
+    def _mtime(self) -> tuple[int, int, int]:
+        """What changes when the key file is replaced (mtime alone may not, on a coarse clock)."""
+        try:
+            st = self.config.keys_file.stat()
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
 
     def _refresh_keys(self) -> None:
         """Pick up keys added or revoked by ``cxpulse ingest keys`` (checked at most once a second)."""
@@ -106,8 +113,12 @@ class IngestService:
         self._keys_checked = now
         mtime = self._mtime()
         if mtime != self._keys_mtime:
-            self.keys.reload()
             self._keys_mtime = mtime
+            try:
+                self.keys.reload()
+            except KeyFileError as exc:  # keep serving with the keys we have; say so loudly
+                log.error("ingest: key file not reloaded, previous keys stay in use: %s", exc)
+                return
             log.info("ingest keys reloaded: %d key(s)", len(self.keys.all()))
 
     # -- checks, in the order they run -------------------------------------------------------
@@ -142,24 +153,35 @@ class IngestService:
                           "of the server clock")
         return key
 
-    def verify_signature(self, request: web.Request, key: ApiKey, body: bytes) -> None:
-        """401 for a bad signature, 409 for a signature already used (a replayed request)."""
+    def verify_signature(self, request: web.Request, key: ApiKey, body: bytes) -> str | None:
+        """401 for a bad signature, 409 for a signature already used (a replayed request).
+
+        Returns the signature now recorded as used (None for browser keys): the caller forgets it
+        again if the request is not answered 2xx, so retrying a refused or failed request is allowed.
+        """
         if key.kind == "browser":
-            return
+            return None
         secret = self.keys.secret_of(key)
         timestamp = request.headers["X-Cx-Timestamp"]
-        signature = request.headers.get("X-Cx-Signature", "")
-        if secret is None or not signing.signature_valid(
+        signature = signing.canonical_signature(request.headers.get("X-Cx-Signature", ""))
+        if secret is None or signature is None or not signing.signature_valid(
                 secret, signature, timestamp, request.method, request.path_qs, body):
             raise Refused(401, "bad_signature", "X-Cx-Signature does not match the request")
         if not self.replays.first_use(key.key_id, signature, int(timestamp), self._clock()):
             raise Refused(409, "replayed_request", "this signed request was already received")
+        return signature
 
     def check_rate(self, key: ApiKey, items: int) -> None:
-        """429 with Retry-After when the key's token bucket cannot pay one token per item."""
+        """429 with Retry-After when the key's token bucket cannot pay one token per item.
+
+        A batch larger than the bucket could never pass: 413, split it.
+        """
+        if items > key.burst:
+            raise Refused(413, "too_many_items",
+                          f"key {key.key_id} takes at most {key.burst} items per request")
         wait = self.limits.take(key.key_id, items, key.rate_per_s, key.burst, time.monotonic())
         if wait > 0:
-            retry = "3600" if wait == float("inf") else str(max(1, int(wait + 0.999)))
+            retry = str(max(1, int(wait + 0.999)))
             raise Refused(429, "rate_limited",
                           f"key {key.key_id} is limited to {key.rate_per_s:g} items/s "
                           f"(burst {key.burst})", {"Retry-After": retry})
@@ -182,9 +204,17 @@ class IngestService:
                           f"{len(items)} items exceed the {self.config.max_items}-item batch cap")
         return items
 
-    def publish(self, route: str, key: ApiKey, items: list[Any]) -> RequestPublisher:
-        """Every item through its connector and the runtime; returns once Kafka acknowledged all."""
+    def publish(self, route: str, key: ApiKey, items: list[Any],
+                deadline: float | None = None) -> RequestPublisher:
+        """Every item through its connector and the runtime; returns once Kafka acknowledged all.
+
+        ``deadline`` (``time.monotonic()``) bounds the whole request, time spent queued for a
+        thread included: a request still queued at its deadline is not started at all.
+        """
         assert self.producer is not None, "service not started"
+        deadline = deadline if deadline is not None else time.monotonic() + self.config.ack_timeout_s
+        if time.monotonic() >= deadline:
+            raise DeliveryFailed("the request waited past its deadline before it could start")
         connector = self._connectors[route]
         publisher = RequestPublisher(self.producer, self.config.topics, self.config.codec,
                                      key.source, self.recent, privacy_key=self.config.privacy_key,
@@ -196,33 +226,52 @@ class IngestService:
             publisher.begin(index)
             runtime.process({"source": key.source, "received_at": received_at, "key": binding,
                              "item": item})
-        publisher.flush(self.config.ack_timeout_s)
+        publisher.flush(max(0.0, deadline - time.monotonic()))
         return publisher
 
     async def handle_post(self, request: web.Request) -> web.Response:
         """Checks, then items -> Kafka, then the per-item answer."""
         route = request.path
-        started = time.perf_counter()
+        if self._in_flight >= self.config.max_in_flight:
+            return self._refusal(request, route, None, Refused(
+                503, "overloaded", "too many requests in progress; retry shortly",
+                {"Retry-After": "1"}))
+        self._in_flight += 1
         key: ApiKey | None = None
+        signature: str | None = None
+        answered_ok = False
         try:
             self.check_size(request)
             key = self.authenticate(request)
             body = await request.read()
-            self.verify_signature(request, key, body)
+            signature = self.verify_signature(request, key, body)
             items = self.items_of(body)
             self.check_rate(key, len(items))
-            loop = asyncio.get_running_loop()
-            publisher = await loop.run_in_executor(self._pool, self.publish, route, key, items)
+            response = await self._publish_and_answer(request, route, key, items)
+            answered_ok = True
+            return response
         except Refused as exc:
             return self._refusal(request, route, key, exc)
         except web.HTTPRequestEntityTooLarge:
             return self._refusal(request, route, key, Refused(
                 413, "body_too_large", f"body exceeds the {self.config.max_body_bytes}-byte cap"))
         except DeliveryFailed as exc:
-            log.error("ingest: Kafka did not acknowledge a request of %s: %s", key, exc)
+            log.error("ingest: Kafka did not acknowledge a request of key %s: %s",
+                      key.key_id if key else "-", exc)
             return self._refusal(request, route, key, Refused(
                 503, "kafka_unavailable", "events not stored; retry later (same ids are safe)",
                 {"Retry-After": "5"}))
+        finally:
+            self._in_flight -= 1
+            if signature is not None and key is not None and not answered_ok:
+                self.replays.forget(key.key_id, signature)
+
+    async def _publish_and_answer(self, request: web.Request, route: str, key: ApiKey,
+                                  items: list[Any]) -> web.Response:
+        started = time.perf_counter()
+        deadline = time.monotonic() + self.config.ack_timeout_s
+        loop = asyncio.get_running_loop()
+        publisher = await loop.run_in_executor(self._pool, self.publish, route, key, items, deadline)
         counts = {"accepted": 0, "duplicate": 0, "rejected": 0}
         for outcome in publisher.outcomes:
             counts[outcome.status] += 1
@@ -301,13 +350,14 @@ class IngestService:
         self.producer = SharedProducer(self.config.bootstrap)
 
     async def _stop(self, _app: web.Application) -> None:
+        # Requests still running finish producing before the producer flushes and stops.
+        await asyncio.get_running_loop().run_in_executor(None, self._pool.shutdown, True)
         if self.producer is not None:
             # Every request still waiting gets its answer within ack_timeout_s: no longer flush.
             left = await asyncio.get_running_loop().run_in_executor(
                 None, self.producer.close, self.config.ack_timeout_s)
             if left:
                 log.error("ingest: %d record(s) undelivered at shutdown", left)
-        self._pool.shutdown(wait=True)
 
 
 def _dumps(obj: Any) -> str:
@@ -317,4 +367,4 @@ def _dumps(obj: Any) -> str:
 def serve(service: IngestService, host: str, port: int) -> None:
     """Run until SIGTERM/SIGINT; in-flight requests finish and the producer flushes on the way out."""
     web.run_app(service.app(), host=host, port=port, print=None, access_log=None,
-                shutdown_timeout=30)
+                shutdown_timeout=service.config.ack_timeout_s + 5)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import hmac
+import re
 from dataclasses import dataclass
 
 REPLAY_WINDOW_S = 300
@@ -33,15 +34,29 @@ def sign(secret: str, timestamp: str, method: str, path: str, body: bytes) -> st
     return SIGNATURE_SCHEME + digest
 
 
+_SIGNATURE_RE = re.compile(r"sha256=[0-9a-f]{64}")
+_TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
+
+
+def canonical_signature(header: str) -> str | None:
+    """The signature header in its one accepted spelling, or None if malformed.
+
+    One spelling only (``sha256=`` + 64 lowercase hex digits, surrounding spaces and tabs dropped),
+    so a replay cannot slip past the replay cache by decorating the header.
+    """
+    value = header.strip(" \t")
+    return value if _SIGNATURE_RE.fullmatch(value) else None
+
+
 def signature_valid(secret: str, signature: str, timestamp: str, method: str, path: str,
                     body: bytes) -> bool:
-    """Constant-time comparison of the presented signature with the expected one."""
-    return hmac.compare_digest(sign(secret, timestamp, method, path, body), signature.strip())
+    """Constant-time comparison of a canonical signature with the expected one."""
+    return hmac.compare_digest(sign(secret, timestamp, method, path, body), signature)
 
 
 def timestamp_fresh(timestamp: str, now: float, window_s: int = REPLAY_WINDOW_S) -> bool:
-    """Whether ``timestamp`` (unix seconds, an integer) is within ``window_s`` of ``now``."""
-    if not timestamp.isdigit() or len(timestamp) > 12:
+    """Whether ``timestamp`` (unix seconds, ASCII digits) is within ``window_s`` of ``now``."""
+    if not _TIMESTAMP_RE.fullmatch(timestamp):
         return False
     return abs(int(timestamp) - now) <= window_s
 
@@ -66,6 +81,10 @@ class ReplayCache:
         self._seen.add(entry)
         heapq.heappush(self._expiry, (timestamp + self._window + 1, entry))
         return True
+
+    def forget(self, key_id: str, signature: str) -> None:
+        """Allow a signature again: its request was refused or failed, so a retry is no replay."""
+        self._seen.discard((key_id, signature))
 
     def _purge(self, now: float) -> None:
         while self._expiry and self._expiry[0][0] < now:

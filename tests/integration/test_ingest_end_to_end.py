@@ -83,7 +83,7 @@ def test_signed_batch_per_item_results_kafka_and_figures(
     assert statuses == [("accepted", None)] * 6 + [("duplicate", None),
                                                    ("rejected", "score_out_of_range"),
                                                    ("rejected", "occurred_at_out_of_range")]
-    assert answer.body["results"][0]["event_id"] == f"web-shop/{tag}-0"
+    assert answer.body["results"][0]["event_id"] == f"api/web-shop/{tag}-0"
 
     again = client.post_events(good)  # a client retry: nothing new
     assert [r["status"] for r in again.body["results"]] == ["duplicate"] * 6
@@ -119,7 +119,7 @@ def test_partner_key_submits_only_its_own_events(running_stack: Settings) -> Non
     assert [(r["status"], r.get("reason")) for r in answer.body["results"]] == [
         ("accepted", None), ("rejected", "partner_not_allowed"), ("rejected", "channel_not_allowed")]
     [stored] = topic_ids(running_stack, Topics(running_stack.topic_prefix).touchpoints, tag)
-    assert "acme-mart/" in stored and "acme" in stored
+    assert "api/acme-mart/" in stored and "acme" in stored
 
 
 def raw_post(settings: Settings, path: str, body: bytes, headers: dict[str, str]) -> Answer:
@@ -165,9 +165,12 @@ def test_security_negatives_are_refused_and_nothing_reaches_kafka(
         key_id, secret, "POST", "/v1/events", huge)) == 413
 
     limited_id, limited_secret = add_key(running_stack, rate_per_s=0.01, burst=1)
-    two = orjson.dumps([event(tag, 2, at, csat=5), event(tag, 3, at, csat=5)])
-    limited = raw_post(running_stack, "/v1/events", two,
-                       signed_headers(limited_id, limited_secret, "POST", "/v1/events", two))
+    first = orjson.dumps([event(f"ratefirst{time.time_ns()}", 1, at, csat=5)])
+    assert raw_post(running_stack, "/v1/events", first, signed_headers(
+        limited_id, limited_secret, "POST", "/v1/events", first)).status == 200  # the bucket's one
+    one = orjson.dumps([event(tag, 2, at, csat=5)])
+    limited = raw_post(running_stack, "/v1/events", one,
+                       signed_headers(limited_id, limited_secret, "POST", "/v1/events", one))
     assert (limited.status, limited.body["error"]) == (429, "rate_limited")
     assert int(limited.headers["Retry-After"]) >= 1
 
@@ -208,21 +211,60 @@ def test_openapi_health_and_metrics(running_stack: Settings) -> None:
         assert b"cxpulse_ingest_requests_total" in response.read()
 
 
-def test_no_2xx_without_a_kafka_acknowledgement(tmp_path: Path) -> None:
-    """A service whose broker is down answers 503 (retry later), never 200."""
-    dead_broker = f"127.0.0.1:{free_port()}"
-    service = IngestService(IngestConfig(
-        bootstrap=dead_broker, topics=Topics("t."), codec=AvroCodec(),
+def dead_broker_service(tmp_path: Path, **limits: Any) -> IngestService:
+    """A service whose broker never answers: every request that reaches Kafka fails."""
+    return IngestService(IngestConfig(
+        bootstrap=f"127.0.0.1:{free_port()}", topics=Topics("t."), codec=AvroCodec(),
         keys_file=tmp_path / "keys.json", master_key=PrivacyKey("master-key-for-this-test-0001"),
-        privacy_key=PrivacyKey("privacy-key-for-this-test-0001"), ack_timeout_s=1.5))
+        privacy_key=PrivacyKey("privacy-key-for-this-test-0001"), ack_timeout_s=1.5, **limits))
+
+
+def test_no_2xx_without_a_kafka_acknowledgement_and_the_same_request_may_be_retried(
+        tmp_path: Path) -> None:
+    """A broker that is down gives 503 (retry later), never 200; the identical signed request,
+    retried, is not mistaken for a replay."""
+    service = dead_broker_service(tmp_path)
     key, secret = service.keys.add("server", "web-shop")
     body = orjson.dumps([event("down", 1, int(time.time() * 1000), csat=5)])
+    headers = signed_headers(key.key_id, secret, "POST", "/v1/events", body)
 
-    async def scenario() -> tuple[int, Any]:
+    async def scenario() -> list[tuple[int, Any]]:
         async with TestClient(TestServer(service.app())) as client:
-            response = await client.post("/v1/events", data=body, headers=signed_headers(
-                key.key_id, secret, "POST", "/v1/events", body))
-            return response.status, await response.json()
+            answers = []
+            for _ in range(2):
+                response = await client.post("/v1/events", data=body, headers=headers)
+                answers.append((response.status, (await response.json())["error"]))
+            return answers
 
-    status, answer = asyncio.run(scenario())
-    assert (status, answer["error"]) == (503, "kafka_unavailable")
+    assert asyncio.run(scenario()) == [(503, "kafka_unavailable")] * 2
+
+
+def test_refusals_that_need_no_broker(tmp_path: Path) -> None:
+    """Decorated signatures, odd timestamps, batches beyond a key's bucket, overload: all clean
+    4xx/503 answers, never a 500 and never a second use of one signature."""
+    service = dead_broker_service(tmp_path)
+    busy = dead_broker_service(tmp_path, max_in_flight=0)  # shares the key file
+    key, secret = service.keys.add("server", "web-shop", burst=2)
+    busy.keys.reload()
+    body = orjson.dumps([event("x", n, int(time.time() * 1000), csat=5) for n in range(3)])
+    good = signed_headers(key.key_id, secret, "POST", "/v1/events", body)
+
+    async def post(client: TestClient, headers: dict[str, str], data: bytes = body) -> tuple[int, str]:
+        response = await client.post("/v1/events", data=data, headers=headers)
+        return response.status, (await response.json())["error"]
+
+    async def scenario() -> list[tuple[int, str]]:
+        async with TestClient(TestServer(busy.app())) as client:
+            overloaded = await post(client, good)
+        async with TestClient(TestServer(service.app())) as client:
+            return [
+                overloaded,
+                await post(client, {**good, "X-Cx-Signature": good["X-Cx-Signature"] + "\u00a0"}),
+                await post(client, {**good, "X-Cx-Timestamp": "\u00b2"}),
+                await post(client, good),  # 3 items, a bucket of 2: can never pass
+                await post(client, good),  # refused before, so not a replay
+            ]
+
+    assert asyncio.run(scenario()) == [
+        (503, "overloaded"), (401, "bad_signature"), (401, "stale_timestamp"),
+        (413, "too_many_items"), (413, "too_many_items")]

@@ -65,7 +65,7 @@ def test_smiley_maps_to_csat_like_kiosks_and_ids_are_namespaced() -> None:
     faces = [connector.to_events(submission(answer(score=s)))[0]["csat"] for s in (1, 2, 3, 4)]
     assert faces == [1, 2, 4, 5]
     [event] = connector.to_events(submission(answer(page="/checkout?email=a@b.vn#x")))
-    assert event["event_id"] == "web-shop/0b6f7f2e-6c1d-4a8e-9d55-1f2c3b4a5d6e"
+    assert event["event_id"] == "widget/web-shop/0b6f7f2e-6c1d-4a8e-9d55-1f2c3b4a5d6e"
     assert event["journey_stage"] == "purchase"
     assert event["occurred_at"] == RECEIVED  # a browser's clock is not trusted
     assert event["attributes"] == {"scale": "smiley", "page": "/checkout"}
@@ -76,7 +76,7 @@ def test_api_events_are_bound_to_their_key() -> None:
     [event] = connector.to_events(submission(
         {"event_id": "r-1", "source": "spoofed", "received_at": 1, "kind": "response"},
         PARTNER, "acme"))
-    assert event["event_id"] == "acme/r-1"
+    assert event["event_id"] == "api/acme/r-1"
     assert event["source"] == "acme"
     assert (event["channel"], event["partner_id"]) == ("retail_partner", "acme")
     assert event["received_at"] == RECEIVED
@@ -157,3 +157,39 @@ def test_openapi_document_matches_the_event_schema() -> None:
     assert set(doc["paths"]) >= {"/v1/events", "/v1/surveys/web", "/health", "/metrics"}
     responses = doc["paths"]["/v1/events"]["post"]["responses"]
     assert {"200", "401", "409", "413", "429", "503"} <= set(responses)
+
+
+@pytest.mark.parametrize("header,canonical", [
+    ("sha256=" + "a" * 64, "sha256=" + "a" * 64),
+    (" sha256=" + "a" * 64 + "\t", "sha256=" + "a" * 64),
+    ("sha256=" + "a" * 64 + "\u00a0", None),  # decorated: would dodge the replay cache
+    ("sha256=" + "a" * 64 + "\u3000", None),
+    ("sha256=" + "A" * 64, None),
+    ("sha256=" + "a" * 63, None),
+    ("sha256=" + "é" * 64, None),
+    ("", None)])
+def test_one_spelling_of_a_signature(header: str, canonical: str | None) -> None:
+    assert signing.canonical_signature(header) == canonical
+
+
+@pytest.mark.parametrize("timestamp", ["²", "١٧٩٠٠٠٠٠٠٠", "+1790000000", " 1790000000"])
+def test_timestamps_are_ascii_digits_only(timestamp: str) -> None:
+    assert not signing.timestamp_fresh(timestamp, 1_790_000_000.0)
+
+
+def test_a_forgotten_signature_may_be_used_again() -> None:
+    cache = signing.ReplayCache()
+    assert cache.first_use("k", "sig", 1000, now=1000.0)
+    cache.forget("k", "sig")
+    assert cache.first_use("k", "sig", 1000, now=1001.0)
+
+
+def test_ids_cannot_collide_across_routes_or_carry_control_characters() -> None:
+    [widget] = WebSurveyConnector(WebSurveyConfig()).to_events(submission(answer(id="order-1001")))
+    [api] = ApiEventsConnector(ApiEventsConfig()).to_events(
+        submission({"event_id": "order-1001", "kind": "response"}))
+    assert widget["event_id"] != api["event_id"]
+    with pytest.raises(InvalidRecord, match="invalid_survey"):
+        WebSurveyConnector(WebSurveyConfig()).to_events(submission(answer(id="abcdefgh\n")))
+    with pytest.raises(InvalidRecord, match="invalid_event_id"):
+        ApiEventsConnector(ApiEventsConfig()).to_events(submission({"event_id": "x\x00y"}))

@@ -54,12 +54,18 @@
     (target || document.body).appendChild(box);
     var chosen = null;
     var answerId = uuid();
+    var sending = false;
+    var sentScore = null; // the score answerId was last sent with
     var buttons = choices.map(function (score, i) {
       var label = scale === "smiley" ? text.faces[i] : String(score);
       var b = el("button", {"type": "button", "class": "cx-choice", "data-score": String(score),
                             "aria-label": label, "aria-pressed": "false"},
                  [scale === "smiley" ? emoji[i] : String(score)]);
       b.addEventListener("click", function () {
+        if (sending || box.getAttribute("data-cx-state") === "sent") { return; }
+        // A different score after a failed send is a different answer: it must not share the id
+        // of one that may have landed.
+        if (sentScore !== null && score !== sentScore) { answerId = uuid(); sentScore = null; }
         chosen = score;
         buttons.forEach(function (o) { o.setAttribute("aria-pressed", String(o === b)); });
         send.disabled = false;
@@ -77,7 +83,9 @@
     box.append(send, status);
 
     send.addEventListener("click", function () {
-      if (chosen === null) { return; }
+      if (chosen === null || sending) { return; }
+      sending = true;
+      sentScore = chosen;
       send.disabled = true;
       box.setAttribute("data-cx-state", "sending");
       var answer = {id: answerId, touchpoint: d.touchpoint || "web", scale: scale, score: chosen,
@@ -86,6 +94,7 @@
       if (d.customer) { answer.customer = d.customer; }
       if (d.lang) { answer.lang = d.lang; }
       post(answer, 0, function (ok) {
+        sending = false;
         box.setAttribute("data-cx-state", ok ? "sent" : "failed");
         status.textContent = ok ? text.thanks : text.failed;
         if (ok) { box.querySelectorAll("button, textarea").forEach(function (n) { n.disabled = true; }); }

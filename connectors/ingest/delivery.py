@@ -12,6 +12,7 @@ and tells the client its retry was not needed.
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from collections import OrderedDict
@@ -51,23 +52,35 @@ class ItemOutcome:
 
 
 class RecentIds:
-    """The last ``capacity`` acknowledged event ids (LRU), shared by all requests; thread-safe."""
+    """The last ``capacity`` acknowledged event ids (LRU), shared by all requests; thread-safe.
+
+    Ids are kept as 16-byte digests, so memory stays near 100 MB at the default capacity whatever
+    the ids' length (up to 256 characters each).
+    """
 
     def __init__(self, capacity: int = 1_000_000) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._ids: OrderedDict[bytes, None] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
 
-    def __contains__(self, event_id: object) -> bool:
-        with self._lock:
-            return event_id in self._ids
+    @staticmethod
+    def _digest(event_id: str) -> bytes:
+        return hashlib.blake2b(event_id.encode(), digest_size=16).digest()
 
-    def add_all(self, event_ids: list[str]) -> None:
-        """Remember ids Kafka acknowledged, evicting the oldest beyond capacity."""
+    def __contains__(self, event_id: object) -> bool:
+        if not isinstance(event_id, str):
+            return False
+        digest = self._digest(event_id)
         with self._lock:
-            for event_id in event_ids:
-                self._ids[event_id] = None
-                self._ids.move_to_end(event_id)
+            return digest in self._ids
+
+    def add_all(self, event_ids: Iterable[str]) -> None:
+        """Remember ids Kafka acknowledged, evicting the oldest beyond capacity."""
+        digests = [self._digest(e) for e in event_ids]
+        with self._lock:
+            for digest in digests:
+                self._ids[digest] = None
+                self._ids.move_to_end(digest)
             while len(self._ids) > self._capacity:
                 self._ids.popitem(last=False)
 
@@ -86,14 +99,20 @@ class SharedProducer:
             self.producer.poll(0.05)
 
     def produce(self, topic: str, value: bytes, key: bytes | None,
-                headers: list[tuple[str, bytes]] | None, on_delivery: Any) -> None:
-        """Produce, waiting for local queue space rather than failing."""
+                headers: list[tuple[str, bytes]] | None, on_delivery: Any,
+                deadline: float | None = None) -> None:
+        """Produce, waiting for local queue space until ``deadline`` (``time.monotonic()``).
+
+        Raises ``DeliveryFailed`` if the queue is still full then (Kafka is not keeping up).
+        """
         while True:
             try:
                 self.producer.produce(topic, value=value, key=key, headers=headers,
                                       on_delivery=on_delivery)
                 return
             except BufferError:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise DeliveryFailed("the producer's queue stayed full") from None
                 time.sleep(0.01)
 
     def close(self, timeout: float = 30.0) -> int:
@@ -114,6 +133,12 @@ class _Acks:
     def expect(self) -> None:
         with self._cond:
             self.pending += 1
+
+    def forget_one(self) -> None:
+        """A record that was expected but never handed to the producer."""
+        with self._cond:
+            self.pending -= 1
+            self._cond.notify_all()
 
     def __call__(self, err: Any, _msg: Any) -> None:
         with self._cond:
@@ -136,9 +161,9 @@ class RequestPublisher(BasePublisher):
 
     def __init__(self, shared: SharedProducer, topics: Topics, codec: AvroCodec, source: str,
                  recent: RecentIds, *, privacy_key: PrivacyKey,
-                 raw_id_fields: Iterable[str] = ()) -> None:
+                 raw_id_fields: Iterable[str] = (), deadline: float | None = None) -> None:
         super().__init__(topics, codec, source, privacy_key=privacy_key, raw_id_fields=raw_id_fields)
-        self._shared, self._recent = shared, recent
+        self._shared, self._recent, self._deadline = shared, recent, deadline
         self._acks = _Acks()
         # insertion-ordered set: O(1) lookups for the in-request duplicate check
         self._accepted_ids: dict[str, None] = {}
@@ -164,7 +189,11 @@ class RequestPublisher(BasePublisher):
     def _send(self, topic: str, value: bytes, key: bytes | None,
               headers: list[tuple[str, bytes]] | None) -> None:
         self._acks.expect()
-        self._shared.produce(topic, value, key, headers, self._acks)
+        try:
+            self._shared.produce(topic, value, key, headers, self._acks, self._deadline)
+        except DeliveryFailed:
+            self._acks.forget_one()
+            raise
 
     def dead_letter(self, raw: bytes, reason: str, detail: str) -> None:
         """The item goes to the dead-letter topic (PII removed); its outcome is ``rejected``."""

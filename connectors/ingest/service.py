@@ -218,7 +218,7 @@ class IngestService:
         connector = self._connectors[route]
         publisher = RequestPublisher(self.producer, self.config.topics, self.config.codec,
                                      key.source, self.recent, privacy_key=self.config.privacy_key,
-                                     raw_id_fields=connector.raw_id_fields())
+                                     raw_id_fields=connector.raw_id_fields(), deadline=deadline)
         runtime = ConnectorRuntime(connector, publisher)
         received_at = int(self._clock() * 1000)
         binding = {"channel": key.channel or "", "partner_id": key.partner_id}

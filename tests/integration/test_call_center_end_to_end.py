@@ -25,6 +25,7 @@ from cxpulse.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import Topics
 from sql.client import ServerDatabase
+from tests.conftest import run_tag
 from tests.integration.test_end_to_end import cxpulse, dead_letters, metrics
 from tests.unit.test_call_center import MIN_MS, OFFSETS_MIN, render_sample
 
@@ -53,7 +54,7 @@ def test_call_center_files_land_exactly_once_with_dead_letters(
         running_stack: Settings, cli_env: dict[str, str], server_db: ServerDatabase,
         tmp_path: Path) -> None:
     now = int(time.time() * 1000)
-    tag = f"cc{now}"
+    tag = run_tag("cc")
     base = now - 6 * DAY_MS
     t = {k: (base - base % 1000) + m * MIN_MS for k, m in OFFSETS_MIN.items()}
     ctr_file = render_sample("ctr_firehose.json.tmpl", tag, base, tmp_path)

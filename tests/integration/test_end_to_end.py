@@ -24,6 +24,7 @@ from infra import stack
 from schemas.topics import Topics
 from sql.client import ServerDatabase
 from sql.migrate import migrate
+from tests.conftest import run_tag
 from tests.integration.reference import COUNTS, FCR, expected_counts, expected_fcr, first_copies
 from tests.integration.topic_reader import read_topic
 
@@ -134,7 +135,7 @@ def test_publish_drain_metrics_exact_with_dead_letters_and_replay(
         running_stack: Settings, cli_env: dict[str, str], tmp_path: Path) -> None:
     now_ms = int(time.time() * 1000)
     start_ms = (now_ms - 5 * HOUR_MS) // 60_000 * 60_000
-    tag = f"e2e{now_ms}"
+    tag = run_tag("etoe")
     path = tmp_path / "events.jsonl"
     events, rejected = build_file(path, tag, 11, start_ms, 1.0, 3.0, now_ms)
 

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from sql.client import ServerDatabase
+from tests.conftest import run_tag
 from tests.integration.reference import FCR, expected_fcr, fcr_roles
 from tests.integration.test_end_to_end import cxpulse, metrics
 
@@ -41,7 +42,7 @@ def stored_roles(db: ServerDatabase, tag: str) -> dict[str, str]:
 def test_crafted_chains_give_exactly_the_expected_outcomes(
         cli_env: dict[str, str], server_db: ServerDatabase, tmp_path: Path) -> None:
     now = int(time.time() * 1000)
-    tag = f"fcr{now}"
+    tag = run_tag("fcr")
     late_first = contact(tag, "late-first", "e", now - 12 * DAY_MS, True, "web")
     chains = [
         # resolved web chat, then a call about the same thing 2 days later

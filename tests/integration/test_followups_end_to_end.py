@@ -12,6 +12,7 @@ from cxpulse.settings import Settings
 from schemas.topics import Topics
 from sql.client import ServerDatabase
 from sql.followups import followup_list
+from tests.conftest import run_tag
 from tests.integration.test_end_to_end import cxpulse
 from tests.integration.topic_reader import read_topic
 
@@ -39,7 +40,7 @@ def test_followups_are_created_routed_and_recovered_exactly(
         running_stack: Settings, cli_env: dict[str, str], server_db: ServerDatabase,
         tmp_path: Path) -> None:
     now = int(time.time() * 1000)
-    tag = f"loop{now}"
+    tag = run_tag("loop")
     t = now - 25 * DAY_MS
     events = [
         event(tag, "a-unhappy", "a", t, csat=2),

@@ -27,7 +27,7 @@ from cxpulse.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import Topics
 from sql.client import ServerDatabase
-from tests.conftest import free_port
+from tests.conftest import free_port, run_tag
 from tests.integration.test_end_to_end import cxpulse
 from tests.integration.topic_reader import read_topic
 
@@ -59,7 +59,7 @@ def event(tag: str, n: int, occurred: int, **fields: Any) -> dict[str, Any]:
 def topic_ids(settings: Settings, topic: str, tag: str) -> list[str]:
     """The event ids (touchpoints) or raw payloads (dlq) mentioning ``tag``."""
     found = []
-    for msg in read_topic(settings.bootstrap, topic, idle_s=1.5):
+    for msg in read_topic(settings.bootstrap, topic):
         value = msg.value() or b""
         if tag.encode() in value:
             found.append(value.decode("utf-8", "replace"))
@@ -69,7 +69,7 @@ def topic_ids(settings: Settings, topic: str, tag: str) -> list[str]:
 def test_signed_batch_per_item_results_kafka_and_figures(
         running_stack: Settings, cli_env: dict[str, str], server_db: ServerDatabase,
         server_key: tuple[str, str]) -> None:
-    tag = f"ing{time.time_ns()}"
+    tag = run_tag("ing")
     at = int(time.time() * 1000) - 4 * DAY_MS
     scores = [5, 4, 2, 5, 1, 3]
     good = [event(tag, n, at + n * 1000, csat=s, customer_id=f"CUST-{tag}-{n}",
@@ -110,7 +110,7 @@ def test_signed_batch_per_item_results_kafka_and_figures(
 def test_partner_key_submits_only_its_own_events(running_stack: Settings) -> None:
     key_id, secret = add_key(running_stack, source="acme-mart", channel="retail_partner",
                              partner_id="acme")
-    tag = f"prt{time.time_ns()}"
+    tag = run_tag("prt")
     at = int(time.time() * 1000) - 4 * DAY_MS
     answer = IngestClient(url(running_stack), key_id, secret).post_events([
         event(tag, 1, at, channel="retail_partner", nps=9),
@@ -131,7 +131,7 @@ def raw_post(settings: Settings, path: str, body: bytes, headers: dict[str, str]
 @pytest.fixture()
 def nothing_reaches_kafka(running_stack: Settings) -> Iterator[str]:
     """A tag for the test's events; afterwards, no record anywhere mentions it."""
-    tag = f"neg{time.time_ns()}"
+    tag = run_tag("neg")
     yield tag
     topics = Topics(running_stack.topic_prefix)
     for topic in (topics.touchpoints, topics.dlq):

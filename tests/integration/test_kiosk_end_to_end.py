@@ -28,7 +28,7 @@ from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.topics import Topics
-from tests.conftest import free_port
+from tests.conftest import free_port, run_tag
 from tests.integration.test_end_to_end import cxpulse, dead_letters, metrics
 
 MIN_MS = 60_000
@@ -98,7 +98,7 @@ def press(button: int, at: int, seq: int) -> bytes:
 def test_kiosk_presses_counted_in_their_minute_once_with_dead_letters(
         running_stack: Settings, cli_env: dict[str, str]) -> None:
     now = int(time.time() * 1000)
-    tag = f"kiosk{now}"
+    tag = run_tag("kiosk")
     a, b = f"{tag}-a", f"{tag}-b"
     port = free_port()
     thread, stop, lines = start_bridge(running_stack, KioskConfig(
@@ -148,7 +148,7 @@ def test_heartbeats_tell_live_silent_and_closed_kiosks_apart_across_a_bridge_res
     """Kiosk `live` keeps sending heartbeats, `quiet` sends one and stops; one location is open around
     the clock (Vietnamese time), the other closed right now. With silent_after_s = 1 s, `quiet` turns
     silent within seconds; a restarted bridge reloads its registry and still reports it silent."""
-    tag = f"hb{int(time.time() * 1000)}"
+    tag = run_tag("hb")
     opened, closed = f"{tag}-open", f"{tag}-closed"
     hour = datetime.now(UTC).hour  # the closed location opens in 2 hours (UTC) for one hour
     port = free_port()

@@ -44,6 +44,7 @@ from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings
 from schemas.topics import Topics
 from sql.client import ServerDatabase, checked_identifier
+from tests.conftest import run_tag
 from tests.integration.test_call_center_end_to_end import publisher_for
 from tests.integration.test_end_to_end import cxpulse
 from tests.integration.test_ingest_end_to_end import add_key
@@ -252,7 +253,7 @@ def test_no_raw_pii_in_any_topic_or_table(running_stack: Settings, cli_env: dict
                                           server_db: ServerDatabase, tmp_path: Path) -> None:
     now = int(time.time() * 1000)
     # 6 days back: inside the lateness window, outside the windows other tests compare figures in
-    run = PiiRun(running_stack, cli_env, tmp_path, f"pii{now}", privacy_key(running_stack),
+    run = PiiRun(running_stack, cli_env, tmp_path, run_tag("pii"), privacy_key(running_stack),
                  now - 6 * DAY_MS - 2 * 3_600_000)
     for feed in FEEDERS:
         feed(run)

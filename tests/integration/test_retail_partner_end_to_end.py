@@ -15,6 +15,7 @@ from typing import Any
 from connectors.retail_partner import RetailPartnerConfig, RetailPartnerCsvConnector, process_drop_folder
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
+from tests.conftest import run_tag
 from tests.integration.test_call_center_end_to_end import publisher_for
 from tests.integration.test_end_to_end import cxpulse, dead_letters
 from tests.unit.test_retail_partner import BAD_REASONS, minimart_mapping, read_report, render
@@ -33,7 +34,7 @@ def test_drop_folder_files_land_exactly_once_with_reports(
         running_stack: Settings, cli_env: dict[str, str], server_db: ServerDatabase,
         tmp_path: Path) -> None:
     now = int(time.time() * 1000)
-    tag = f"rp{now}"
+    tag = run_tag("rp")
     touchpoint = f"partner_store_{tag}"
     drop = tmp_path / "drop"
     drop.mkdir()

@@ -8,7 +8,6 @@ not allow fails visibly and sends nothing.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,7 +20,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from cxpulse.settings import Settings
 from schemas.topics import Topics
 from sql.client import ServerDatabase
-from tests.conftest import free_port
+from tests.conftest import free_port, run_tag
 from tests.integration.test_end_to_end import cxpulse
 from tests.integration.test_ingest_end_to_end import add_key, topic_ids
 
@@ -99,7 +98,7 @@ def answer(driver: webdriver.Chrome, box: str, score: int, comment: str | None =
 def test_widget_answers_reach_clickhouse_from_an_allowed_origin_only(
         running_stack: Settings, cli_env: dict[str, str], server_db: ServerDatabase,
         browser: webdriver.Chrome) -> None:
-    tag = f"wgt{time.time_ns()}"
+    tag = run_tag("wgt")
     shop, other = _Page(), _Page()
     try:
         key_id, _ = add_key(running_stack, "browser", allowed_origins=(shop.origin,))

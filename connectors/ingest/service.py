@@ -294,17 +294,27 @@ class IngestService:
                                  headers={**exc.headers, **self._cors(request, key)}, dumps=_dumps)
 
     def _cors(self, request: web.Request, key: ApiKey | None) -> dict[str, str]:
+        """CORS headers that let a widget page read the answer.
+
+        The key's own origins; or, for a refusal before the key was known, any browser key's, so
+        the page sees the real status (401, 413) rather than a network error.
+        """
         origin = request.headers.get("Origin", "")
-        if key is not None and key.kind == "browser" and origin in key.allowed_origins:
-            return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"}
-        return {}
+        if key is not None:
+            allowed = key.kind == "browser" and origin in key.allowed_origins
+        else:
+            allowed = self._origin_of_some_browser_key(origin)
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if allowed else {}
+
+    def _origin_of_some_browser_key(self, origin: str) -> bool:
+        return bool(origin) and any(
+            origin in k.allowed_origins for k in self.keys.all() if k.kind == "browser")
 
     async def handle_preflight(self, request: web.Request) -> web.Response:
         """CORS preflight of the widget: allowed when some browser key allows the origin."""
         self._refresh_keys()
         origin = request.headers.get("Origin", "")
-        allowed = any(origin in k.allowed_origins for k in self.keys.all() if k.kind == "browser")
-        if not allowed:
+        if not self._origin_of_some_browser_key(origin):
             return web.Response(status=403)
         return web.Response(status=204, headers={
             "Access-Control-Allow-Origin": origin, "Vary": "Origin",

@@ -268,3 +268,21 @@ def test_refusals_that_need_no_broker(tmp_path: Path) -> None:
     assert asyncio.run(scenario()) == [
         (503, "overloaded"), (401, "bad_signature"), (401, "stale_timestamp"),
         (413, "too_many_items"), (413, "too_many_items")]
+
+
+def test_a_widget_page_can_read_a_refusal(tmp_path: Path) -> None:
+    """A refusal before the key is known still carries CORS headers for a widget's origin."""
+    service = dead_broker_service(tmp_path)
+    service.keys.add("browser", "web-shop", allowed_origins=("https://shop.example",))
+
+    async def scenario() -> list[tuple[int, str | None]]:
+        async with TestClient(TestServer(service.app())) as client:
+            answers = []
+            for origin in ("https://shop.example", "https://evil.example"):
+                response = await client.post("/v1/surveys/web", data=b"{}", headers={
+                    "Origin": origin, "X-Cx-Key": "cxp_000000000000000000000000"})
+                answers.append((response.status,
+                                response.headers.get("Access-Control-Allow-Origin")))
+            return answers
+
+    assert asyncio.run(scenario()) == [(401, "https://shop.example"), (401, None)]

@@ -40,6 +40,7 @@ import orjson
 from pydantic import Field
 
 from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
+from connectors.sdk.cells import cell_score, cell_text
 from connectors.sdk.fields import Channel, JourneyStage
 from connectors.sdk.runtime import ConnectorRuntime, Publisher, RecordResult
 from schemas.event import InvalidEvent, parse_timestamp_ms
@@ -81,11 +82,6 @@ def _timestamp(value: object, name: str, missing: str) -> int:
         return parse_timestamp_ms(value, name)
     except InvalidEvent as exc:
         raise InvalidRecord("invalid_timestamp", exc.detail) from None
-
-
-def _text(value: object) -> str | None:
-    """A non-empty stripped string, or None."""
-    return value.strip() or None if isinstance(value, str) else None
 
 
 class CtrConfig(ConnectorConfig):
@@ -152,7 +148,7 @@ class AmazonConnectCtrConnector(Connector[CtrConfig]):
         updated = _timestamp(raw.get("LastUpdateTimestamp"), "LastUpdateTimestamp",
                              "missing_last_update_timestamp")
         attrs = _object(raw, "Attributes")
-        queue = _text(_object(raw, "Queue").get("Name"))
+        queue = cell_text(_object(raw, "Queue").get("Name"))
         channel = cfg.channels.get(str(raw.get("Channel") or "VOICE"))
         if channel is None:
             raise InvalidRecord("invalid_ctr", f"Channel {str(raw.get('Channel'))[:32]!r} is not mapped")
@@ -168,25 +164,25 @@ class AmazonConnectCtrConnector(Connector[CtrConfig]):
             "journey_stage": cfg.journey_stage,
             "customer_id": self._customer(raw, attrs),
             "interaction_id": contact_id,
-            "contact_reason": _text(attrs.get(cfg.contact_reason_attribute)),
+            "contact_reason": cell_text(attrs.get(cfg.contact_reason_attribute)),
             "resolved": parse_flag(attrs.get(cfg.resolved_attribute), "resolved"),
             "complaint": parse_flag(complaint, "complaint"),
-            "agent_id": _text(_object(raw, "Agent").get("Username")) or "",
+            "agent_id": cell_text(_object(raw, "Agent").get("Username")) or "",
             "attributes": _ctr_attributes(raw, queue),
         }]
 
     def _customer(self, ctr: dict[str, Any], attrs: dict[str, Any]) -> str | None:
         """The configured attribute, else (if allowed) the caller's endpoint address."""
-        found = _text(attrs.get(self.config.customer_id_attribute))
+        found = cell_text(attrs.get(self.config.customer_id_attribute))
         if found is None and self.config.customer_id_from_endpoint:
-            found = _text(_object(ctr, "CustomerEndpoint").get("Address"))
+            found = cell_text(_object(ctr, "CustomerEndpoint").get("Address"))
         return found
 
 
 def _ctr_attributes(ctr: dict[str, Any], queue: str | None) -> dict[str, str]:
     """Queue, initiation method and disconnect reason, when present (strings only)."""
-    pairs = {"queue": queue, "initiation_method": _text(ctr.get("InitiationMethod")),
-             "disconnect_reason": _text(ctr.get("DisconnectReason"))}
+    pairs = {"queue": queue, "initiation_method": cell_text(ctr.get("InitiationMethod")),
+             "disconnect_reason": cell_text(ctr.get("DisconnectReason"))}
     return {k: v for k, v in pairs.items() if v}
 
 
@@ -204,17 +200,6 @@ class IvrSurveyConfig(ConnectorConfig):
     agent_column: str | None = "Agent"
     touchpoint: str = Field("post_call_survey", min_length=1)
     journey_stage: JourneyStage = "support"
-
-
-def _score(row: dict[str, Any], column: str | None) -> int | None:
-    """An integer score or None when empty; the scale is checked by event validation."""
-    text = _text(row.get(column)) if column else None
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidRecord("invalid_score", f"{column} must be an integer, got {text[:32]!r}") from None
 
 
 def row_hash(row: dict[str, Any]) -> str:
@@ -239,18 +224,20 @@ class IvrSurveyCsvConnector(Connector[IvrSurveyConfig]):
         if not isinstance(raw, dict) or None in raw:
             raise InvalidRecord("invalid_row", "expected a CSV row with no more cells than the header")
         cfg = self.config
-        occurred_at = _timestamp(_text(raw.get(cfg.timestamp_column)), cfg.timestamp_column,
-                                 "missing_timestamp")
-        scores = {k: _score(raw, getattr(cfg, f"{k}_column")) for k in ("csat", "nps", "ces")}
-        comment = _text(raw.get(cfg.comment_column)) if cfg.comment_column else None
-        if all(v is None for v in scores.values()) and comment is None:
-            raise InvalidRecord("empty_response", "no score and no comment")
-        contact_id = _text(raw.get(cfg.contact_id_column)) if cfg.contact_id_column else None
-        if contact_id is not None and len(contact_id) > MAX_CONTACT_ID:
-            raise InvalidRecord("invalid_row", f"contact id longer than {MAX_CONTACT_ID} characters")
 
         def column(name: str | None) -> str | None:
-            return _text(raw.get(name)) if name else None
+            return cell_text(raw.get(name)) if name else None
+
+        occurred_at = _timestamp(column(cfg.timestamp_column), cfg.timestamp_column,
+                                 "missing_timestamp")
+        scores = {k: cell_score(column(getattr(cfg, f"{k}_column")), getattr(cfg, f"{k}_column"))
+                  for k in ("csat", "nps", "ces")}
+        comment = column(cfg.comment_column)
+        if all(v is None for v in scores.values()) and comment is None:
+            raise InvalidRecord("empty_response", "no score and no comment")
+        contact_id = column(cfg.contact_id_column)
+        if contact_id is not None and len(contact_id) > MAX_CONTACT_ID:
+            raise InvalidRecord("invalid_row", f"contact id longer than {MAX_CONTACT_ID} characters")
 
         return [{
             "event_id": f"ivr/{contact_id}" if contact_id else f"ivr/sha256:{row_hash(raw)}",

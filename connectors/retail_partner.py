@@ -40,6 +40,7 @@ from pydantic import Field, field_validator
 
 from connectors.call_center import IngestSummary
 from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
+from connectors.sdk.cells import cell_score, cell_text
 from connectors.sdk.fields import Channel, JourneyStage
 from connectors.sdk.runtime import ConnectorRuntime, Publisher
 
@@ -96,17 +97,13 @@ class RetailPartnerConfig(ConnectorConfig):
         return value
 
 
-def _text(value: object) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
-
-
 def _cell(row: dict[str, Any], column: str | None) -> str | None:
     """The stripped cell of ``column``; InvalidRecord ``missing_column`` if the header lacks it."""
     if column is None:
         return None
     if column not in row:
         raise InvalidRecord("missing_column", f"the file has no column {column!r}")
-    text = _text(row[column])
+    text = cell_text(row[column])
     if text is not None and len(text) > MAX_CELL:
         raise InvalidRecord("invalid_row", f"{column} is longer than {MAX_CELL} characters")
     return text
@@ -131,15 +128,6 @@ def _event_time(text: str | None, mapping: PartnerMapping) -> int:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(mapping.timezone))
     return int(parsed.astimezone(UTC).timestamp() * 1000)
-
-
-def _score(text: str | None, column: str | None) -> int | None:
-    if text is None:
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        raise InvalidRecord("invalid_score", f"{column} must be an integer, got {text[:32]!r}") from None
 
 
 class RetailPartnerCsvConnector(Connector[RetailPartnerConfig]):
@@ -172,7 +160,7 @@ class RetailPartnerCsvConnector(Connector[RetailPartnerConfig]):
         location = _cell(row, mapping.location)
         if mapping.location is not None and location is None:
             raise InvalidRecord("missing_location", f"{mapping.location} is required")
-        scores = {k: _score(_cell(row, getattr(mapping, k)), getattr(mapping, k)) for k in SCORES}
+        scores = {k: cell_score(_cell(row, getattr(mapping, k)), getattr(mapping, k)) for k in SCORES}
         comment = _cell(row, mapping.comment)
         if all(v is None for v in scores.values()) and comment is None:
             raise InvalidRecord("empty_response", "no score and no comment")

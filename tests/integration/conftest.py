@@ -14,7 +14,7 @@ import pytest
 
 from cxpulse.settings import Settings
 from infra import stack
-from sql.client import ServerDatabase
+from sql.client import Database, ServerDatabase
 from tests.conftest import free_port, unique_name
 
 
@@ -69,3 +69,13 @@ def server_db(running_stack: Settings) -> Iterator[ServerDatabase]:
                         running_stack.clickhouse_database)
     yield db
     db.close()
+
+
+ENGINES = ("clickhouse-18.16", "chdb")
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> Database:
+    """Each SQL test once per engine: the module's ``server_data`` and ``chdb_data`` fixtures."""
+    db: Database = request.getfixturevalue("server_data" if request.param == ENGINES[0] else "chdb_data")
+    return db

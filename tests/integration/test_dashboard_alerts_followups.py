@@ -36,7 +36,6 @@ from tests.integration.test_followups_queries import (
     stories,
 )
 
-ENGINES = ("clickhouse-18.16", "chdb")
 NOW = int(time.time())
 HOUR = 3600
 ALERT_RANGES = {"last-6h": TimeRange(NOW - 6 * HOUR, NOW), "6h-to-1h-ago": TimeRange(NOW - 6 * HOUR,
@@ -122,11 +121,6 @@ def chdb_data(followup_events: list[dict[str, Any]]) -> Iterator[ChdbDatabase]:
     yield db
     db.close()
 
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> Database:
-    db: Database = request.getfixturevalue("server_data" if request.param == ENGINES[0] else "chdb_data")
-    return db
 
 
 def run(db: Database, sql: str, window: TimeRange, channels: list[str]) -> list[dict[str, Any]]:

@@ -41,7 +41,6 @@ from tests.integration.dashboard_reference import (
     in_range,
 )
 
-ENGINES = ("clickhouse-18.16", "chdb")
 FIGURE_TABLES = ("minute_satisfaction", "fcr_contacts")
 """Panels over these tables show figures of the events inserted here; the alerts and closed-loop
 panels are checked in ``test_dashboard_alerts_followups``."""
@@ -111,12 +110,6 @@ def chdb_data(scenario: Scenario, fcr_rows: list[Rows]) -> Iterator[ChdbDatabase
     yield db
     db.close()
 
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> Database:
-    fixture = "server_data" if request.param == "clickhouse-18.16" else "chdb_data"
-    db: Database = request.getfixturevalue(fixture)
-    return db
 
 
 # --- running board queries ----------------------------------------------------------------------------

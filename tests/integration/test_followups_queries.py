@@ -39,7 +39,6 @@ from streams.satisfaction.contributions import EVENT_COLUMNS, event_row
 from tests.conftest import unique_name
 from tests.integration.test_dashboard_queries import insert_chdb
 
-ENGINES = ("clickhouse-18.16", "chdb")
 MINUTE = 60_000
 HOUR = 60 * MINUTE
 DAY = 24 * HOUR
@@ -207,11 +206,6 @@ def chdb_data(events: list[Event]) -> Iterator[ChdbDatabase]:
     yield db
     db.close()
 
-
-@pytest.fixture(params=ENGINES)
-def engine(request: pytest.FixtureRequest) -> Database:
-    db: Database = request.getfixturevalue("server_data" if request.param == ENGINES[0] else "chdb_data")
-    return db
 
 
 # --- the independent recomputation ---------------------------------------------------------------------

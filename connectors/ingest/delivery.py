@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any, Literal
 
 from confluent_kafka import Producer
 
-from connectors.sdk.kafka import producer_config
+from connectors.sdk.kafka import produce, producer_config
 from connectors.sdk.privacy import PrivacyKey, redact
 from connectors.sdk.publisher import BasePublisher, DeliveryFailed, PublishSummary
 from schemas.codec import AvroCodec
@@ -105,15 +104,10 @@ class SharedProducer:
 
         Raises ``DeliveryFailed`` if the queue is still full then (Kafka is not keeping up).
         """
-        while True:
-            try:
-                self.producer.produce(topic, value=value, key=key, headers=headers,
-                                      on_delivery=on_delivery)
-                return
-            except BufferError:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise DeliveryFailed("the producer's queue stayed full") from None
-                time.sleep(0.01)
+        try:
+            produce(self.producer, topic, value, key, headers, on_delivery, deadline)
+        except BufferError:
+            raise DeliveryFailed("the producer's queue stayed full") from None
 
     def close(self, timeout: float = 30.0) -> int:
         """Stop polling and flush; returns the records still undelivered."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from confluent_kafka import KafkaException, Producer
@@ -74,13 +74,19 @@ class DeliveryTracker:
 
 
 def produce(producer: Producer, topic: str, value: bytes, key: bytes | None,
-            headers: list[tuple[str, bytes]] | None, on_delivery: DeliveryTracker) -> None:
-    """Produce, waiting for queue space instead of failing when the local queue is full."""
+            headers: list[tuple[str, bytes]] | None, on_delivery: Callable[[Any, Any], None],
+            deadline: float | None = None) -> None:
+    """Produce, waiting for queue space instead of failing when the local queue is full.
+
+    With a ``deadline`` (``time.monotonic()``), a queue still full then re-raises ``BufferError``.
+    """
     while True:
         try:
             producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
             return
         except BufferError:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
             producer.poll(0.1)
 
 

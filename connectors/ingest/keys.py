@@ -79,7 +79,34 @@ class KeyStore:
         self.path = path
         self._master = master_key if isinstance(master_key, PrivacyKey) else PrivacyKey(master_key)
         self._keys: dict[str, ApiKey] = {}
+        self._file_state = self._stat()
+        self._checked = float("-inf")
         self.reload()
+
+    def _stat(self) -> tuple[int, int, int]:
+        """What changes when the file is replaced (mtime alone may not, on a coarse clock)."""
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return (0, 0, 0)
+        return (st.st_mtime_ns, st.st_ino, st.st_size)
+
+    def refresh(self, min_interval_s: float = 1.0) -> bool:
+        """Re-read the file if another process changed it (looked at once per ``min_interval_s``).
+
+        Returns whether it was re-read. On ``KeyFileError`` the keys in memory stay in use, and
+        the same broken file is not reported again.
+        """
+        now = time.monotonic()
+        if now - self._checked < min_interval_s:
+            return False
+        self._checked = now
+        state = self._stat()
+        if state == self._file_state:
+            return False
+        self._file_state = state
+        self.reload()
+        return True
 
     def reload(self) -> None:
         """(Re)read the file; a missing file means no keys yet."""
@@ -140,3 +167,4 @@ class KeyStore:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.path)
+        self._file_state = self._stat()  # our own write is no news to refresh()

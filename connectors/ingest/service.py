@@ -83,8 +83,6 @@ class IngestService:
     def __init__(self, config: IngestConfig, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.keys = KeyStore(config.keys_file, config.master_key)
-        self._keys_mtime = self._mtime()
-        self._keys_checked = 0.0
         self._clock = clock
         self.replays = signing.ReplayCache()
         self.limits = signing.RateLimiter()
@@ -97,29 +95,13 @@ class IngestService:
             "/v1/surveys/web": WebSurveyConnector(config.survey),
         }
 
-    def _mtime(self) -> tuple[int, int, int]:
-        """What changes when the key file is replaced (mtime alone may not, on a coarse clock)."""
-        try:
-            st = self.config.keys_file.stat()
-        except FileNotFoundError:
-            return (0, 0, 0)
-        return (st.st_mtime_ns, st.st_ino, st.st_size)
-
     def _refresh_keys(self) -> None:
         """Pick up keys added or revoked by ``cxpulse ingest keys`` (checked at most once a second)."""
-        now = time.monotonic()
-        if now - self._keys_checked < 1.0:
-            return
-        self._keys_checked = now
-        mtime = self._mtime()
-        if mtime != self._keys_mtime:
-            self._keys_mtime = mtime
-            try:
-                self.keys.reload()
-            except KeyFileError as exc:  # keep serving with the keys we have; say so loudly
-                log.error("ingest: key file not reloaded, previous keys stay in use: %s", exc)
-                return
-            log.info("ingest keys reloaded: %d key(s)", len(self.keys.all()))
+        try:
+            if self.keys.refresh():
+                log.info("ingest keys reloaded: %d key(s)", len(self.keys.all()))
+        except KeyFileError as exc:  # keep serving with the keys we have; say so loudly
+            log.error("ingest: key file not reloaded, previous keys stay in use: %s", exc)
 
     # -- checks, in the order they run -------------------------------------------------------
 

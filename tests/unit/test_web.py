@@ -193,3 +193,18 @@ def test_ids_cannot_collide_across_routes_or_carry_control_characters() -> None:
         WebSurveyConnector(WebSurveyConfig()).to_events(submission(answer(id="abcdefgh\n")))
     with pytest.raises(InvalidRecord, match="invalid_event_id"):
         ApiEventsConnector(ApiEventsConfig()).to_events(submission({"event_id": "x\x00y"}))
+
+
+def test_key_store_refresh_sees_other_writers_and_survives_a_broken_file(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    serving = KeyStore(path, "master-key-for-tests-0123456789")
+    admin = KeyStore(path, "master-key-for-tests-0123456789")
+    key, _ = admin.add("server", "acme")
+    assert serving.refresh(min_interval_s=0) and serving.get(key.key_id) is not None
+    assert not serving.refresh(min_interval_s=0)  # nothing changed since
+    assert not admin.refresh(min_interval_s=0)  # its own write is no news
+    path.write_text("[not json")
+    with pytest.raises(KeyFileError):
+        serving.refresh(min_interval_s=0)
+    assert serving.get(key.key_id) is not None  # the keys in memory stay in use
+    assert not serving.refresh(min_interval_s=0)  # the same broken file is not reported again

@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     demo_backfill_hours: float = Field(6.0, description="hours of history `make demo` publishes first")
 
     fcr_window: str = Field("7d", description="FCR repeat window R, e.g. 7d, 72h")
+    fcr_cache_contacts: int = Field(500_000, description="FCR contacts a worker keeps in memory "
+                                    "(about 300 bytes each); older ones are read from ClickHouse")
+    worker_max_poll_interval_s: float = Field(
+        300.0, description="a worker whose batch cannot be written for 80% of this (ClickHouse down) "
+        "exits unacknowledged, so its partitions can move to another worker")
+    worker_bind: str = Field("127.0.0.1", description="address of the worker's /health and /metrics")
 
     followup_sla: str = Field("web=24h,call_center=4h,kiosk=48h,default=24h",
                               description="follow-up SLA per channel; others take the default")

@@ -1,6 +1,6 @@
 """Board SQL: figures from summed counts, filtered by the board's macros.
 
-Sources: ``minute_satisfaction`` (satisfaction, contact and survey-FCR counts per minute) and
+Sources: ``minute_counts`` (satisfaction, contact and survey-FCR counts per minute) and
 ``fcr_contacts`` (the FCR role and outcome of every eligible contact, read with ``FINAL``).
 
 Rules every query here keeps (DESIGN.md, METRICS.md):
@@ -27,7 +27,7 @@ from dashboards.panels import JSON, Step, thresholds
 from sql.client import checked_identifier
 from sql.figures import FCR_COUNTS
 
-TABLE: Final = "minute_satisfaction"
+TABLE: Final = "minute_counts"
 CHANNEL_FILTER: Final = "channel IN (${channel:singlequote})"
 """The ``channel`` template variable (multi-value, with All) as a list of quoted values."""
 TIME_FILTER: Final = "$__timeFilter(minute)"
@@ -184,7 +184,7 @@ REPEAT_CONTACT_RATE: Final = Figure(
     meaning="repeat contacts / eligible contacts x 100",
 )
 
-# --- the FCR gap: minute_satisfaction's survey answers next to fcr_contacts' outcomes -----------------
+# --- the FCR gap: minute_counts' survey answers next to fcr_contacts' outcomes -----------------
 
 _GAP_BRANCHES: Final = (
     (MINUTES, {"survey_yes": "sum(survey_fcr_yes)", "survey_answers": "sum(survey_fcr_responses)",
@@ -269,7 +269,7 @@ def by_channel_every_hour(figure: Figure, source: Source = MINUTES) -> str:
 
 
 def fcr_gap_by_channel() -> str:
-    """Per channel: survey FCR (minute_satisfaction) next to operational FCR (fcr_contacts), and the gap.
+    """Per channel: survey FCR (minute_counts) next to operational FCR (fcr_contacts), and the gap.
 
     A channel with events of either kind in the range has a row; a figure without a denominator is
     NULL, and so is the gap then.
@@ -288,4 +288,4 @@ def fcr_gap_by_channel() -> str:
 
 def channels() -> str:
     """Every channel that ever had an event: the ``channel`` variable's options."""
-    return "SELECT DISTINCT channel FROM minute_satisfaction ORDER BY channel"
+    return f"SELECT DISTINCT channel FROM {TABLE} WHERE checkpoint = '' ORDER BY channel"

@@ -248,7 +248,6 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
     from schemas.topics import Topics
     from sql.client import ServerDatabase
     from sql.migrate import migrate
-    from streams.topics import changelog_topics
 
     conf = render_configs(settings)
     if not supervisor_running(settings):
@@ -268,10 +267,7 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
     for name in infra:
         _wait(name, checks[name], 60, logs / f"{name}.log")
         progress(f"  {name:<12} healthy on 127.0.0.1:{ports(settings)[name]}")
-    ensure_topics(settings.bootstrap, [
-        *Topics(settings.topic_prefix).specs(settings.touchpoint_partitions),
-        *changelog_topics(settings.worker_group, settings.touchpoint_partitions),
-    ])
+    ensure_topics(settings.bootstrap, Topics(settings.topic_prefix).specs(settings.touchpoint_partitions))
     db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port,
                         settings.clickhouse_database)
     try:

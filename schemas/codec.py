@@ -35,6 +35,13 @@ class UndecodableMessage(ValueError):
     reason = "undecodable"
 
 
+class RegistryUnavailable(RuntimeError):
+    """The schema registry could not answer (down, timeout, 5xx): transient, try the record again.
+
+    Only a registry that answers "unknown schema id" (404) makes a record undecodable.
+    """
+
+
 def _strip_logical_types(node: Any) -> Any:
     """Timestamps stay epoch-ms ints in Python; the binary form is identical."""
     if isinstance(node, dict):
@@ -131,7 +138,9 @@ class AvroCodec:
             except urllib.error.HTTPError as exc:
                 if exc.code == 404:
                     raise UndecodableMessage(f"schema id {schema_id} unknown to the registry") from exc
-                raise
+                raise RegistryUnavailable(f"schema registry answered {exc.code}") from exc
+            except (OSError, ValueError) as exc:  # URLError, timeouts, refused, a garbled answer
+                raise RegistryUnavailable(f"schema registry unreachable: {exc}") from exc
             schema = json.loads(answer["schema"])
             self._registry_schemas[schema_id] = fastavro.parse_schema(_strip_logical_types(schema))
         return self._registry_schemas[schema_id]

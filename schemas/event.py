@@ -49,6 +49,10 @@ FIELDS = frozenset(
 )
 MAX_ID_LENGTH = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STORABLE_FROM_MS = int((datetime(2000, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds() * 1000)
+STORABLE_UNTIL_MS = int((datetime(2100, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds() * 1000)
+"""Timestamps the store can hold, with room for what is derived from them (FCR decision times,
+follow-up due dates): ClickHouse's DateTime ends in 2106. Outside, reason ``timestamp_out_of_range``."""
 _ONE_MS = timedelta(milliseconds=1)
 
 TouchpointEvent = dict[str, Any]
@@ -80,6 +84,16 @@ def parse_timestamp_ms(value: object, field: str) -> int:
     raise InvalidEvent("invalid_timestamp", f"{field} must be ISO-8601 or epoch ms")
 
 
+def _unicode(value: str, field: str) -> str:
+    """``value`` if it is valid Unicode text (UTF-8 encodable: no lone surrogates), else invalid."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidEvent("invalid_unicode", f"{field} holds a lone surrogate") from None
+    return value
+
+
 def _string(obj: dict[str, Any], field: str, *, required: bool) -> str | None:
     value = obj.get(field)
     if value is None:
@@ -88,6 +102,7 @@ def _string(obj: dict[str, Any], field: str, *, required: bool) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidEvent("invalid_field", f"{field} must be a string")
+    _unicode(value, field)
     if required and not value:
         raise InvalidEvent("missing_field", f"{field} must not be empty")
     return value
@@ -129,6 +144,9 @@ def _attributes(obj: dict[str, Any]) -> dict[str, str]:
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
     ):
         raise InvalidEvent("invalid_field", "attributes must be an object of string values")
+    for key, text in value.items():
+        _unicode(key, "attributes")
+        _unicode(text, f"attributes.{key[:32]}")
     return dict(value)
 
 
@@ -170,6 +188,10 @@ def validate_event(obj: object, *, default_received_at: int | None = None) -> To
     for field in SCORE_SCALES:
         event[field] = _score(obj, field)
     event["attributes"] = _attributes(obj)
+    for name, value in (("occurred_at", occurred_at), ("received_at", received_at)):
+        if not STORABLE_FROM_MS <= value < STORABLE_UNTIL_MS:
+            raise InvalidEvent("timestamp_out_of_range",
+                               f"{name} {value} is outside 2000-01-01..2100-01-01 (epoch ms)")
     if not received_at - MAX_LATENESS_MS <= occurred_at <= received_at + MAX_CLOCK_SKEW_MS:
         raise InvalidEvent(
             "occurred_at_out_of_range",

@@ -39,11 +39,12 @@ class ServerDatabase:
     """A ClickHouse server over the native protocol (18.16 locally, 23.8+ in production)."""
 
     def __init__(self, host: str, port: int, database: str, user: str = "default",
-                 password: str = "", connect_timeout: float = 5.0) -> None:
+                 password: str = "", connect_timeout: float = 5.0,
+                 send_receive_timeout: float = 300.0) -> None:
         self.database = checked_identifier(database)
         self.client = Client(host=host, port=port, database=database, user=user,
                              password=password, connect_timeout=connect_timeout,
-                             send_receive_timeout=300, settings={"use_numpy": False})
+                             send_receive_timeout=send_receive_timeout, settings={"use_numpy": False})
         self._admin = Client(host=host, port=port, database="default", user=user,
                              password=password, connect_timeout=connect_timeout)
 

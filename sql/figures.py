@@ -90,7 +90,7 @@ def figures_query(by: list[str], grain: str) -> str:
     """Satisfaction counts per (time bucket, dimensions) over ``[%(start)s, %(end)s)``."""
     if "agent_id" in by:
         return _grouped("touchpoint_events", "toStartOfMinute(occurred_at)", _FROM_EVENTS, by, grain)
-    return _grouped("minute_satisfaction", "minute",
+    return _grouped("minute_counts", "minute",
                     {c: f"sum({c})" for c in SATISFACTION_COUNTS}, by, grain)
 
 

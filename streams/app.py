@@ -1,9 +1,19 @@
-"""The Faust app: one worker process consumes ``cx.touchpoints`` and keeps ClickHouse exact."""
+"""The Faust app: a thin shell around ``WorkerPipeline`` (the flow), plus timers and web pages.
+
+Faust acks a batch from ``take_events`` as soon as the loop body ends, even when it ends by an
+exception or a cancellation. So the body never raises: the pipeline returns only once the batch is
+committed, and when it cannot be (shutting down with a failing write, partitions lost), the process
+exits at once, before Faust can commit, so the batch is read again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +22,19 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import generate_latest
 
 from connectors.sdk.kafka import consumer_lag, end_offsets
+from schemas.codec import AvroCodec
+from sql.client import ServerDatabase
+from streams.alerts.agents import register_alerting
 from streams.config import WorkerConfig
-from streams.metrics import CONSUMER_LAG
+from streams.fcr.processor import FcrProcessor
+from streams.fence import Fence
+from streams.followups.processor import FollowUpProcessor
+from streams.intake import Interrupted, Record
+from streams.metrics import CONSUMER_LAG, FCR_CACHED_CONTACTS
+from streams.pipeline import BatchResult, WorkerPipeline
+from streams.sinks.checkpoints import Checkpoints, topic_id
+from streams.sinks.clickhouse import ClickHouseSink
+from streams.sinks.kafka import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +43,10 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4"
 LAG_REFRESH_S = 10.0
 FETCH_MAX_WAIT_MS = 20
 """Tansu holds every fetch for the full wait even when data is there; Faust hard-codes 1500 ms."""
+EXIT_UNWRITTEN_BATCH = 75
+CLICKHOUSE_CALL_TIMEOUT_S = 10.0
+"""Longest wait on one ClickHouse socket read or write: with the fence's grace it stays below the
+rebalance timeout, so no write of this worker can land after its partitions moved."""
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):  # type: ignore[misc]
@@ -48,10 +73,18 @@ class _Transport(faust_aiokafka.Transport):  # type: ignore[misc]
 
 
 class CxApp(faust.App):  # type: ignore[misc]
-    """faust.App with a short fetch wait (low latency on Tansu and on quiet topics)."""
+    """faust.App with a short fetch wait, and the fence told of every rebalance as it starts."""
+
+    fence: Fence | None = None
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
+
+    def on_rebalance_start(self) -> None:
+        """Called by the consumer's thread as soon as partitions are about to be revoked."""
+        if self.fence is not None:
+            self.fence.rebalance_started()
+        super().on_rebalance_start()
 
 
 def faust_datadir(data_dir: str) -> str:
@@ -63,34 +96,109 @@ def faust_datadir(data_dir: str) -> str:
     return str(Path(data_dir).absolute()).replace("{", "{{").replace("}", "}}")
 
 
-def create_app(config: WorkerConfig) -> faust.App:
-    """Build the app with its agents and its web pages (/health, /metrics).
+@dataclass
+class WorkerHealth:
+    """Liveness as /health reports it."""
 
-    Everything Faust writes (its data dir, RocksDB tables) goes under ``config.data_dir``.
-    """
-    app = CxApp(
-        config.app_id,
-        broker=f"kafka://{config.bootstrap.split(',')[0]}",
-        store="rocksdb://",
-        datadir=faust_datadir(config.data_dir),
-        autodiscover=False,
-        web_port=config.web_port,
-        web_bind="127.0.0.1",
-        web_host="127.0.0.1",
-        topic_disable_leader=True,
-        topic_allow_declare=False,
-        broker_commit_interval=0.5,
-        broker_session_timeout=6.0,
-        broker_heartbeat_interval=1.0,
-        broker_rebalance_timeout=20.0,
-        consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=max(4096, config.batch_size * 2),
-        web_enabled=True,
+    sink: ClickHouseSink
+    started: float = field(default_factory=time.time)
+    last_batch_at: float | None = None
+    batches: int = 0
+
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready view."""
+        return {"ok": not self.sink.failing, "batches": self.batches,
+                "last_batch_at": self.last_batch_at, "uptime_s": round(time.time() - self.started, 1)}
+
+
+def build_pipeline(config: WorkerConfig, fence: Fence) -> WorkerPipeline:
+    """The pipeline with its real ClickHouse sink and Kafka outbox."""
+    sink = ClickHouseSink(lambda: ServerDatabase(
+        config.clickhouse_host, config.clickhouse_port, config.clickhouse_database,
+        config.clickhouse_user, config.clickhouse_password, connect_timeout=3.0,
+        send_receive_timeout=CLICKHOUSE_CALL_TIMEOUT_S,
+    ))
+    return WorkerPipeline(
+        codec=AvroCodec(registry_url=config.schema_registry_url,
+                        subject=f"{config.topics.touchpoints}-value"),
+        sink=sink, outbox=Outbox(config.bootstrap, config.topics),
+        checkpoints=Checkpoints(topic_id(config.bootstrap, config.topics.touchpoints)),
+        fcr=FcrProcessor(config.fcr_window_ms, config.fcr_cached_contacts),
+        followups=FollowUpProcessor(config.followup_sla), fence=fence,
     )
-    from streams.satisfaction.agents import register_touchpoint_agent
 
-    health = register_touchpoint_agent(app, config)
 
+def create_app(config: WorkerConfig) -> faust.App:
+    """Build the app with its agent, timers and web pages (/health, /metrics)."""
+    app = CxApp(
+        config.app_id, broker=[f"kafka://{host}" for host in config.bootstrap.split(",")],
+        store="memory://", datadir=faust_datadir(config.data_dir), autodiscover=False,
+        web_port=config.web_port, web_bind=config.web_bind, web_host=config.web_bind,
+        topic_disable_leader=True, topic_allow_declare=False, broker_commit_interval=0.5,
+        broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
+        broker_rebalance_timeout=config.rebalance_timeout_s,
+        broker_max_poll_interval=config.max_poll_interval_s,
+        consumer_auto_offset_reset="earliest",
+        stream_buffer_maxsize=max(4096, config.batch_size * 2), web_enabled=True,
+    )
+    fence = Fence(config.rebalance_grace_s, config.max_poll_interval_s * 0.8)
+    app.fence = fence
+    pipeline = build_pipeline(config, fence)
+    health = _register_agent(app, config, pipeline)
+
+    @app.on_partitions_assigned.connect  # type: ignore[untyped-decorator]
+    async def partitions_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        pipeline.partitions_moved()
+        fence.rebalance_done()
+
+    _register_pages(app, config, health)
+    return app
+
+
+def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeline) -> WorkerHealth:
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
+    health = WorkerHealth(pipeline.sink)
+    after_batch = (register_alerting(app, config, executor, pipeline.outbox)
+                   if config.alerts_enabled else None)
+    source = app.topic(config.topics.touchpoints, key_serializer="raw", value_serializer="raw",
+                       allow_empty=True)
+
+    async def commit(records: list[Record]) -> BatchResult:
+        work = executor.submit(pipeline.process, records)
+        try:
+            return await asyncio.wrap_future(work)
+        except asyncio.CancelledError:
+            pipeline.fence.stopping.set()
+            work.result()  # finish (or give up) the batch before Faust may ack it
+            raise
+
+    @app.agent(source, concurrency=1)  # type: ignore[untyped-decorator]
+    async def touchpoints(stream: Any) -> None:
+        async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+            records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
+            try:
+                result = await commit(records)
+            except BaseException as exc:
+                # Leaving the loop body, even by an exception, makes Faust ack the batch: exit first,
+                # so the batch is read again after the restart instead of being lost.
+                level = logging.WARNING if isinstance(exc, Interrupted) else logging.ERROR
+                log.log(level, "batch of %d records not committed (%r): exiting before Faust can "
+                        "acknowledge it", len(records), exc, exc_info=not isinstance(exc, Interrupted))
+                logging.shutdown()
+                os._exit(EXIT_UNWRITTEN_BATCH)
+            health.batches += 1
+            health.last_batch_at = time.time()
+            FCR_CACHED_CONTACTS.set(pipeline.fcr.cached_contacts)
+            log.info("batch: %d records, %d already applied, %d stored, %d duplicates, "
+                     "%d dead-lettered, %d fcr rows", result.records, result.already_applied,
+                     result.stored, result.duplicates, result.dead_lettered, result.fcr_rows)
+            if after_batch is not None:
+                await after_batch(result.events)
+
+    return health
+
+
+def _register_pages(app: faust.App, config: WorkerConfig, health: WorkerHealth) -> None:
     @app.timer(LAG_REFRESH_S)  # type: ignore[untyped-decorator]
     async def refresh_consumer_lag() -> None:
         topic = config.topics.touchpoints
@@ -111,5 +219,3 @@ def create_app(config: WorkerConfig) -> faust.App:
     async def health_page(web: Any, request: Any) -> Any:
         status = health.snapshot()
         return web.json(status, status=200 if status["ok"] else 503)
-
-    return app

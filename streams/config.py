@@ -25,10 +25,19 @@ class WorkerConfig:
     batch_seconds: float = 1.0
     schema_registry_url: str = ""
     partitions: int = 4
-    """Partitions of cx.touchpoints; the FCR state table is co-partitioned with it."""
+    """Partitions of cx.touchpoints."""
     data_dir: str = ".run/worker-data"
-    """Where the worker keeps its state store (RocksDB)."""
+    """Faust's data folder."""
+    web_bind: str = "127.0.0.1"
+    """Address /health and /metrics listen on."""
     fcr_window_ms: int = 7 * 86_400_000
+    fcr_cached_contacts: int = 500_000
+    """FCR contacts kept in memory; the rest is fetched from ClickHouse when an event needs it."""
+    rebalance_timeout_s: float = 20.0
+    rebalance_grace_s: float = 5.0
+    """How long a batch in flight may keep writing after a rebalance started (see ``streams.fence``)."""
+    max_poll_interval_s: float = 300.0
+    """The consumer leaves the group when a batch takes longer; a batch stops writing at 80% of it."""
     followup_sla: SlaPolicy = DEFAULT_SLA_POLICY
     """Follow-up SLA per channel."""
     alerts_enabled: bool = True

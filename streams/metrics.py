@@ -15,10 +15,13 @@ SINK_BATCH_SIZE = Histogram(
     buckets=(1, 10, 100, 1_000, 5_000, 10_000, 50_000),
 )
 SINK_LATENCY = Histogram(
-    "cxpulse_sink_write_seconds", "Time to write one batch to ClickHouse (dedupe look-up + insert)",
-    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+    "cxpulse_sink_write_seconds", "Time of one ClickHouse insert of a batch's rows, per table",
+    ["table"], buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
-SINK_FAILURES = Counter("cxpulse_sink_failures_total", "Failed ClickHouse writes (retried)")
+SINK_FAILURES = Counter("cxpulse_sink_failures_total", "Failed ClickHouse calls (the batch is retried)")
+FCR_CACHED_CONTACTS = Gauge(
+    "cxpulse_fcr_cached_contacts", "FCR contacts held in the worker's cache (ClickHouse holds them all)"
+)
 CONSUMER_LAG = Gauge(
     "cxpulse_consumer_lag", "Records not yet committed by the worker group", ["topic", "partition"]
 )

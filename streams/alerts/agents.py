@@ -1,4 +1,4 @@
-"""Alerting in the worker: after each stored batch, evaluate the minutes of event time it completed."""
+"""Alerting in the worker: after each committed batch, evaluate the minutes of event time it completed."""
 
 from __future__ import annotations
 
@@ -15,34 +15,39 @@ from sql.client import ServerDatabase
 from streams.alerts.engine import AlertEngine
 from streams.config import WorkerConfig
 from streams.metrics import ALERT_EVALUATION_FAILURES
+from streams.sinks.kafka import Outbox
 
 log = logging.getLogger(__name__)
 CATCH_UP_INTERVAL_S = 15.0
 
 
-def register_alerting(app: faust.App, config: WorkerConfig, executor: Executor
+def register_alerting(app: faust.App, config: WorkerConfig, executor: Executor, outbox: Outbox
                       ) -> Callable[[list[dict[str, Any]]], Awaitable[None]]:
-    """Attach the alert timer to ``app``; return the hook the touchpoint agent calls per batch."""
+    """Attach the alert timer to ``app``; return the hook the touchpoint agent calls per batch.
+
+    Transitions go to ``cx.alerts`` first and are stored in ClickHouse once Kafka acknowledged
+    them; until both happened they stay pending and are sent again on the next run.
+    """
+    def publish(alerts: list[dict[str, Any]]) -> None:
+        for alert in alerts:
+            outbox.send(outbox.topics.alerts, alert["alert_id"].encode(), orjson.dumps(alert))
+        outbox.flush()
+
     engine = AlertEngine(
         lambda: ServerDatabase(config.clickhouse_host, config.clickhouse_port,
                                config.clickhouse_database, config.clickhouse_user,
                                config.clickhouse_password),
-        board_url=config.board_url,
+        publish, board_url=config.board_url,
     )
-    topic = app.topic(config.topics.alerts, key_serializer="raw", value_serializer="raw")
     lock = asyncio.Lock()
 
     async def evaluate() -> None:
         async with lock:
             try:
                 alerts = await asyncio.get_running_loop().run_in_executor(executor, engine.run)
-                pending = [await topic.send(key=a["alert_id"].encode(), value=orjson.dumps(a))
-                           for a in alerts]
-                for future in pending:
-                    await future
             except Exception:  # alerting must never stop the data path; the next run retries
                 ALERT_EVALUATION_FAILURES.inc()
-                log.exception("alert evaluation failed")
+                log.exception("alert evaluation failed (%d transition(s) pending)", engine.pending)
                 return
         for alert in alerts:
             log.info("alert %s %s=%s csat_pct %s%% (n=%s) vs %s%% (n=%s)", alert["status"],

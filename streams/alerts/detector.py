@@ -151,13 +151,6 @@ class MinuteHistory:
             result[scope] = counts
         return result
 
-    def forget_before(self, minute_s: int) -> None:
-        """Drop minutes no window can need any more (memory stays bounded)."""
-        for scope, cells in self._cells.items():
-            for minute in [m for m in cells if m < minute_s]:
-                del cells[minute]
-            self._prefix.pop(scope, None)
-
 
 @dataclass
 class _ScopeState:
@@ -192,6 +185,9 @@ class Detector:
             alert = self._step(scope, end_s, windows)
             if alert:
                 transitions.append(alert)
+            state = self._state[scope]
+            if not state.firing and not state.streak:  # idle: keep no state (scopes are free text)
+                del self._state[scope]
         return transitions
 
     def _evidence(self, counts: WindowCounts) -> list[dict[str, Any]]:

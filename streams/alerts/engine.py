@@ -26,6 +26,10 @@ from streams.metrics import (
 log = logging.getLogger(__name__)
 MAX_MINUTES_PER_RUN = 120
 """Catching up on a long replay is spread over several runs, so the agent is never held long."""
+MAX_KIOSK_LOCATIONS = 1000
+"""Kiosk locations with a liveness gauge (the most recently heard)."""
+MAX_EXPORTED_SCOPES = 200
+"""Scopes with CSAT gauges: the busiest, plus every scope with an alert firing."""
 MAX_GAP_S = 6 * 3600
 """A jump of the clock by more than this (a gap in traffic, old data replayed, then new) is not
 evaluated minute by minute: evaluation resumes 30 minutes before the new clock, and
@@ -35,56 +39,92 @@ evaluated minute by minute: evaluation resumes 30 minutes before the new clock, 
 class AlertEngine:
     """Owns the detector and the event-time clock of one worker."""
 
-    def __init__(self, connect: Callable[[], ServerDatabase], params: DetectorParams | None = None,
-                 board_url: str = "") -> None:
+    def __init__(self, connect: Callable[[], ServerDatabase],
+                 publish: Callable[[list[dict[str, Any]]], None],
+                 params: DetectorParams | None = None, board_url: str = "") -> None:
         self._connect = connect
+        self._publish = publish
         self.detector = Detector(params, board_url)
         self.clock_s: int | None = None
-        """End of the newest complete minute of event time seen."""
+        """End of the newest complete minute of event time seen, never past the wall clock."""
         self.evaluated_s: int | None = None
         self.kiosk_last_seen_ms: dict[str, int] = {}
+        self._outbox: list[dict[str, Any]] = []
+        self._exported: set[tuple[str, str]] = set()
         self._restored = False
 
-    def observe(self, events: list[dict[str, Any]]) -> None:
-        """Advance the event-time clock and the kiosk liveness from a batch of stored events."""
+    @property
+    def pending(self) -> int:
+        """Transitions not yet both published and stored."""
+        return len(self._outbox)
+
+    def observe(self, events: list[dict[str, Any]], now_ms: int | None = None) -> None:
+        """Advance the event-time clock and the kiosk liveness from a batch of counted events.
+
+        Event time is capped at the wall clock: an event claiming a future time (a source clock
+        set wrong) is counted in its minute, but cannot move the clock past minutes still to come.
+        """
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         for event in events:
             if event["channel"] == "kiosk" and event.get("location_id"):
                 location = event["location_id"]
-                self.kiosk_last_seen_ms[location] = max(
-                    self.kiosk_last_seen_ms.get(location, 0), int(event["occurred_at"]))
+                self.kiosk_last_seen_ms[location] = min(now_ms, max(
+                    self.kiosk_last_seen_ms.get(location, 0), int(event["occurred_at"])))
+        if len(self.kiosk_last_seen_ms) > MAX_KIOSK_LOCATIONS:  # free text must not grow without end
+            newest = sorted(self.kiosk_last_seen_ms.items(), key=lambda kv: kv[1])[-MAX_KIOSK_LOCATIONS:]
+            for location in self.kiosk_last_seen_ms.keys() - dict(newest).keys():
+                try:
+                    KIOSK_LAST_FEEDBACK_AGE.remove(location)
+                except KeyError:  # never exported
+                    pass
+            self.kiosk_last_seen_ms = dict(newest)
         if events:
-            newest_minute = max(int(e["occurred_at"]) for e in events) // 60_000 * 60
+            newest_ms = min(now_ms, max(int(e["occurred_at"]) for e in events))
+            newest_minute = newest_ms // 60_000 * 60
             if self.clock_s is None or newest_minute > self.clock_s:
                 self.clock_s = newest_minute  # the minute in progress is not complete: not evaluated
 
     def run(self) -> list[dict[str, Any]]:
-        """Evaluate the minutes the clock passed since the last run; return the transitions."""
+        """Evaluate the minutes the clock passed since the last run; publish, then store, transitions.
+
+        Returns the transitions published by this run (pending ones of earlier runs included).
+        """
         now_s = time.time()
         for location, seen_ms in self.kiosk_last_seen_ms.items():
             KIOSK_LAST_FEEDBACK_AGE.labels(location).set(max(0.0, now_s - seen_ms / 1000))
-        if self.clock_s is None:
+        if self.clock_s is None and not self._outbox:
             return []
         db = self._connect()
         try:
             self._restore(db)
-            start = self.clock_s if self.evaluated_s is None else self.evaluated_s + 60
-            if self.clock_s - start > MAX_GAP_S:
-                log.info("event-time clock jumped %d min: resuming 30 min before it",
-                         (self.clock_s - start) // 60)
-                start = self.clock_s - 30 * 60
-            ends = list(range(start, self.clock_s + 1, 60))[:MAX_MINUTES_PER_RUN]
-            alerts: list[dict[str, Any]] = []
-            counts = {}
-            for end_s in ends:
-                counts = window_counts(db, end_s, self.detector.params)
-                alerts += self.detector.evaluate(end_s, counts)
-            insert_alerts(db, alerts)
-            if ends:
-                self.evaluated_s = ends[-1]
-                self._export(counts, alerts)
-            return alerts
+            if self.clock_s is not None:
+                self._outbox += self._evaluate(db)
+            sent = self._outbox
+            if sent:
+                self._publish(sent)
+                insert_alerts(db, sent)
+                self._outbox = []
+            return sent
         finally:
             db.close()
+
+    def _evaluate(self, db: ServerDatabase) -> list[dict[str, Any]]:
+        assert self.clock_s is not None
+        start = self.clock_s if self.evaluated_s is None else self.evaluated_s + 60
+        if self.clock_s - start > MAX_GAP_S:
+            log.info("event-time clock jumped %d min: resuming 30 min before it",
+                     (self.clock_s - start) // 60)
+            start = self.clock_s - 30 * 60
+        ends = list(range(start, self.clock_s + 1, 60))[:MAX_MINUTES_PER_RUN]
+        alerts: list[dict[str, Any]] = []
+        counts = {}
+        for end_s in ends:
+            counts = window_counts(db, end_s, self.detector.params)
+            alerts += self.detector.evaluate(end_s, counts)
+        if ends:
+            self.evaluated_s = ends[-1]
+            self._export(counts, alerts)
+        return alerts
 
     def _restore(self, db: ServerDatabase) -> None:
         if self._restored:
@@ -96,12 +136,23 @@ class AlertEngine:
         self._restored = True
 
     def _export(self, counts: dict[Any, Any], alerts: list[dict[str, Any]]) -> None:
+        """Gauges for the busiest scopes only: free-text dimensions must not grow label sets."""
         longest = max(self.detector.params.windows_min)
-        for (kind, scope), windows in counts.items():
-            n, s, _, _ = windows[longest]
-            SCOPE_CSAT_RESPONSES.labels(kind, scope).set(n)
+        firing = set(self.detector.firing())
+        busiest = sorted(counts, key=lambda scope: -counts[scope][longest][0])[:MAX_EXPORTED_SCOPES]
+        shown = set(busiest) | (firing & set(counts))
+        for gone in self._exported - shown:
+            for gauge in (SCOPE_CSAT_RESPONSES, SCOPE_CSAT_PCT):
+                try:
+                    gauge.remove(*gone)
+                except KeyError:  # never set (no responses)
+                    pass
+        for kind, value in shown:
+            n, s, _, _ = counts[(kind, value)][longest]
+            SCOPE_CSAT_RESPONSES.labels(kind, value).set(n)
             if n:
-                SCOPE_CSAT_PCT.labels(kind, scope).set(round(100 * s / n, 2))
+                SCOPE_CSAT_PCT.labels(kind, value).set(round(100 * s / n, 2))
+        self._exported = shown
         for alert in alerts:
             self._set_active(alert["scope_kind"], alert["scope"], alert["metric"],
                              alert["status"] == "FIRING")

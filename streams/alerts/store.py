@@ -16,7 +16,7 @@ ALERT_COLUMNS = (
 )
 _ROWS = (
     "SELECT minute, channel, touchpoint, partner_id, location_id, sum(csat_responses) AS n, "
-    "sum(csat_satisfied) AS s FROM minute_satisfaction "
+    "sum(csat_satisfied) AS s FROM minute_counts "
     "WHERE minute >= toDateTime(%(start)s) AND minute < toDateTime(%(end)s) "
     "GROUP BY minute, channel, touchpoint, partner_id, location_id HAVING n > 0"
 )
@@ -52,7 +52,7 @@ def window_counts(db: Database, end_s: int, params: DetectorParams) -> dict[Scop
                     f"sumIf(csat_satisfied, {base}) AS bs{w}"]
     query = (
         f"SELECT channel, touchpoint, partner_id, location_id, {', '.join(columns)} "  # noqa: S608
-        "FROM minute_satisfaction WHERE minute >= toDateTime(%(start)s) AND minute < toDateTime(%(end)s) "
+        "FROM minute_counts WHERE minute >= toDateTime(%(start)s) AND minute < toDateTime(%(end)s) "
         "GROUP BY channel, touchpoint, partner_id, location_id"
     )
     result: dict[Scope, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))

@@ -9,7 +9,6 @@ identical row (``ReplacingMergeTree(version)``, read with ``FINAL``).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,12 +60,6 @@ class FollowUpBatch:
     def messages(self) -> list[tuple[bytes, bytes]]:
         """(key, value) pairs for ``cx.followups``."""
         return [followup_message(f) for f in self.followups]
-
-    def only(self, event_ids: Iterable[str]) -> FollowUpBatch:
-        """The follow-ups of these triggering events only (e.g. the events the sink found new)."""
-        wanted = set(event_ids)
-        kept = [(f, r) for f, r in zip(self.followups, self.rows, strict=True) if f.event_id in wanted]
-        return FollowUpBatch([f for f, _ in kept], [r for _, r in kept])
 
 
 class FollowUpProcessor:

@@ -45,6 +45,35 @@ def score_flags(event: TouchpointEvent) -> dict[str, int]:
     }
 
 
+MINUTE_DIMENSIONS = ("channel", "touchpoint", "journey_stage", "partner_id", "location_id", "region")
+"""The dimensions of a minute count row (agent_id is a contact-only dimension: FCR rows and events)."""
+COUNT_COLUMNS = (
+    "events", "responses", "csat_responses", "csat_satisfied", "csat_sum", "nps_responses",
+    "nps_promoters", "nps_detractors", "ces_responses", "ces_easy", "ces_sum", "contacts",
+    "complaints", "fcr_eligible", "survey_fcr_responses", "survey_fcr_yes",
+)
+"""The counts one event adds to its minute, in ``minute_counts`` column order."""
+
+Cell = tuple[Any, ...]
+"""(minute start in epoch s, *MINUTE_DIMENSIONS): one row of ``minute_counts``."""
+
+
+def contribution(event: TouchpointEvent) -> tuple[Cell, tuple[int, ...]]:
+    """The minute cell ``event`` belongs to (event time) and what it adds there (COUNT_COLUMNS)."""
+    flags = score_flags(event)
+    csat, ces = event.get("csat"), event.get("ces")
+    counts = (
+        1, int(event["kind"] == "response"), flags["csat_response"], flags["csat_satisfied"],
+        csat or 0, flags["nps_response"], flags["nps_promoter"], flags["nps_detractor"],
+        flags["ces_response"], flags["ces_easy"], ces or 0, flags["contact"],
+        int(bool(event.get("complaint"))), flags["fcr_eligible"],
+        flags["survey_fcr_response"], flags["survey_fcr_yes"],
+    )
+    cell = (int(event["occurred_at"]) // 60_000 * 60,
+            *(event.get(d) or "" for d in MINUTE_DIMENSIONS))
+    return cell, counts
+
+
 EVENT_COLUMNS = (
     "event_id", "occurred_at", "occurred_at_ms", "received_at_ms", "channel", "source", "kind",
     "touchpoint", "journey_stage", "customer_id", "interaction_id", "contact_reason", "resolved",
@@ -52,6 +81,7 @@ EVENT_COLUMNS = (
     "agent_id", "attribute_keys", "attribute_values", "csat_response", "csat_satisfied",
     "nps_response", "nps_promoter", "nps_detractor", "ces_response", "ces_easy", "contact",
     "fcr_eligible", "survey_fcr_response", "survey_fcr_yes", "kafka_partition", "kafka_offset",
+    "version",
 )
 """Columns of ``touchpoint_events`` written by the sink, in this order."""
 
@@ -74,5 +104,26 @@ def event_row(event: TouchpointEvent, partition: int, offset: int) -> tuple[Any,
         flags["csat_response"], flags["csat_satisfied"], flags["nps_response"],
         flags["nps_promoter"], flags["nps_detractor"], flags["ces_response"], flags["ces_easy"],
         flags["contact"], flags["fcr_eligible"], flags["survey_fcr_response"], flags["survey_fcr_yes"],
-        partition, offset,
+        partition, offset, int(event.get("version") or 0),
     )
+
+
+def event_from_row(row: dict[str, Any]) -> TouchpointEvent:
+    """A stored ``touchpoint_events`` row (column name -> value) as the event it was made from.
+
+    Enough of the event to recompute everything derived from it: its contribution, FCR, follow-up.
+    """
+    resolved = row["resolved"]
+    return {
+        "event_id": row["event_id"], "occurred_at": int(row["occurred_at_ms"]),
+        "received_at": int(row["received_at_ms"]), "channel": row["channel"], "source": row["source"],
+        "kind": row["kind"], "touchpoint": row["touchpoint"], "journey_stage": row["journey_stage"],
+        "customer_id": row["customer_id"] or None, "interaction_id": row["interaction_id"] or None,
+        "contact_reason": row["contact_reason"] or None,
+        "resolved": None if resolved is None else bool(resolved), "complaint": bool(row["complaint"]),
+        "csat": row["csat"], "nps": row["nps"], "ces": row["ces"], "comment": row["comment"] or None,
+        "language": row["language"] or None, "partner_id": row["partner_id"],
+        "location_id": row["location_id"], "region": row["region"], "agent_id": row["agent_id"],
+        "attributes": dict(zip(row["attribute_keys"], row["attribute_values"], strict=True)),
+        "version": int(row.get("version") or 0),
+    }

@@ -1,114 +1,166 @@
-"""The ClickHouse sink: writes each new event exactly once, so replays and redeliveries change nothing.
+"""The ClickHouse writer of the worker: any concern's rows, each failure classified.
 
-Idempotence comes from the write itself, not from Kafka transactions: before inserting a batch the sink
-asks ClickHouse which of its event_ids are already stored and inserts only the others, in one INSERT
-(the minute materialized view adds them to their minutes in the same statement). Offsets are committed
-only after that INSERT returned, so a crash at any point leads to a re-read that inserts nothing twice.
+- *Retriable* (server down, timeout, too many parts, a missing table while an operator migrates):
+  raised as ``Retriable``; the pipeline backs off and tries the whole batch again.
+- *Unstorable* (ClickHouse, or the driver before sending, refuses a value): the rows are split until
+  the refused ones are found, and ``Unstorable`` names the batch records they came from, so those
+  go to the dead-letter topic and the rest of the batch is written. Only for idempotent tables: a
+  half written by the split is written again, harmlessly, on the next attempt.
+- An *atomic* write (the minute ledger, ``streams.sinks.checkpoints``) is never split: it is one
+  part or nothing; a refusal there is a bug, reported as ``Retriable`` so nothing is lost.
+
+What each table's rows are, and why writing them again is harmless, is said where they are made.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+import struct
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
+from clickhouse_driver import errors
+
 from sql.client import ServerDatabase
-from streams.dedupe.batch import not_yet_stored
-from streams.fcr.processor import FCR_COLUMNS
-from streams.followups.processor import FOLLOWUP_COLUMNS
-from streams.metrics import SINK_BATCH_SIZE, SINK_FAILURES, SINK_LATENCY
-from streams.satisfaction.contributions import EVENT_COLUMNS
+from streams.metrics import SINK_FAILURES, SINK_LATENCY
 
 log = logging.getLogger(__name__)
 
 Row = tuple[Any, ...]
-"""A touchpoint_events row; its first column is the event_id."""
 
-MAX_BACKOFF_S = 30.0
+# Server error codes that reject the data itself: sending it again can never succeed.
+DATA_ERROR_CODES = frozenset({
+    6,    # CANNOT_PARSE_TEXT
+    26,   # CANNOT_PARSE_QUOTED_STRING
+    27,   # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    38,   # CANNOT_PARSE_DATE
+    41,   # CANNOT_PARSE_DATETIME
+    53,   # TYPE_MISMATCH
+    69,   # ARGUMENT_OUT_OF_BOUND
+    70,   # CANNOT_CONVERT_TYPE
+    72,   # CANNOT_PARSE_NUMBER
+    131,  # TOO_LARGE_STRING_SIZE
+    321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+})
+CLIENT_DATA_ERRORS: tuple[type[BaseException], ...] = (
+    TypeError, ValueError, OverflowError, struct.error, UnicodeError, errors.TypeMismatchError,
+)
+"""What clickhouse-driver raises while serialising a value it cannot send (nothing was sent)."""
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    errors.NetworkError, errors.SocketTimeoutError, errors.UnexpectedPacketFromServerError,
+    EOFError, ConnectionError, socket.timeout, OSError,
+)
 
 
-def _event_id(row: Row) -> str:
-    return str(row[0])
+class Retriable(Exception):
+    """The write did not happen (or may not have): back off and try the batch again."""
+
+
+class Unstorable(Exception):
+    """ClickHouse can never hold these rows; ``sources`` are the batch positions they came from."""
+
+    def __init__(self, table: str, sources: frozenset[int], detail: str) -> None:
+        super().__init__(f"{table}: {detail}")
+        self.table = table
+        self.sources = sources
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class TableRows:
+    """Rows for one table, with the batch positions each row was made from (for dead-lettering)."""
+
+    table: str
+    columns: Sequence[str]
+    rows: list[Row]
+    sources: list[frozenset[int]] = field(default_factory=list)
+    atomic: bool = False
+    """Written as one part or not at all: never split."""
+
+
+def _is_data_error(exc: BaseException) -> bool:
+    if isinstance(exc, errors.ServerException):
+        return exc.code in DATA_ERROR_CODES
+    return isinstance(exc, CLIENT_DATA_ERRORS) and not isinstance(exc, TRANSPORT_ERRORS)
 
 
 class ClickHouseSink:
-    """Stores rows of ``touchpoint_events``; each event_id at most once, whatever is re-sent."""
+    """Inserts ``TableRows`` over one (re)connecting client; knows nothing of what the rows mean."""
 
     def __init__(self, connect: Callable[[], ServerDatabase]) -> None:
         self._connect = connect
         self._db: ServerDatabase | None = None
         self.failing = False
-        """True while the last write attempt failed (reported by /health)."""
+        """True while the last attempt failed (reported by /health)."""
 
-    def _database(self) -> ServerDatabase:
+    def database(self) -> ServerDatabase:
+        """The connected client (connecting on first use and after a failure)."""
         if self._db is None:
             self._db = self._connect()
         return self._db
 
-    def stored_ids(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of these event_ids are already stored (an external table: no query-size limit)."""
-        if not event_ids:
-            return set()
-        rows = self._database().client.execute(
-            "SELECT event_id FROM touchpoint_events WHERE event_id IN batch_ids",
-            external_tables=[{
-                "name": "batch_ids",
-                "structure": [("event_id", "String")],
-                "data": [{"event_id": e} for e in event_ids],
-            }],
-        )
-        return {r[0] for r in rows}
+    def run(self, what: str, call: Callable[[ServerDatabase], Any]) -> Any:
+        """Run a read (dedupe look-up, checkpoints, FCR history); any failure is ``Retriable``."""
+        try:
+            result = call(self.database())
+        except Exception as exc:
+            self._failed(what, exc)
+            raise Retriable(f"{what}: {exc}") from exc
+        return result
 
-    def write(self, rows: list[Row], fcr_rows: list[Row] | None = None,
-              followup_rows: list[Row] | None = None) -> int:
-        """Insert the new event rows and every FCR outcome row; return how many events were new.
-
-        Event rows must have distinct event_ids; an FCR row replaces older versions of itself.
-        """
+    def insert(self, batch: TableRows) -> None:
+        """Insert every row, or raise ``Retriable`` / ``Unstorable`` (see the module docstring)."""
+        if not batch.rows:
+            return
         started = time.monotonic()
-        fresh = not_yet_stored(rows, _event_id, self.stored_ids([_event_id(r) for r in rows]))
-        # Follow-ups of new events only (a later copy must not replace the first copy's), and
-        # before the events: a crash in between leaves the events unstored, so the replay redoes both.
-        fresh_ids = {_event_id(r) for r in fresh}
-        new_followups = [r for r in followup_rows or () if r[0] in fresh_ids]
-        if new_followups:
-            self._database().insert("followups", FOLLOWUP_COLUMNS, new_followups)
-        if fresh:
-            self._database().insert("touchpoint_events", EVENT_COLUMNS, fresh)
-        if fcr_rows:
-            self._database().insert("fcr_contacts", FCR_COLUMNS, fcr_rows)
-        SINK_BATCH_SIZE.observe(len(fresh))
-        SINK_LATENCY.observe(time.monotonic() - started)
-        return len(fresh)
+        try:
+            self.database().insert(batch.table, batch.columns, batch.rows)
+        except Exception as exc:
+            if batch.atomic or not _is_data_error(exc):
+                self._failed(f"insert into {batch.table}", exc)
+                raise Retriable(f"insert into {batch.table}: {exc}") from exc
+            self._isolate(batch, exc)
+        SINK_LATENCY.labels(batch.table).observe(time.monotonic() - started)
 
-    def write_until_done(self, rows: list[Row], fcr_rows: list[Row], followup_rows: list[Row],
-                         stopping: Callable[[], bool]) -> int | None:
-        """``write`` with retries and backoff: a ClickHouse outage delays the batch, never drops it.
-
-        Returns None only if the worker is stopping; the batch is then not acknowledged.
-        """
-        delay = 0.5
-        while True:
+    def _isolate(self, batch: TableRows, exc: BaseException) -> None:
+        """Split a refused insert until the refused rows are alone; raise ``Unstorable`` for them."""
+        if len(batch.rows) == 1:
+            sources = batch.sources[0] if batch.sources else frozenset()
+            log.warning("clickhouse refuses a row of %s (records %s): %s", batch.table,
+                        sorted(sources), exc)
+            raise Unstorable(batch.table, sources, f"{type(exc).__name__}: {exc}"[:500])
+        middle = len(batch.rows) // 2
+        refused: set[int] = set()
+        detail = ""
+        for part in (slice(None, middle), slice(middle, None)):
+            half = TableRows(batch.table, batch.columns, batch.rows[part], batch.sources[part])
             try:
-                written = self.write(rows, fcr_rows, followup_rows)
-                self.failing = False
-                return written
-            except Exception as exc:  # any failure: reconnect, back off, try the same batch again
-                self.failing = True
-                SINK_FAILURES.inc()
-                log.warning("clickhouse write of %d rows failed (%s); retrying in %.1fs",
-                            len(rows), exc, delay)
-                self.close()
-                if stopping():
-                    return None
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_S)
+                self.insert(half)
+            except Unstorable as bad:
+                refused |= bad.sources
+                detail = detail or bad.detail
+        if refused:
+            raise Unstorable(batch.table, frozenset(refused), detail)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.failing = True
+        SINK_FAILURES.inc()
+        log.warning("clickhouse %s failed: %s", what, exc)
+        self.close()
+
+    def succeeded(self) -> None:
+        """A whole batch was written: healthy again."""
+        self.failing = False
 
     def close(self) -> None:
-        """Drop the connection (the next write reconnects)."""
+        """Drop the connection (the next call reconnects)."""
         if self._db is not None:
             try:
                 self._db.close()
+            except Exception:  # closing a broken connection may fail too; it is dropped either way
+                log.debug("closing a failed clickhouse connection", exc_info=True)
             finally:
                 self._db = None

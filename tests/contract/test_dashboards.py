@@ -20,7 +20,7 @@ QUERY_IDS = [f"{name}:{panel['id']}" for name, panel, _sql in QUERIES]
 ANNOTATIONS = [(name, item, sql) for name, board in BOARDS.items() for item, sql in annotation_queries(board)]
 ALL_SQL = [(name, sql) for name, _item, sql in QUERIES + ANNOTATIONS]
 ALL_SQL_IDS = [*QUERY_IDS, *(f"{name}:annotation:{item['name']}" for name, item, _sql in ANNOTATIONS)]
-MINUTE_TABLES = {"minute_satisfaction", "fcr_contacts"}
+MINUTE_TABLES = {"minute_counts", "fcr_contacts"}
 REPLACING_TABLES = ("fcr_contacts", "followups", "alerts")
 """ReplacingMergeTree tables: a board reads their latest rows, with FINAL."""
 PROVISIONING = Path(build.__file__).parent / "provisioning"
@@ -30,10 +30,17 @@ FORBIDDEN = ("DateTime64", "toStartOfInterval", "$__timeInterval", "$__interval"
 (ratios come from summed counts, never from averaging)."""
 _TABLE_REF = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
 _CREATE_TABLE = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_]\w*)", re.IGNORECASE)
+_DROP_TABLE = re.compile(r"DROP TABLE (?:IF EXISTS )?(\w+)")
 
 
 def migration_tables() -> set[str]:
-    return {m for path in MIGRATIONS_DIR.glob("*.sql") for m in _CREATE_TABLE.findall(path.read_text())}
+    """Tables the migrations leave: created, and not dropped by a later migration."""
+    tables: set[str] = set()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        text = path.read_text()
+        tables |= set(_CREATE_TABLE.findall(text))
+        tables -= set(_DROP_TABLE.findall(text))
+    return tables
 
 
 def referenced_tables(sql: str) -> set[str]:
@@ -129,7 +136,8 @@ def test_queries_reference_only_migrated_tables(name: str, sql: str) -> None:
 def test_table_parser() -> None:
     assert referenced_tables("SELECT 1 FROM db.a AS x JOIN b USING k WHERE y IN (SELECT z FROM c)") == {
         "a", "b", "c"}
-    assert {"touchpoint_events", "minute_satisfaction"} <= migration_tables()
+    assert {"touchpoint_events", "minute_counts"} <= migration_tables()
+    assert "minute_satisfaction" not in migration_tables()  # dropped by a later migration
 
 
 @pytest.mark.parametrize(("name", "sql"), ALL_SQL, ids=ALL_SQL_IDS)
@@ -156,7 +164,7 @@ def test_variables_query_only_migrated_tables(name: str) -> None:
 def test_every_board_has_the_channel_variable_multi_with_all(name: str) -> None:
     [variable] = BOARDS[name]["templating"]["list"]
     assert (variable["name"], variable["multi"], variable["includeAll"]) == ("channel", True, True)
-    assert variable["query"].startswith("SELECT DISTINCT channel FROM minute_satisfaction")
+    assert variable["query"].startswith("SELECT DISTINCT channel FROM minute_counts")
 
 
 @pytest.mark.parametrize(("name", "sql"), ALL_SQL, ids=ALL_SQL_IDS)

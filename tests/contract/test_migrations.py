@@ -26,6 +26,6 @@ def test_migrations_apply_once_on_modern_clickhouse() -> None:
         assert migrate(db) == []
         rows = db.query("SELECT name FROM system.tables WHERE database = currentDatabase()")
         tables = {r["name"] for r in rows}
-        assert {"touchpoint_events", "minute_satisfaction", "schema_migrations"} <= tables
+        assert {"touchpoint_events", "minute_counts", "schema_migrations"} <= tables
     finally:
         db.close()

@@ -96,7 +96,7 @@ def test_empty_multi_value_is_rejected() -> None:
 
 
 def test_sql_without_macros_is_unchanged() -> None:
-    sql = "SELECT DISTINCT channel FROM minute_satisfaction ORDER BY channel"
+    sql = "SELECT DISTINCT channel FROM minute_counts ORDER BY channel"
     assert expand(sql, RANGE) == sql
 
 

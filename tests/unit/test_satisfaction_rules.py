@@ -2,7 +2,6 @@ import pytest
 
 from schemas.event import validate_event
 from sql.figures import FCR_COUNTS, SATISFACTION_COUNTS, derive, figures_query
-from streams.dedupe.batch import first_copies, not_yet_stored
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_row, score_flags
 
 NOW = 1_795_514_400_000
@@ -57,13 +56,6 @@ def test_event_row_matches_columns() -> None:
     named = dict(zip(EVENT_COLUMNS, row, strict=True))
     assert named["occurred_at"] == NOW // 1000 and named["attribute_keys"] == ["k"]
     assert (named["kafka_partition"], named["kafka_offset"]) == (3, 42)
-
-
-def test_first_copy_wins_and_stored_ids_are_dropped() -> None:
-    items = [("a", 1), ("b", 2), ("a", 3)]
-    kept, dropped = first_copies(items, lambda i: i[0])
-    assert kept == [("a", 1), ("b", 2)] and dropped == 1
-    assert not_yet_stored(kept, lambda i: i[0], {"b"}) == [("a", 1)]
 
 
 def test_ratios_come_from_counts_and_are_null_without_responses() -> None:

@@ -1,0 +1,206 @@
+"""The worker's flow for one batch of Kafka records, as a plain class (no Faust in here).
+
+decode -> skip what is already applied -> dead-letter rejects -> dedupe against stored copies ->
+each concern's rows (events, follow-ups, FCR outcomes, minute count deltas) -> write -> commit.
+
+The commit is one atomic insert of the minute ledger (count deltas + Kafka checkpoints,
+``streams.sinks.checkpoints``); every write before it may be repeated without changing a figure, and
+every Kafka send before it is acknowledged. So whatever stops the worker — kill -9 between any two
+writes, ClickHouse dying mid-insert, a rebalance — the batch is either committed exactly once or
+read again and committed then. ``process`` returns only when the batch is committed; it raises
+``Interrupted`` when it must not be acknowledged (stopping with a failing write, or partitions lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.codec import AvroCodec
+from schemas.event import TouchpointEvent
+from streams.dedupe.copies import Copy, Decision, resolve
+from streams.dedupe.lookup import stored_copies
+from streams.fcr.outcomes import contact_from_event, is_eligible
+from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, state_key
+from streams.fcr.store import stored_contacts
+from streams.fence import Fence
+from streams.followups.processor import FOLLOWUP_COLUMNS, FollowUpProcessor
+from streams.intake import Intake, Interrupted, Record, decode_batch
+from streams.metrics import DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED, SINK_BATCH_SIZE
+from streams.satisfaction.contributions import EVENT_COLUMNS, contribution, event_from_row, event_row
+from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, Checkpoints, MinuteDeltas
+from streams.sinks.clickhouse import ClickHouseSink, Retriable, TableRows, Unstorable
+from streams.sinks.kafka import Outbox
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_S = 30.0
+UNSTORABLE = "unstorable"
+"""Dead-letter reason of a record ClickHouse refused although it passed validation."""
+
+Winner = Decision[tuple[int, TouchpointEvent]]
+"""A decision whose winner's payload is (batch position, event)."""
+
+
+@dataclass
+class BatchResult:
+    """What one committed batch did (for metrics, logs and the alerting hook)."""
+
+    records: int = 0
+    already_applied: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    fcr_rows: int = 0
+    events: list[TouchpointEvent] = field(default_factory=list)
+    """The events counted by this batch (new or newer versions), for the detector's clock."""
+
+
+class WorkerPipeline:
+    """One batch at a time; thread-confined (the Faust agent runs it in one executor thread)."""
+
+    def __init__(self, *, codec: AvroCodec, sink: ClickHouseSink, outbox: Outbox,
+                 checkpoints: Checkpoints, fcr: FcrProcessor, followups: FollowUpProcessor,
+                 fence: Fence) -> None:
+        self.codec = codec
+        self.sink = sink
+        self.outbox = outbox
+        self.checkpoints = checkpoints
+        self.fcr = fcr
+        self.followups = followups
+        self.fence = fence
+        self._applied: dict[int, int] | None = None
+        self._moved = threading.Event()
+
+    def partitions_moved(self) -> None:
+        """A rebalance happened: cached state may belong to another worker now (any thread)."""
+        self._moved.set()
+
+    def _forget(self) -> None:
+        self._applied = None
+        self.fcr.forget()
+
+    def process(self, records: list[Record]) -> BatchResult:
+        """Commit the batch, retrying until it is (see the module docstring)."""
+        started = time.monotonic()
+        if self._moved.is_set():
+            self._moved.clear()
+            self._forget()
+        EVENTS_IN.inc(len(records))
+        intake = decode_batch(records, self.codec, lambda: self._may_retry(started))
+        sent: set[int] = set()
+        delay = 0.5
+        while True:
+            try:
+                return self._attempt(records, intake, sent, started)
+            except Unstorable as exc:  # dead-letter the refused records, write the rest
+                intake.reject(exc.sources, UNSTORABLE, exc.detail)
+            except Retriable as exc:
+                self._forget()
+                if not self._may_retry(started):
+                    raise Interrupted(f"batch not written: {exc}") from exc
+                log.warning("batch of %d records not written (%s); retrying in %.1fs",
+                            len(records), exc, delay)
+                time.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF_S)
+
+    def _may_retry(self, started: float) -> bool:
+        return not self.fence.stopping.is_set() and self.fence.may_write(started)
+
+    def _guard(self, started: float) -> None:
+        if not self.fence.may_write(started):
+            raise Interrupted("partitions may have moved: not writing")
+
+    def _attempt(self, records: list[Record], intake: Intake, sent: set[int],
+                 started: float) -> BatchResult:
+        if self._applied is None:
+            self._applied = self.sink.run("checkpoint read", self.checkpoints.read)
+        applied = self._applied
+        live = [i for i, r in enumerate(records) if r.offset >= applied.get(r.partition, 0)]
+        result = BatchResult(records=len(records), already_applied=len(records) - len(live))
+        for i in live:
+            if i in intake.rejected and i not in sent:
+                bad = intake.rejected[i]
+                self.outbox.dead_letter(records[i], bad.reason, bad.detail)
+                sent.add(i)
+        result.dead_lettered = sum(1 for i in live if i in intake.rejected)
+        copies = [Copy(intake.events[i]["event_id"], int(intake.events[i].get("version") or 0),
+                       records[i].partition, records[i].offset, (i, intake.events[i]))
+                  for i in live if i in intake.events]
+        stored = self.sink.run("dedupe look-up",
+                               lambda db: stored_copies(db, [c.event_id for c in copies]))
+        resolution = resolve(copies, stored, lambda p, o: o < applied.get(p, 0))
+        result.duplicates = resolution.duplicates
+        winners: list[Winner] = resolution.decisions
+        result.events = [d.winner.payload[1] for d in winners]
+
+        self._guard(started)
+        self.sink.insert(self._event_rows(winners))
+        followups = self._followup_rows(winners)
+        self.sink.insert(followups[0])
+        plan = self.fcr.plan(self._contacts(winners), self._fetch_contacts)
+        self._guard(started)
+        self.sink.insert(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
+        for key, value in followups[1]:
+            self.outbox.send(self.outbox.topics.followups, key, value)
+        self.outbox.flush()
+
+        advanced: dict[int, int] = {}
+        for record in records:
+            if record.offset >= advanced.get(record.partition, applied.get(record.partition, 0)):
+                advanced[record.partition] = record.offset + 1
+        rows, sources = self.checkpoints.ledger_rows(self._deltas(winners), applied, advanced)
+        self._guard(started)
+        self.sink.insert(TableRows(MINUTE_TABLE, LEDGER_COLUMNS, rows, sources, atomic=True))
+        self._committed(advanced, plan)
+        result.stored = sum(1 for d in winners if not d.already_stored)
+        result.fcr_rows = len(plan.rows)
+        SINK_BATCH_SIZE.observe(len(winners))
+        EVENTS_STORED.inc(len(winners))
+        DUPLICATES_DROPPED.inc(result.duplicates)
+        return result
+
+    def _committed(self, advanced: dict[int, int], plan: FcrPlan) -> None:
+        assert self._applied is not None
+        self._applied.update(advanced)
+        self.fcr.commit(plan)
+        self.sink.succeeded()
+
+    def _fetch_contacts(self, keys: list[str], from_ms: int) -> Any:
+        return self.sink.run("fcr history", lambda db: stored_contacts(db, keys, from_ms))
+
+    @staticmethod
+    def _event_rows(winners: list[Winner]) -> TableRows:
+        """Winners not stored yet (an attempt that did not commit may have stored some)."""
+        rows, sources = [], []
+        for d in winners:
+            if not d.already_stored:
+                position, event = d.winner.payload
+                rows.append(event_row(event, d.winner.partition, d.winner.offset))
+                sources.append(frozenset((position,)))
+        return TableRows("touchpoint_events", EVENT_COLUMNS, rows, sources)
+
+    def _followup_rows(self, winners: list[Winner]) -> tuple[TableRows, list[tuple[bytes, bytes]]]:
+        position = {d.winner.event_id: d.winner.payload[0] for d in winners}
+        batch = self.followups.process([d.winner.payload[1] for d in winners])
+        sources = [frozenset((position[f.event_id],)) for f in batch.followups]
+        return TableRows("followups", FOLLOWUP_COLUMNS, batch.rows, sources), batch.messages()
+
+    @staticmethod
+    def _contacts(winners: list[Winner]) -> list[tuple[int, str, Any]]:
+        return [(d.winner.payload[0], state_key(e["customer_id"], e["contact_reason"]),
+                 contact_from_event(e))
+                for d in winners for e in (d.winner.payload[1],) if is_eligible(e)]
+
+    @staticmethod
+    def _deltas(winners: list[Winner]) -> MinuteDeltas:
+        deltas = MinuteDeltas()
+        for d in winners:
+            position, event = d.winner.payload
+            deltas.add(*contribution(event), 1, position)
+            if d.replaces is not None:  # a newer version: the old one's counts come out
+                deltas.add(*contribution(event_from_row(d.replaces.payload)), -1, position)
+        return deltas
+

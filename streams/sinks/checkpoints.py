@@ -1,0 +1,120 @@
+"""The minute ledger: minute count deltas and Kafka checkpoints, written together in one part.
+
+This is what makes the worker's figures exact under crashes: a batch's minute counts and the
+checkpoints saying which Kafka records they include are one insert into ``minute_counts``, an
+unpartitioned table, so ClickHouse commits them whole or not at all. Everything else the batch writes
+before it (events, FCR rows, follow-ups) can be written again without changing a figure. A record
+below its partition's checkpoint is therefore done, and is skipped when read again (a restart, a
+rebalance, a redelivery); a record at or above it is applied exactly once by the next commit.
+
+Checkpoints are keyed by the topic's id, not its name: a topic deleted and created again (the local
+broker keeps topics in memory only) starts from offset 0 with a new id, and a fresh checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from schemas.event import TouchpointEvent
+from sql.client import ServerDatabase
+from streams.satisfaction.contributions import COUNT_COLUMNS, MINUTE_DIMENSIONS, Cell, contribution
+
+MINUTE_TABLE = "minute_counts"
+LEDGER_COLUMNS = ("minute", *MINUTE_DIMENSIONS, "checkpoint", *COUNT_COLUMNS, "applied_offset")
+CHECKPOINT_MINUTE_S = 0
+"""Checkpoint rows sit at 1970-01-01 00:00:00, before any storable event time."""
+NO_TOPIC_ID = "AAAAAAAAAAAAAAAAAAAAAA"
+"""The all-zero id of brokers that do not assign topic ids (Kafka before 2.8)."""
+_ZERO_COUNTS = (0,) * len(COUNT_COLUMNS)
+_NO_DIMENSIONS = ("",) * len(MINUTE_DIMENSIONS)
+
+
+class MinuteDeltas:
+    """Signed minute count deltas of one batch, per cell (counts, not ratios)."""
+
+    def __init__(self) -> None:
+        self.cells: dict[Cell, list[int]] = {}
+        self.sources: dict[Cell, set[int]] = {}
+
+    def add(self, cell: Cell, counts: Iterable[int], sign: int, source: int) -> None:
+        """Add (sign 1) or take out (sign -1) one event's contribution, made from batch record ``source``."""
+        total = self.cells.setdefault(cell, [0] * len(COUNT_COLUMNS))
+        for i, value in enumerate(counts):
+            total[i] += sign * value
+        self.sources.setdefault(cell, set()).add(source)
+
+
+class Checkpoints:
+    """Per partition of one topic: the next offset whose effects are not yet applied."""
+
+    def __init__(self, topic_id: str) -> None:
+        self.topic_id = topic_id
+        self._prefix = f"{topic_id}/"
+
+    def name(self, partition: int) -> str:
+        """The ``checkpoint`` column value of a partition."""
+        return f"{self._prefix}{partition}"
+
+    def read(self, db: ServerDatabase) -> dict[int, int]:
+        """The committed checkpoints of this topic (a partition never written is absent: 0)."""
+        rows = db.execute(
+            "SELECT checkpoint, sum(applied_offset) FROM minute_counts "
+            "WHERE minute = toDateTime(%(minute)s) AND startsWith(checkpoint, %(prefix)s) "
+            "GROUP BY checkpoint",
+            {"minute": CHECKPOINT_MINUTE_S, "prefix": self._prefix},
+        )
+        return {int(name[len(self._prefix):]): int(offset) for name, offset in rows}
+
+    def ledger_rows(self, deltas: MinuteDeltas, current: Mapping[int, int],
+                    advanced: Mapping[int, int]) -> tuple[list[tuple[Any, ...]], list[frozenset[int]]]:
+        """Rows of the one commit insert: the count deltas, then each checkpoint's advance.
+
+        ``advanced`` maps a partition to its new checkpoint; the row holds the difference, so the
+        table's sum is the checkpoint. Returns the rows and the batch positions behind each.
+        """
+        rows, sources = count_rows(deltas)
+        for partition, offset in sorted(advanced.items()):
+            step = offset - current.get(partition, 0)
+            if step:
+                rows.append((CHECKPOINT_MINUTE_S, *_NO_DIMENSIONS, self.name(partition),
+                             *_ZERO_COUNTS, step))
+                sources.append(frozenset())
+        return rows, sources
+
+
+def count_rows(deltas: MinuteDeltas) -> tuple[list[tuple[Any, ...]], list[frozenset[int]]]:
+    """``minute_counts`` rows (LEDGER_COLUMNS) of the non-zero deltas, and the positions behind each."""
+    rows: list[tuple[Any, ...]] = []
+    sources: list[frozenset[int]] = []
+    for cell, counts in deltas.cells.items():
+        if any(counts):
+            rows.append((cell[0], *cell[1:], "", *counts, 0))
+            sources.append(frozenset(deltas.sources[cell]))
+    return rows, sources
+
+
+def minute_rows(events: Iterable[TouchpointEvent]) -> list[tuple[Any, ...]]:
+    """The ``minute_counts`` rows of these (distinct) events, as the worker would add them."""
+    deltas = MinuteDeltas()
+    for position, event in enumerate(events):
+        deltas.add(*contribution(event), 1, position)
+    return count_rows(deltas)[0]
+
+def topic_id(bootstrap: str, topic: str, timeout: float = 60.0) -> str:
+    """The broker's id of ``topic`` (its name where the broker has no topic ids); waits for it to exist."""
+    from confluent_kafka import TopicCollection
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            found = admin.describe_topics(TopicCollection([topic]), request_timeout=10)[topic].result()
+            uuid = str(found.topic_id or "")
+            return topic if not uuid or uuid == NO_TOPIC_ID else uuid
+        except Exception as exc:  # not created yet, broker starting: wait, up to the deadline
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"topic {topic} not found on {bootstrap}: {exc}") from exc
+            time.sleep(1.0)

@@ -187,12 +187,14 @@ REPEAT_CONTACT_RATE: Final = Figure(
 # --- the FCR gap: minute_counts' survey answers next to fcr_contacts' outcomes -----------------
 
 _GAP_BRANCHES: Final = (
-    (MINUTES, {"survey_yes": "sum(survey_fcr_yes)", "survey_answers": "sum(survey_fcr_responses)",
+    (MINUTES, {"survey_yes": "toUInt64(sum(survey_fcr_yes))",
+               "survey_answers": "toUInt64(sum(survey_fcr_responses))",
                "successes": "toUInt64(0)", "failures": "toUInt64(0)"}),
     (FCR_CONTACTS, {"survey_yes": "toUInt64(0)", "survey_answers": "toUInt64(0)",
                     "successes": FCR_SUCCESS.sql, "failures": FCR_FAILURE.sql}),
 )
-"""Per channel, one branch per source with the other source's counts as 0 (same types: UInt64)."""
+"""Per channel, one branch per source with the other source's counts as 0 (same types: UInt64;
+minute counts are signed deltas, their sums never negative)."""
 SURVEY_FCR_ANSWERS: Final = Figure(
     name="survey_fcr_answers", title="Survey FCR answers", sql="sum(survey_answers)", unit="short",
     decimals=0, steps=_COUNT, meaning='survey responses answering "resolved at first contact?"',
@@ -288,4 +290,4 @@ def fcr_gap_by_channel() -> str:
 
 def channels() -> str:
     """Every channel that ever had an event: the ``channel`` variable's options."""
-    return f"SELECT DISTINCT channel FROM {TABLE} WHERE checkpoint = '' ORDER BY channel"
+    return f"SELECT DISTINCT channel FROM {TABLE} WHERE checkpoint = '' ORDER BY channel"  # noqa: S608

@@ -226,21 +226,6 @@ def _start(settings: Settings, name: str) -> None:
         rpc.startProcess(name, False)
 
 
-def _forget_state_of_a_lost_broker(settings: Settings) -> None:
-    """Before a new broker starts, drop the worker's local table state.
-
-    The local broker (Tansu) keeps topics in memory only: a new one has no changelog topics, while
-    the worker's RocksDB state remembers offsets in the old ones, and Faust refuses to recover from
-    that ("persisted offset higher than highwater"). The state is rebuilt from the new changelogs.
-    """
-    rpc = supervisor(settings)
-    if rpc.getProcessInfo("broker")["statename"] in ("RUNNING", "STARTING"):
-        return
-    if rpc.getProcessInfo("worker")["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
-        rpc.stopProcess("worker", True)
-    shutil.rmtree(settings.worker_data_path, ignore_errors=True)
-
-
 def up(settings: Settings, progress: Callable[[str], None] = print,
        components: tuple[str, ...] = COMPONENTS) -> None:
     """Start (what is not running of) the stack and wait until every component is healthy."""
@@ -257,8 +242,6 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         _wait("supervisord", lambda: supervisor_running(settings), 15)
     else:
         _apply_config_changes(settings)
-    if "broker" in components:
-        _forget_state_of_a_lost_broker(settings)
     checks = health_checks(settings)
     logs = settings.run_path / "logs"
     infra = [c for c in components if c != "worker"]

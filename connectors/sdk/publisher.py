@@ -42,14 +42,14 @@ from schemas.topics import Topics
 
 
 def partition_key(event: TouchpointEvent) -> bytes:
-    """Key by the state the worker needs: (customer_id, contact_reason) when both are set, else id.
+    """Key by customer when there is one, else by event id.
 
-    Every copy of an event gets the same key, so duplicates always meet in one partition.
+    Every copy and every version of an event gets the same key (a contact reason set by a later
+    version does not move it), so the worker owning the partition decides alone which copy counts;
+    and every contact of one (customer, reason) arrives on one partition, where its FCR is decided.
     """
-    customer, reason = event.get("customer_id"), event.get("contact_reason")
-    if customer and reason:
-        return f"{customer}\x1f{reason}".encode()
-    return str(event["event_id"]).encode()
+    customer = event.get("customer_id")
+    return str(customer or event["event_id"]).encode()
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 A known set of events (``dashboard_reference``: responses and contacts over the last minutes, hour and
 day; FCR stories, ineligible contacts and random contacts over two weeks; survey FCR answers) is inserted
-into ``touchpoint_events`` on both engines, each in a fresh database; the materialized view fills
-``minute_satisfaction``. The worker's FCR processor turns the contacts into ``fcr_contacts`` rows in
+into ``touchpoint_events`` and its minute counts into ``minute_counts`` on both engines, each in a
+fresh database. The worker's FCR processor turns the contacts into ``fcr_contacts`` rows in
 batches, a late repeat last, so FINAL must pick rewritten rows. Each panel query must succeed and return
 rows on both engines, agree between them, and show exactly the figures recomputed from the events by
 METRICS.md rules (written apart from the pipeline's code).
@@ -25,9 +25,11 @@ from dashboards.macros import TimeRange, expand, panel_range
 from dashboards.panels import JSON, sql_queries, walk_panels
 from sql.client import ChdbDatabase, Database, ServerDatabase
 from sql.migrate import migrate
-from streams.fcr.processor import FCR_COLUMNS, FcrProcessor
+from streams.fcr.processor import FCR_COLUMNS
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_row
+from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, minute_rows
 from tests.conftest import unique_name
+from tests.fcr_table import worker_batches
 from tests.integration.dashboard_reference import (
     CONTACT_ONLY_CHANNEL,
     LATE_EVENT_ID,
@@ -41,7 +43,7 @@ from tests.integration.dashboard_reference import (
     in_range,
 )
 
-FIGURE_TABLES = ("minute_satisfaction", "fcr_contacts")
+FIGURE_TABLES = ("minute_counts", "fcr_contacts")
 """Panels over these tables show figures of the events inserted here; the alerts and closed-loop
 panels are checked in ``test_dashboard_alerts_followups``."""
 TIME_COLUMNS = frozenset({"time", "timeEnd", "first_seen", "resolved_at", "triggered_at", "due_at"})
@@ -70,8 +72,7 @@ def fcr_batches(events: list[Event]) -> list[Rows]:
     early = [e for e in events if e["event_id"] != LATE_EVENT_ID]
     random.Random(7).shuffle(early)
     late = [e for e in events if e["event_id"] == LATE_EVENT_ID]
-    processor = FcrProcessor({})
-    return [processor.process(batch) for batch in (early[::2], early[1::2], late)]
+    return worker_batches([early[::2], early[1::2], late])
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +94,7 @@ def server_data(running_stack: Settings, scenario: Scenario, fcr_rows: list[Rows
     db.create_database()
     migrate(db)
     db.insert("touchpoint_events", EVENT_COLUMNS, event_rows(scenario.events))
+    db.insert(MINUTE_TABLE, LEDGER_COLUMNS, minute_rows(scenario.events))
     for rows in fcr_rows:  # one part per batch: FINAL merges them
         db.insert("fcr_contacts", FCR_COLUMNS, rows)
     yield db
@@ -105,6 +107,7 @@ def chdb_data(scenario: Scenario, fcr_rows: list[Rows]) -> Iterator[ChdbDatabase
     db = ChdbDatabase(unique_name("dash"))
     migrate(db)
     insert_chdb(db, "touchpoint_events", EVENT_COLUMNS, event_rows(scenario.events))
+    insert_chdb(db, MINUTE_TABLE, LEDGER_COLUMNS, minute_rows(scenario.events))
     for rows in fcr_rows:
         insert_chdb(db, "fcr_contacts", FCR_COLUMNS, rows)
     yield db
@@ -157,10 +160,10 @@ def normalise(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def panel_events(scenario: Scenario, sql: str, window: TimeRange, channels: list[str]) -> list[Event]:
-    """The events a query sees: all of them in ``minute_satisfaction``, else the eligible contacts (the
+    """The events a query sees: all of them in ``minute_counts``, else the eligible contacts (the
     rows of ``fcr_contacts``)."""
     events = in_range(scenario.events, window, channels)
-    if "minute_satisfaction" in sql:
+    if "minute_counts" in sql:
         return events
     return [e for e in events if e["event_id"] in scenario.roles]
 

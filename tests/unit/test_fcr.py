@@ -7,8 +7,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.fcr.outcomes import DAY_MS, contact_from_event, is_eligible, outcomes
-from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, state_key
+from streams.fcr.outcomes import DAY_MS, outcomes
+from streams.fcr.processor import FcrProcessor
+from tests.fcr_table import FcrTable, plan
 
 R = 7 * DAY_MS
 LATENESS = 7 * DAY_MS
@@ -23,40 +24,9 @@ def contact(eid: str, at: int, resolved: bool = True, customer: str = "c1", reas
             "partner_id": "", "location_id": "", "region": "", "agent_id": "a1", "csat": None}
 
 
-class FcrTable:
-    """What ``fcr_contacts FINAL`` answers: per contact, the row of the highest version."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
-
-    def write(self, rows: list[tuple[Any, ...]]) -> None:
-        for row in rows:
-            named = dict(zip(FCR_COLUMNS, row, strict=True))
-            old = self.rows.get(named["event_id"])
-            if old is None or named["version"] >= old["version"]:
-                self.rows[named["event_id"]] = named
-
-    def fetch(self, keys: list[str], from_ms: int) -> dict[str, list[tuple[Any, bool, bool]]]:
-        found: dict[str, list[tuple[Any, bool, bool]]] = {}
-        for r in self.rows.values():
-            key = state_key(r["customer_id"], r["contact_reason"])
-            if key in keys and r["occurred_at_ms"] >= from_ms:
-                contact = (r["occurred_at_ms"], r["event_id"], bool(r["resolved"]), r["channel"],
-                           r["touchpoint"], r["journey_stage"], r["partner_id"], r["location_id"],
-                           r["region"], r["agent_id"])
-                found.setdefault(key, []).append((contact, bool(r["is_first"]), bool(r["failed"])))
-        return found
-
-
 def roles(rows: dict[str, dict[str, Any]]) -> dict[str, str]:
     return {eid: ("repeat" if not r["is_first"] else "failure" if r["failed"] else "open")
             for eid, r in rows.items()}
-
-
-def plan(processor: FcrProcessor, table: FcrTable, batch: list[dict[str, Any]]) -> FcrPlan:
-    contacts = [(i, state_key(e["customer_id"], e["contact_reason"]), contact_from_event(e))
-                for i, e in enumerate(batch) if is_eligible(e)]
-    return processor.plan(contacts, table.fetch)
 
 
 def run(batches: list[list[dict[str, Any]]], cached: int = 1_000, table: FcrTable | None = None,

@@ -311,7 +311,7 @@ def test_publisher_pseudonymises_and_redacts_every_event(sent: _Sent) -> None:
     [(topic, value, key, _), (_, again, key_again, _)] = sent.records
     event = AvroCodec().decode(value)
     assert topic == "t.cx.touchpoints" and value == again and key == key_again
-    assert event["customer_id"] == PSEUDO_42 and key == f"{PSEUDO_42}\x1fbilling".encode()
+    assert event["customer_id"] == PSEUDO_42 and key == PSEUDO_42.encode()  # keyed by customer
     assert event["comment"] == "gọi [phone] hoặc [email]"
 
 

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
         300.0, description="a worker whose batch cannot be written for 80% of this (ClickHouse down) "
         "exits unacknowledged, so its partitions can move to another worker")
     worker_bind: str = Field("127.0.0.1", description="address of the worker's /health and /metrics")
+    worker_failpoint_file: str = Field("", description="fault matrix only: a file naming a step of "
+                                       "the batch where the worker dies once (streams.failpoints)")
 
     followup_sla: str = Field("web=24h,call_center=4h,kiosk=48h,default=24h",
                               description="follow-up SLA per channel; others take the default")

@@ -26,6 +26,7 @@ from schemas.codec import AvroCodec
 from sql.client import ServerDatabase
 from streams.alerts.agents import register_alerting
 from streams.config import WorkerConfig
+from streams.failpoints import Failpoints
 from streams.fcr.processor import FcrProcessor
 from streams.fence import Fence
 from streams.followups.processor import FollowUpProcessor
@@ -125,6 +126,7 @@ def build_pipeline(config: WorkerConfig, fence: Fence) -> WorkerPipeline:
         checkpoints=Checkpoints(topic_id(config.bootstrap, config.topics.touchpoints)),
         fcr=FcrProcessor(config.fcr_window_ms, config.fcr_cached_contacts),
         followups=FollowUpProcessor(config.followup_sla), fence=fence,
+        failpoints=Failpoints(config.failpoint_file),
     )
 
 

@@ -36,6 +36,8 @@ class WorkerConfig:
     rebalance_timeout_s: float = 20.0
     rebalance_grace_s: float = 5.0
     """How long a batch in flight may keep writing after a rebalance started (see ``streams.fence``)."""
+    failpoint_file: str = ""
+    """Fault matrix only (``streams.failpoints``)."""
     max_poll_interval_s: float = 300.0
     """The consumer leaves the group when a batch takes longer; a batch stops writing at 80% of it."""
     followup_sla: SlaPolicy = DEFAULT_SLA_POLICY

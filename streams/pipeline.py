@@ -23,6 +23,7 @@ from schemas.codec import AvroCodec
 from schemas.event import TouchpointEvent
 from streams.dedupe.copies import Copy, Decision, resolve
 from streams.dedupe.lookup import stored_copies
+from streams.failpoints import Failpoints
 from streams.fcr.outcomes import contact_from_event, is_eligible
 from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, state_key
 from streams.fcr.store import stored_contacts
@@ -63,7 +64,7 @@ class WorkerPipeline:
 
     def __init__(self, *, codec: AvroCodec, sink: ClickHouseSink, outbox: Outbox,
                  checkpoints: Checkpoints, fcr: FcrProcessor, followups: FollowUpProcessor,
-                 fence: Fence) -> None:
+                 fence: Fence, failpoints: Failpoints | None = None) -> None:
         self.codec = codec
         self.sink = sink
         self.outbox = outbox
@@ -71,6 +72,7 @@ class WorkerPipeline:
         self.fcr = fcr
         self.followups = followups
         self.fence = fence
+        self.failpoints = failpoints or Failpoints()
         self._applied: dict[int, int] | None = None
         self._moved = threading.Event()
 
@@ -126,6 +128,7 @@ class WorkerPipeline:
                 self.outbox.dead_letter(records[i], bad.reason, bad.detail)
                 sent.add(i)
         result.dead_lettered = sum(1 for i in live if i in intake.rejected)
+        self.failpoints.reach("after_dead_letters")
         copies = [Copy(intake.events[i]["event_id"], int(intake.events[i].get("version") or 0),
                        records[i].partition, records[i].offset, (i, intake.events[i]))
                   for i in live if i in intake.events]
@@ -138,14 +141,18 @@ class WorkerPipeline:
 
         self._guard(started)
         self.sink.insert(self._event_rows(winners))
+        self.failpoints.reach("after_events")
         followups = self._followup_rows(winners)
         self.sink.insert(followups[0])
+        self.failpoints.reach("after_followups")
         plan = self.fcr.plan(self._contacts(winners), self._fetch_contacts)
         self._guard(started)
         self.sink.insert(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
+        self.failpoints.reach("after_fcr")
         for key, value in followups[1]:
             self.outbox.send(self.outbox.topics.followups, key, value)
         self.outbox.flush()
+        self.failpoints.reach("after_messages")
 
         advanced: dict[int, int] = {}
         for record in records:
@@ -154,6 +161,7 @@ class WorkerPipeline:
         rows, sources = self.checkpoints.ledger_rows(self._deltas(winners), applied, advanced)
         self._guard(started)
         self.sink.insert(TableRows(MINUTE_TABLE, LEDGER_COLUMNS, rows, sources, atomic=True))
+        self.failpoints.reach("after_commit")
         self._committed(advanced, plan)
         result.stored = sum(1 for d in winners if not d.already_stored)
         result.fcr_rows = len(plan.rows)

@@ -8,7 +8,7 @@ TEST_APT_PACKAGES := chromium chromium-driver
 CXPULSE := $(BIN)/cxpulse
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards bench bench-fcr bench-ingest bench-alerts
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards bench bench-fcr bench-ingest bench-alerts chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -75,3 +75,6 @@ bench-ingest: setup ## HTTP ingest: signed requests/s, events/s and latency to t
 
 bench-alerts: setup ## alert quality: false alarms on stable traffic, detection/resolution delays of incidents
 	$(BIN)/python -m bench.alerts
+
+chaos: setup ## fault matrix on the real stack: kills, outages, redelivery, backfill, poison (~15 min)
+	$(BIN)/python -m tests.chaos

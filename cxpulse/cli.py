@@ -94,7 +94,7 @@ def drain(settings: Settings, timeout: float,
 
     Returns the remaining lag per partition: all zero when drained.
     """
-    from connectors.sdk.kafka import consumer_lag
+    from schemas.kafka import consumer_lag
     from schemas.topics import Topics
 
     topic = Topics(settings.topic_prefix).touchpoints

@@ -244,7 +244,7 @@ def _forget_state_of_a_lost_broker(settings: Settings) -> None:
 def up(settings: Settings, progress: Callable[[str], None] = print,
        components: tuple[str, ...] = COMPONENTS) -> None:
     """Start (what is not running of) the stack and wait until every component is healthy."""
-    from connectors.sdk.kafka import ensure_topics
+    from schemas.kafka import ensure_topics
     from schemas.topics import Topics
     from sql.client import ServerDatabase
     from sql.migrate import migrate

@@ -11,7 +11,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import generate_latest
 
-from connectors.sdk.kafka import consumer_lag, end_offsets
+from schemas.kafka import consumer_lag, end_offsets
 from streams.config import WorkerConfig
 from streams.metrics import CONSUMER_LAG
 

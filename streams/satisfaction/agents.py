@@ -23,8 +23,8 @@ from typing import Any
 import faust
 from faust import streams as faust_streams
 
-from connectors.sdk.kafka import dead_letter_headers
 from schemas.codec import AvroCodec
+from schemas.kafka import dead_letter_headers
 from sql.client import ServerDatabase
 from streams.alerts.agents import register_alerting
 from streams.config import WorkerConfig

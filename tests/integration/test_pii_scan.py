@@ -38,10 +38,10 @@ from connectors.call_center import (
 )
 from connectors.ingest.client import IngestClient
 from connectors.retail_partner import RetailPartnerConfig, RetailPartnerCsvConnector, process_drop_folder
-from connectors.sdk.kafka import end_offsets
 from connectors.sdk.privacy import PrivacyKey, pseudonymise
 from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings
+from schemas.kafka import end_offsets
 from schemas.topics import Topics
 from sql.client import ServerDatabase, checked_identifier
 from tests.conftest import run_tag

@@ -9,11 +9,12 @@ count, time and rate instead.
 from __future__ import annotations
 
 import io
+import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -34,6 +35,18 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[object]], *,
     for row in rows:
         grid.add_row(*(str(cell) for cell in row))
     return grid
+
+
+PIPE_WIDTH = 240
+"""Width of tables written to a pipe or file: wide enough that no value is cut."""
+
+
+def show(renderable: RenderableType) -> None:
+    """Print a table (or any renderable) on standard output: terminal width, or whole in a pipe."""
+    if stdout.is_terminal:
+        stdout.print(renderable)
+    else:  # a console's width caps every print's: a pipe gets a console of its own
+        Console(file=sys.stdout, width=PIPE_WIDTH, color_system=None, highlight=False).print(renderable)
 
 
 def render(renderable: Table, width: int = 240) -> str:

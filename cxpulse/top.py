@@ -99,7 +99,7 @@ def run_top(connect: Callable[[], Database], interval: float, once: bool,
     db = connect()
     try:
         if once:
-            console.stdout.print(screen(db, webhook_log))
+            console.show(screen(db, webhook_log))
             return 0
         with Live(screen(db, webhook_log), console=console.stdout, screen=False,
                   auto_refresh=False) as live:

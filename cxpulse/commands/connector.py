@@ -40,7 +40,7 @@ def _connector(args: argparse.Namespace, settings: Settings, kind: str | None = 
 def cmd_list(_args: argparse.Namespace, _settings: Settings) -> int:
     """Every registered connector with its kind and where it lives."""
     rows = [(name, registry.get(name).kind, spec) for name, spec in sorted(registry.specs().items())]
-    console.stdout.print(console.table(["connector", "kind", "class"], rows))
+    console.show(console.table(["connector", "kind", "class"], rows))
     return 0
 
 

@@ -60,7 +60,7 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     elif not rows:
         console.stdout.print("no events in that time range")
     else:
-        console.stdout.print(figures_table(rows, by, args.grain))
+        console.show(figures_table(rows, by, args.grain))
     return 0
 
 

@@ -64,7 +64,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
             return 1
         print(f"revoked {args.key_id}")
     else:
-        console.stdout.print(console.table(
+        console.show(console.table(
             ["key_id", "kind", "source", "channel", "partner", "rate/s", "origins"],
             [(k.key_id, k.kind, k.source, k.channel or "any", k.partner_id or "-", f"{k.rate_per_s:g}",
               " ".join(k.allowed_origins)) for k in store.all()], right=["rate/s"]))

@@ -21,7 +21,7 @@ def cmd_stack(args: argparse.Namespace, settings: Settings) -> int:
             console.stdout.print("stack stopped")
     else:
         rows = stack.status(settings)
-        console.stdout.print(console.table(
+        console.show(console.table(
             ["component", "state", "pid", "port", "health"],
             [(r.name, r.state, r.pid or "-", r.port, "healthy" if r.healthy else "-") for r in rows],
             right=["pid", "port"]))

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 from rich import box
+from rich.columns import Columns
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
@@ -37,28 +38,29 @@ def snapshot(db: Database, now_s: int) -> dict[str, dict[str, dict[str, Any]]]:
     return view
 
 
-def render(view: dict[str, dict[str, dict[str, Any]]], now_s: int) -> Table:
-    """The screen's table: one row per channel, a column group per window."""
-    stamp = datetime.fromtimestamp(now_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    grid = Table(title=f"cxpulse top — {stamp} (event time; Ctrl-C to quit)", title_justify="left",
-                 box=box.SIMPLE_HEAD, header_style="bold", caption_justify="left",
-                 caption=None if view else "no events in the last 24 h yet: is the simulator or a "
-                 "connector running?")
-    grid.add_column("channel")
-    for label, _ in WINDOWS:
-        for figure in ("CSAT %", "NPS", "CES", "volume"):
-            grid.add_column(f"{label}\n{figure}", justify="right")
+def _window_table(view: dict[str, dict[str, dict[str, Any]]], label: str) -> Table:
+    """One window's figures: a row per channel."""
+    grid = Table(title=label, box=box.SIMPLE_HEAD, header_style="bold", title_style="bold")
+    grid.add_column("channel", no_wrap=True, min_width=14)
+    for figure in ("CSAT %", "NPS", "CES", "volume"):
+        grid.add_column(figure, justify="right", no_wrap=True)
     for channel in sorted(view):
-        cells = [channel]
-        for label, _ in WINDOWS:
-            row = view[channel].get(label)
-            if row is None:
-                cells += ["-", "-", "-", "0"]
-            else:
-                cells += [_fmt(row["csat_pct"]), _fmt(row["nps"]), _fmt(row["ces_mean"]),
-                          f"{row['events']:,}"]
-        grid.add_row(*cells)
+        row = view[channel].get(label)
+        if row is None:
+            grid.add_row(channel, "-", "-", "-", "0")
+        else:
+            grid.add_row(channel, _fmt(row["csat_pct"]), _fmt(row["nps"]), _fmt(row["ces_mean"]),
+                         f"{row['events']:,}")
     return grid
+
+
+def render(view: dict[str, dict[str, dict[str, Any]]], now_s: int) -> Group:
+    """The figures part of the screen: a table per window, side by side where the terminal is wide."""
+    stamp = datetime.fromtimestamp(now_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    head = Text(f"cxpulse top — {stamp} (event time; Ctrl-C to quit)", style="bold")
+    if not view:
+        return Group(head, Text("no events in the last 24 h yet: is the simulator or a connector running?"))
+    return Group(head, Columns([_window_table(view, label) for label, _ in WINDOWS], padding=(0, 2)))
 
 
 OPEN_ALERTS = (

@@ -15,7 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.simulator_engine import Incident, Simulation
+from connectors.simulator.traffic import Incident, Simulation
 from streams.alerts.detector import Detector, DetectorParams, MinuteHistory, Scope
 
 HOUR_S = 3600

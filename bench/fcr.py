@@ -27,12 +27,9 @@ from typing import Any
 import orjson
 
 from bench.pipeline_throughput import _free_port
-from connectors.jsonl import publish_lines
-from cxpulse.cli import drain, privacy_key
+from cxpulse import stack, wiring
 from cxpulse.settings import Settings
-from infra import stack
 from schemas.event import DAY_MS, validate_event
-from sql.client import ServerDatabase
 
 PROGRESS_EVERY_S = 10.0
 REASONS = ("billing", "delivery_late", "login", "refund", "damaged_item", "plan_change")
@@ -132,8 +129,7 @@ def dir_size_mb(path: Path) -> float:
 def publish(settings: Settings, payload: bytes, contacts: int) -> float:
     """Publish the payload (validate + Avro + Kafka, as `cxpulse publish` does); returns seconds."""
     started = time.perf_counter()
-    summary = publish_lines(ProgressReader(payload, contacts, "published"), settings.bootstrap,
-                            settings.topic_prefix, "", "bench-fcr", privacy_key=privacy_key(settings))
+    summary = wiring.publish_lines(settings, ProgressReader(payload, contacts, "published"), "bench-fcr")
     seconds = time.perf_counter() - started
     if summary.rejected or summary.accepted != contacts:
         raise RuntimeError(f"publish: {summary.line()} (expected {contacts:,} accepted)")
@@ -156,13 +152,13 @@ def timed_drain(settings: Settings, contacts: int, pid: int) -> tuple[float, int
             print(f"  drained: {done:,}/{contacts:,} ({done / elapsed:,.0f}/s), "
                   f"worker RSS {rss:,.0f} MB", flush=True)
 
-    lag = drain(settings, timeout=max(3600.0, contacts / 100), progress=progress)
+    lag = wiring.drain(settings, timeout=max(3600.0, contacts / 100), progress=progress)
     return time.perf_counter() - started, sum(lag.values()), max(peak, proc_status_mb(pid, "VmRSS"))
 
 
 def stored_contacts(settings: Settings) -> int:
     """Rows of ``fcr_contacts FINAL`` (one per contact: every key here has a single contact)."""
-    db = ServerDatabase("127.0.0.1", settings.clickhouse_port, settings.clickhouse_database)
+    db = wiring.database(settings)
     try:
         return int(db.execute("SELECT count() FROM fcr_contacts FINAL")[0][0])
     finally:

@@ -26,10 +26,11 @@ from bench.pipeline_throughput import _free_port
 from connectors.ingest.client import signed_headers
 from connectors.ingest.delivery import SharedProducer
 from connectors.ingest.keys import KeyStore
-from connectors.sdk.kafka import end_offsets
-from cxpulse.ingest_cmd import build_service, master_key
+from cxpulse import stack
+from cxpulse.commands.ingest import build_service
 from cxpulse.settings import Settings
-from infra import stack
+from cxpulse.wiring import master_key
+from schemas.kafka import end_offsets
 from schemas.topics import Topics
 
 

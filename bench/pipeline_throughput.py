@@ -16,12 +16,9 @@ from pathlib import Path
 
 import orjson
 
-from connectors.jsonl import publish_lines
 from connectors.simulator import generate_events
-from cxpulse.cli import drain, privacy_key
+from cxpulse import stack, wiring
 from cxpulse.settings import Settings
-from infra import stack
-from sql.client import ServerDatabase
 
 
 def _free_port() -> int:
@@ -50,14 +47,13 @@ def run(events: int, rate: float) -> None:
         payload = b"\n".join(lines) + b"\n"
         stack.stop_component(settings, "worker")  # measure the worker on a full backlog
         started = time.perf_counter()
-        summary = publish_lines(io.BytesIO(payload), settings.bootstrap, settings.topic_prefix, "", "bench",
-                                privacy_key=privacy_key(settings))
+        summary = wiring.publish_lines(settings, io.BytesIO(payload), "bench")
         published = time.perf_counter() - started
         stack.start_component(settings, "worker")
         started = time.perf_counter()
-        lag = drain(settings, timeout=3600)
+        lag = wiring.drain(settings, timeout=3600)
         stored_s = time.perf_counter() - started
-        db = ServerDatabase("127.0.0.1", settings.clickhouse_port, settings.clickhouse_database)
+        db = wiring.database(settings)
         stored = db.execute("SELECT count() FROM touchpoint_events")[0][0]
         db.close()
         print(f"events generated      {len(lines):>10,}  (~{len(payload) / len(lines):.0f} B each)")

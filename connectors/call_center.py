@@ -16,33 +16,27 @@ wins (later updates are duplicates).
 configurable) to one ``response`` event; score scales are checked by event validation
 (``score_out_of_range`` on the dead-letter topic), never clipped.
 
-``ingest_file`` feeds a whole file (CTR JSON / JSON array / JSON lines / Firehose-concatenated JSON,
-or a CSV in UTF-8 with or without BOM) through a connector in the SDK runtime (``ConnectorRuntime``:
-per-connector counters, retries with backoff, dead-letters with reasons); one bad record never stops
-the rest. ``to_events`` passes customer ids through as found (phone numbers included);
-pseudonymisation is the SDK's (the ``privacy_key`` of the publisher given to ``ingest_file``).
+Both are file connectors: ``cxpulse connector ingest NAME FILE`` (the SDK's ``ingest_file``) feeds a
+whole file (CTR JSON / JSON array / JSON lines / Firehose-concatenated JSON, or a CSV in UTF-8 with
+or without BOM) through the SDK runtime; one bad record never stops the rest. ``to_events`` passes
+customer ids through as found (phone numbers included); pseudonymisation is the SDK's (the
+publisher's key).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
 import re
 import unicodedata
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import orjson
 from pydantic import Field
 
-from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
+from connectors.sdk.base import ConnectorConfig, InvalidRecord
 from connectors.sdk.cells import cell_score, cell_text
 from connectors.sdk.fields import Channel, JourneyStage
-from connectors.sdk.runtime import ConnectorRuntime, Publisher, RecordResult
+from connectors.sdk.files import FileConnector, FileFormat
 from schemas.event import InvalidEvent, parse_timestamp_ms
 
 TRUE_VALUES = frozenset(["true", "yes", "y", "1"])
@@ -121,12 +115,12 @@ def _contact_id(ctr: dict[str, Any]) -> str:
     return contact_id
 
 
-class AmazonConnectCtrConnector(Connector[CtrConfig]):
+class AmazonConnectCtrConnector(FileConnector[CtrConfig]):
     """Amazon Connect contact trace records -> ``contact`` events (see the module docstring)."""
 
     name = "call-center-ctr"
     Config = CtrConfig
-    file_format: ClassVar[str] = "json"
+    file_format: ClassVar[FileFormat] = "json"
 
     def raw_id_fields(self) -> frozenset[str]:
         """Also ``CustomerEndpoint.Address``: the caller's number or address (a SIP URI too)."""
@@ -207,12 +201,12 @@ def row_hash(row: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(row, option=orjson.OPT_SORT_KEYS, default=str)).hexdigest()
 
 
-class IvrSurveyCsvConnector(Connector[IvrSurveyConfig]):
+class IvrSurveyCsvConnector(FileConnector[IvrSurveyConfig]):
     """Post-call IVR survey CSV rows -> ``response`` events on channel call_center."""
 
     name = "call-center-ivr-survey"
     Config = IvrSurveyConfig
-    file_format: ClassVar[str] = "csv"
+    file_format: ClassVar[FileFormat] = "csv"
 
     def to_events(self, raw: Any) -> list[dict[str, Any]]:
         """One CSV row (column -> text) -> one response event. Pure.
@@ -247,105 +241,3 @@ class IvrSurveyCsvConnector(Connector[IvrSurveyConfig]):
             "agent_id": column(cfg.agent_column) or "", "comment": comment,
             "language": column(cfg.language_column), **scores,
         }]
-
-
-@dataclass
-class IngestSummary:
-    """One file's outcome: records read, events accepted, rejections by reason (counts)."""
-
-    records: int = 0
-    accepted: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-
-    def reject(self, reason: str) -> None:
-        """Count one rejection."""
-        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
-
-    def add(self, result: RecordResult) -> None:
-        """Count one record's outcome.
-
-        A rejected event counts as ``invalid_event``; its dead letter carries the exact reason.
-        """
-        self.records += 1
-        self.accepted += result.accepted
-        for rejection in result.rejections:
-            self.reject(rejection.counted_as)
-
-    def line(self) -> str:
-        """``records 7, accepted 5, rejected 2 (invalid_json=1, ...)``."""
-        rejected = sum(self.rejected_by_reason.values())
-        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected_by_reason.items()))
-        return (f"records {self.records}, accepted {self.accepted}, rejected {rejected}"
-                + (f" ({reasons})" if reasons else ""))
-
-
-Record = tuple[Any, bytes]
-"""(parsed record, its bytes as kept on the dead-letter topic); a None record failed to parse."""
-Unparsable = tuple[None, bytes, str, str]
-
-
-def json_records(text: str) -> Iterator[Record | Unparsable]:
-    """JSON objects of a file: one object, an array, JSON lines, or concatenated objects (Firehose).
-
-    Unparsable text is yielded as ``(None, raw, "invalid_json", detail)`` up to the end of its line,
-    and reading resumes on the next line.
-    """
-    decoder, pos = json.JSONDecoder(), 0
-    while True:
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-        if pos >= len(text):
-            return
-        try:
-            obj, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
-            end = text.find("\n", pos)
-            end = len(text) if end < 0 else end
-            yield None, text[pos:end].encode(), "invalid_json", str(exc)
-            pos = end
-            continue
-        if isinstance(obj, list):
-            yield from ((item, orjson.dumps(item)) for item in obj)
-        else:
-            yield obj, text[pos:end].encode()
-        pos = end
-
-
-def csv_records(text: str) -> Iterator[Record]:
-    """Rows of a CSV export as (column -> text, the row as JSON bytes)."""
-    for row in csv.DictReader(io.StringIO(text, newline="")):
-        keyed = {"_extra_cells" if k is None else k: v for k, v in row.items()}
-        yield row, orjson.dumps(keyed)
-
-
-def read_records(path: Path, file_format: Literal["json", "csv"]) -> Iterator[Record | Unparsable]:
-    """The records of ``path`` (UTF-8, a BOM allowed); FatalError if the file is not UTF-8."""
-    try:
-        text = path.read_bytes().decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FatalError(f"{path}: not UTF-8 ({exc})") from None
-    return csv_records(text) if file_format == "csv" else json_records(text)
-
-
-def ingest_file(connector: Connector[Any], path: Path, publisher: Publisher) -> IngestSummary:
-    """Every record of ``path`` through ``connector`` in the SDK runtime to ``publisher``, then flush.
-
-    Good events are published (``received_at`` is stamped by the publisher), protected by the
-    publisher (customer id pseudonymised with its key, comment redacted). ``InvalidRecord`` and
-    unparsable JSON are dead-lettered with their reason, the record's bytes as read from the file;
-    events the publisher refuses (e.g. ``score_out_of_range``, or ``unprotected_customer_id`` from a
-    keyless publisher) are dead-lettered with that reason and counted here as ``invalid_event``.
-    Counted in the runtime's per-connector metrics. Nothing stops the file but a Kafka failure at the
-    final flush (``DeliveryFailed``), or a retriable error that outlasts its retries.
-    """
-    fmt = getattr(connector, "file_format", None) or ("csv" if path.suffix.lower() == ".csv" else "json")
-    runtime = ConnectorRuntime(connector, publisher)
-    summary = IngestSummary()
-    for item in read_records(Path(path), "csv" if fmt == "csv" else "json"):
-        if len(item) == 4:
-            _, raw, reason, detail = item
-            summary.add(runtime.reject(raw, reason, detail))
-        else:
-            summary.add(runtime.process_record(item[0], item[1]))
-    publisher.flush()
-    return summary

@@ -1,6 +1,7 @@
 """Retail partners: a watched drop folder of partner CSV files, each processed exactly once.
 
-A partner drops ``<partner_id>__<anything>.csv`` into the folder. ``process_drop_folder`` then, per file:
+A partner drops ``<partner_id>__<anything>.csv`` into the folder. The SDK's ``process_drop_folder``
+(``cxpulse connector watch``) then, per file (``process_file``):
 
 1. reads its bytes and their SHA-256, and decodes them: UTF-8 with BOM, UTF-8, else Windows-1258
    (Vietnamese; its combining tone marks are recomposed to NFC);
@@ -26,10 +27,9 @@ import io
 import logging
 import os
 import re
-import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,16 +38,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator
 
-from connectors.call_center import IngestSummary
-from connectors.sdk.base import Connector, ConnectorConfig, FatalError, InvalidRecord
+from connectors.sdk.atomic import write_atomic
+from connectors.sdk.base import ConnectorConfig, InvalidRecord
 from connectors.sdk.cells import cell_score, cell_text
 from connectors.sdk.fields import Channel, JourneyStage
-from connectors.sdk.runtime import ConnectorRuntime, Publisher
+from connectors.sdk.files import PROCESSED, FileConnector
+from connectors.sdk.runtime import ConnectorRuntime, Publisher, RunSummary
 
 log = logging.getLogger(__name__)
 PARTNER_RE = re.compile(r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$")
 """Partner ids: lower-case words joined by one ``-`` or ``_`` (``__`` separates id and file name)."""
-PROCESSED = "processed"
 REPORT_SUFFIX = ".rejected.csv"
 REPORT_HEADER = ["row_number", "reason", "detail", "raw_row"]
 SCORES = ("csat", "nps", "ces")
@@ -130,11 +130,23 @@ def _event_time(text: str | None, mapping: PartnerMapping) -> int:
     return int(parsed.astimezone(UTC).timestamp() * 1000)
 
 
-class RetailPartnerCsvConnector(Connector[RetailPartnerConfig]):
-    """Partner CSV rows -> ``response`` events on channel retail_partner (see the module docstring)."""
+class RetailPartnerCsvConnector(FileConnector[RetailPartnerConfig]):
+    """Partner CSV rows -> ``response`` events on channel retail_partner (see the module docstring).
+
+    A file connector with drop-folder rules of its own: only ``<partner_id>__*.csv`` files are
+    taken, and each gets a rejection report beside it (``process_file``).
+    """
 
     name = "retail-partner-csv"
     Config = RetailPartnerConfig
+
+    def pending(self, folder: Path, min_age_s: float = 0.0) -> list[Path]:
+        """Dropped partner files not processed yet (``pending_files``)."""
+        return pending_files(folder, min_age_s)
+
+    def process_dropped(self, path: Path, publisher: Publisher) -> FileResult:
+        """One dropped partner file: publish, report, move (``process_file``)."""
+        return process_file(path, self, publisher)
 
     def to_events(self, raw: Any) -> list[dict[str, Any]]:
         """One row record -> one response event. Pure.
@@ -215,7 +227,7 @@ class FileResult:
     report: Path
     encoding: str
     sha256: str
-    summary: IngestSummary = field(default_factory=IngestSummary)
+    summary: RunSummary = field(default_factory=RunSummary)
     rejected_rows: list[tuple[int, str, str, str]] = field(default_factory=list)
 
     def line(self) -> str:
@@ -227,15 +239,6 @@ def _csv_line(cells: list[str]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(cells)
     return out.getvalue()
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _publish_rows(text: str, result: FileResult, runtime: ConnectorRuntime) -> None:
@@ -259,10 +262,10 @@ def _write_report(result: FileResult) -> None:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(REPORT_HEADER)
     writer.writerows(result.rejected_rows)
-    _write_atomic(result.report, out.getvalue().encode("utf-8-sig"))
+    write_atomic(result.report, out.getvalue().encode("utf-8-sig"))
 
 
-def process_file(path: Path, connector: Connector[Any], publisher: Publisher) -> FileResult:
+def process_file(path: Path, connector: RetailPartnerCsvConnector, publisher: Publisher) -> FileResult:
     """One dropped file: publish, dead-letter, flush, write its report, move it to ``processed/``.
 
     Rows go through ``ConnectorRuntime`` (counted per connector, retried with backoff). A file that
@@ -300,31 +303,3 @@ def pending_files(folder: Path, min_age_s: float = 0.0) -> list[Path]:
         p for p in folder.glob("*__*.csv")
         if p.is_file() and not p.name.endswith(REPORT_SUFFIX) and not p.name.startswith(".")
         and now - p.stat().st_mtime >= min_age_s)
-
-
-def process_drop_folder(folder: Path, connector: Connector[Any], publisher: Publisher, *,
-                        min_age_s: float = 0.0) -> list[FileResult]:
-    """Every new ``<partner_id>__*.csv`` in ``folder`` processed once (``process_file``)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FatalError(f"drop folder {folder} does not exist")
-    return [process_file(p, connector, publisher) for p in pending_files(folder, min_age_s)]
-
-
-def watch(folder: Path, connector: Connector[Any], publisher: Publisher, *, interval_s: float = 5.0,
-          min_age_s: float = 2.0, stop: threading.Event | None = None,
-          on_file: Callable[[FileResult], None] | None = None) -> int:
-    """``process_drop_folder`` every ``interval_s`` until ``stop`` is set; returns files processed.
-
-    ``min_age_s`` skips files still being copied in (modified less than that long ago).
-    """
-    stop = stop or threading.Event()
-    done = 0
-    while not stop.is_set():
-        for result in process_drop_folder(folder, connector, publisher, min_age_s=min_age_s):
-            done += 1
-            log.info("%s", result.line())
-            if on_file:
-                on_file(result)
-        stop.wait(interval_s)
-    return done

@@ -29,10 +29,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from connectors.sdk.base import Connector, ConnectorConfig, InvalidRecord
-from connectors.sdk.fields import JourneyStage
+from connectors.sdk.fields import SMILEY_CSAT, JourneyStage
 
-SMILEY_CSAT = {1: 1, 2: 2, 3: 4, 4: 5}
-"""Four faces (very unhappy .. very happy) -> CSAT, as for kiosk terminals (METRICS.md)."""
 SCALES: dict[str, tuple[str, int, int]] = {
     "smiley": ("csat", 1, 4),
     "csat": ("csat", 1, 5),

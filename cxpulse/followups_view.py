@@ -11,6 +11,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from cxpulse import console
 from cxpulse.timeparse import parse_time
 from sql.client import Database
 from sql.followups import GROUPABLE, STATUSES, followup_list, recovery_rate
@@ -87,8 +88,6 @@ def _cell(name: str, row: dict[str, Any]) -> str:
 
 
 def render_rows(rows: list[dict[str, Any]], columns: tuple[tuple[str, str], ...]) -> str:
-    """Aligned columns with a header."""
-    table = [[label for _, label in columns]] + [[_cell(name, row) for name, _ in columns] for row in rows]
-    widths = [max(len(cells[i]) for cells in table) for i in range(len(columns))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
-                     for cells in table)
+    """Aligned columns with a header (plain text)."""
+    return console.render(console.table([label for _, label in columns],
+                                        [[_cell(name, row) for name, _ in columns] for row in rows]))

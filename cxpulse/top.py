@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -10,16 +9,22 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from rich import box
+from rich.columns import Columns
+from rich.console import Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
 
+from cxpulse import console
 from sql.client import Database
 from sql.figures import figures
 
 WINDOWS = (("5 min", 300), ("1 h", 3600), ("24 h", 86400))
-_CLEAR = "\x1b[H\x1b[2J"
 
 
-def _fmt(value: float | None, width: int = 6) -> str:
-    return "-".rjust(width) if value is None else f"{value:.1f}".rjust(width)
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
 
 
 def snapshot(db: Database, now_s: int) -> dict[str, dict[str, dict[str, Any]]]:
@@ -33,26 +38,29 @@ def snapshot(db: Database, now_s: int) -> dict[str, dict[str, dict[str, Any]]]:
     return view
 
 
-def render(view: dict[str, dict[str, dict[str, Any]]], now_s: int) -> str:
-    """The screen: one line per channel, a column group per window."""
-    stamp = datetime.fromtimestamp(now_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    head = f"{'channel':<15}" + "".join(f"| {label:^29} " for label, _ in WINDOWS)
-    sub = f"{'':<15}" + f"| {'CSAT %':>6} {'NPS':>6} {'CES':>6} {'volume':>8} " * len(WINDOWS)
-    lines = [f"cxpulse top — {stamp} (event time; Ctrl-C to quit)", "", head, sub,
-             "-" * len(sub)]
+def _window_table(view: dict[str, dict[str, dict[str, Any]]], label: str) -> Table:
+    """One window's figures: a row per channel."""
+    grid = Table(title=label, box=box.SIMPLE_HEAD, header_style="bold", title_style="bold")
+    grid.add_column("channel", no_wrap=True, min_width=14)
+    for figure in ("CSAT %", "NPS", "CES", "volume"):
+        grid.add_column(figure, justify="right", no_wrap=True)
     for channel in sorted(view):
-        cells = []
-        for label, _ in WINDOWS:
-            row = view[channel].get(label)
-            if row is None:
-                cells.append(f"| {'-':>6} {'-':>6} {'-':>6} {0:>8} ")
-            else:
-                cells.append(f"| {_fmt(row['csat_pct'])} {_fmt(row['nps'])} "
-                             f"{_fmt(row['ces_mean'])} {row['events']:>8} ")
-        lines.append(f"{channel:<15}" + "".join(cells))
+        row = view[channel].get(label)
+        if row is None:
+            grid.add_row(channel, "-", "-", "-", "0")
+        else:
+            grid.add_row(channel, _fmt(row["csat_pct"]), _fmt(row["nps"]), _fmt(row["ces_mean"]),
+                         f"{row['events']:,}")
+    return grid
+
+
+def render(view: dict[str, dict[str, dict[str, Any]]], now_s: int) -> Group:
+    """The figures part of the screen: a table per window, side by side where the terminal is wide."""
+    stamp = datetime.fromtimestamp(now_s, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    head = Text(f"cxpulse top — {stamp} (event time; Ctrl-C to quit)", style="bold")
     if not view:
-        lines.append("no events in the last 24 h yet: is the simulator or a connector running?")
-    return "\n".join(lines)
+        return Group(head, Text("no events in the last 24 h yet: is the simulator or a connector running?"))
+    return Group(head, Columns([_window_table(view, label) for label, _ in WINDOWS], padding=(0, 2)))
 
 
 OPEN_ALERTS = (
@@ -80,21 +88,26 @@ def alert_lines(db: Database, now_s: int, webhook_log: Path | None) -> list[str]
     return ["", "alerts:", *(lines or ["  none"])]
 
 
+def screen(db: Database, webhook_log: Path | None) -> Group:
+    """Figures per channel and window, then the alerts: one screen of the live view."""
+    now_s = int(time.time())
+    alerts = Text("\n".join(alert_lines(db, now_s, webhook_log)))
+    return Group(render(snapshot(db, now_s), now_s), alerts)
+
+
 def run_top(connect: Callable[[], Database], interval: float, once: bool,
             webhook_log: Path | None = None) -> int:
     """Refresh every ``interval`` seconds until Ctrl-C (or print one screen with ``once``)."""
     db = connect()
     try:
-        while True:
-            now_s = int(time.time())
-            screen = render(snapshot(db, now_s), now_s)
-            screen += "\n" + "\n".join(alert_lines(db, now_s, webhook_log))
-            if once:
-                print(screen)
-                return 0
-            sys.stdout.write(_CLEAR + screen + "\n")
-            sys.stdout.flush()
-            time.sleep(interval)
+        if once:
+            console.show(screen(db, webhook_log))
+            return 0
+        with Live(screen(db, webhook_log), console=console.stdout, screen=False,
+                  auto_refresh=False) as live:
+            while True:
+                time.sleep(interval)
+                live.update(screen(db, webhook_log), refresh=True)
     except KeyboardInterrupt:
         return 0
     finally:

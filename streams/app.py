@@ -21,8 +21,8 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 from prometheus_client import generate_latest
 
-from connectors.sdk.kafka import consumer_lag, end_offsets
 from schemas.codec import AvroCodec
+from schemas.kafka import consumer_lag, end_offsets
 from sql.client import ServerDatabase
 from streams.alerts.agents import register_alerting
 from streams.config import WorkerConfig

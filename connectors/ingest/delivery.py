@@ -21,11 +21,11 @@ from typing import Any, Literal
 
 from confluent_kafka import Producer
 
-from connectors.sdk.kafka import produce, producer_config
 from connectors.sdk.privacy import PrivacyKey, redact
 from connectors.sdk.publisher import BasePublisher, DeliveryFailed, PublishSummary
 from schemas.codec import AvroCodec
 from schemas.event import TouchpointEvent
+from schemas.kafka import produce, producer_config
 from schemas.topics import Topics
 
 Status = Literal["accepted", "duplicate", "rejected"]

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from connectors.sdk.atomic import write_atomic
 from connectors.sdk.fields import Channel
 from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike
 
@@ -158,13 +158,6 @@ class KeyStore:
         return True
 
     def _save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         data = orjson.dumps([k.model_dump() for k in self.all()], option=orjson.OPT_INDENT_2)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        write_atomic(self.path, data, mode=0o600)
         self._file_state = self._stat()  # our own write is no news to refresh()

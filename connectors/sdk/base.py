@@ -47,12 +47,29 @@ class FatalError(ConnectorError):
 C = TypeVar("C", bound=ConnectorConfig)
 
 
+KINDS = ("push", "pull", "file", "bridge")
+"""How records reach a connector: pushed to it by a service of ours (the ingest API), pulled by
+``poll(cursor)`` (``cxpulse connector run``), read from whole files (``connector ingest``/``watch``),
+or received by a process of its own (``bridge``: the kiosk MQTT bridge, run by ``connector run``)."""
+
+
 class Connector(Generic[C]):
     """Subclass, set ``name`` and ``Config``, implement ``to_events`` (and ``poll`` for pull sources)."""
 
     name: ClassVar[str]
     """Registry name and the events' ``source``, e.g. ``kiosk-mqtt``."""
     Config: ClassVar[type[ConnectorConfig]] = ConnectorConfig
+    kind: ClassVar[str] = "push"
+    """One of ``KINDS``; a class that implements ``poll`` is ``pull`` unless it says otherwise."""
+    runner: ClassVar[str] = ""
+    """Bridges: ``"module:function"`` of the process that runs it, imported only by ``connector run``
+    (the function takes the connector, a publisher, a stop event, a progress callback and the run
+    folder, and returns a ``RunSummary``-like object with ``line()``)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "poll" in cls.__dict__ and "kind" not in cls.__dict__:
+            cls.kind = "pull"
 
     def __init__(self, config: C) -> None:
         self.config = config

@@ -42,3 +42,7 @@ Channel = Annotated[str, AfterValidator(one_of(CHANNELS, "channel")),
 JourneyStage = Annotated[str, AfterValidator(one_of(JOURNEY_STAGES, "journey_stage")),
                          Field(json_schema_extra={"enum": sorted(JOURNEY_STAGES)})]
 """A canonical customer-journey stage (``awareness`` ... ``loyalty``, ``unknown``)."""
+
+SMILEY_CSAT = {1: 1, 2: 2, 3: 4, 4: 5}
+"""Four smiley faces (1 = very unhappy .. 4 = very happy) -> CSAT on the 1..5 scale: a kiosk's buttons
+and the web widget's smiley scale alike. There is no neutral face, so no 3."""

@@ -26,7 +26,6 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
-from connectors.sdk.kafka import DeliveryTracker, dead_letter_headers, produce, producer_config
 from connectors.sdk.metrics import EVENTS_DEAD_LETTERED, EVENTS_PUBLISHED
 from connectors.sdk.privacy import (
     PrivacyKey,
@@ -38,6 +37,7 @@ from connectors.sdk.privacy import (
 )
 from schemas.codec import AvroCodec
 from schemas.event import InvalidEvent, TouchpointEvent, validate_event
+from schemas.kafka import DeliveryTracker, dead_letter_headers, produce, producer_config
 from schemas.topics import Topics
 
 

@@ -11,6 +11,9 @@ A name resolves, in order, through:
 3. the convention for connectors in this repository: module ``connectors/<name>.py`` (dashes as
    underscores) defining a ``Connector`` subclass whose ``name`` is ``<name>`` — what
    ``cxpulse connector new`` scaffolds, so a new connector is found without editing this file.
+
+``known()`` lists real connectors only: the built-ins, the entry points, and the connectors that
+the other modules of ``connectors/`` define (modules holding built-ins are not listed again).
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from connectors.sdk.base import Connector, ConnectorConfig
 
 ENTRY_POINT_GROUP = "cxpulse.connectors"
 BUILTIN: dict[str, str] = {
-    "kiosk-mqtt": "connectors.kiosk:KioskMqttConnector",
+    "jsonl": "connectors.jsonl:JsonLinesConnector",
+    "simulator": "connectors.simulator.connector:SimulatorConnector",
+    "kiosk-mqtt": "connectors.kiosk.connector:KioskMqttConnector",
     "call-center-ctr": "connectors.call_center:AmazonConnectCtrConnector",
     "call-center-ivr-survey": "connectors.call_center:IvrSurveyCsvConnector",
     "retail-partner-csv": "connectors.retail_partner:RetailPartnerCsvConnector",
@@ -63,15 +68,34 @@ def _convention_module(name: str) -> str:
     return f"{CONVENTION_PACKAGE}.{name.replace('-', '_')}"
 
 
-def _convention_names() -> list[str]:
-    """Modules of the connectors package that may hold a connector (not imported here)."""
+def _convention_connectors() -> dict[str, str]:
+    """Connectors defined by modules of ``connectors/`` that hold no built-in, name -> spec.
+
+    Imports those modules (only here, when asked for the list): a module that is not a connector
+    (defines no ``Connector`` subclass with a name) is not one.
+    """
     package = importlib.import_module(CONVENTION_PACKAGE)
-    return [m.name for m in pkgutil.iter_modules(package.__path__) if not m.ispkg]
+    builtin_modules = {spec.partition(":")[0] for spec in BUILTIN.values()}
+    found = {}
+    for info in pkgutil.iter_modules(package.__path__):
+        module_name = f"{CONVENTION_PACKAGE}.{info.name}"
+        if info.ispkg or module_name in builtin_modules:
+            continue
+        module = importlib.import_module(module_name)
+        for _, obj in inspect.getmembers(module, inspect.isclass):
+            if obj.__module__ == module_name and issubclass(obj, Connector) and "name" in vars(obj):
+                found[obj.name] = f"{module_name}:{obj.__qualname__}"
+    return found
+
+
+def specs() -> dict[str, str]:
+    """Every real connector, name -> "module:Class": built-ins, entry points, ``connectors/`` modules."""
+    return {**_convention_connectors(), **_entry_points(), **BUILTIN}
 
 
 def known() -> list[str]:
-    """Every name ``get`` may resolve: built-ins, entry points, and modules of ``connectors/``."""
-    return sorted({*BUILTIN, *_entry_points(), *_convention_names()})
+    """Every connector name ``get`` resolves."""
+    return sorted(specs())
 
 
 def _load_spec(spec: str) -> Any:
@@ -107,6 +131,14 @@ def get(name: str) -> type[Connector[Any]]:
     if getattr(cls, "name", None) != name:
         raise UnknownConnector(f"{name!r} -> {cls.__qualname__} is named {getattr(cls, 'name', None)!r}")
     return cls
+
+
+def runner(connector_cls: type[Connector[Any]]) -> Any:
+    """The process function of a bridge connector (its ``runner``, imported now)."""
+    if not connector_cls.runner:
+        raise UnknownConnector(f"{connector_cls.name!r} is a {connector_cls.kind} connector: "
+                               "it has no process of its own to run")
+    return _load_spec(connector_cls.runner)
 
 
 def _problem(error: Mapping[str, Any]) -> str:

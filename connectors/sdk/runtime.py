@@ -24,7 +24,6 @@ exactly after the last record that reached Kafka (at-least-once; event ids make 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -33,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from connectors.sdk.atomic import write_atomic
 from connectors.sdk.base import Connector, FatalError, InvalidRecord, RetriableError
 from connectors.sdk.metrics import (
     CONNECTOR_EVENTS_OUT,
@@ -75,6 +75,21 @@ class CursorStore(Protocol):
         """Durably replace the cursor of connector ``name``."""
 
 
+class InMemoryCursorStore:
+    """Cursors kept in this process only: for runs that are not resumed (a live simulation)."""
+
+    def __init__(self) -> None:
+        self.cursors: dict[str, str] = {}
+
+    def load(self, name: str) -> str | None:
+        """The saved cursor or None."""
+        return self.cursors.get(name)
+
+    def save(self, name: str, cursor: str) -> None:
+        """Keep the cursor."""
+        self.cursors[name] = cursor
+
+
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -96,14 +111,7 @@ class FileCursorStore:
 
     def save(self, name: str, cursor: str) -> None:
         """Replace the cursor atomically: a crash leaves the old or the new one, never half."""
-        path = self._path(name)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".cursor.tmp")
-        with tmp.open("w", encoding="utf-8") as f:
-            f.write(cursor)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        write_atomic(self._path(name), cursor.encode())
 
 
 @dataclass(frozen=True)
@@ -149,10 +157,14 @@ class RecordResult:
 
 @dataclass
 class RunSummary:
-    """Counts of one run: records in, events accepted, records/events rejected by reason."""
+    """Counts of one run (a file, a poll, a bridge session): records in, events accepted, rejected.
+
+    ``rejected_by_reason`` counts dead letters by the runtime's reason (``Rejection.counted_as``:
+    ``invalid_event`` for any event the publisher refused), unless a caller counts exact reasons.
+    """
 
     records: int = 0
-    events: int = 0
+    accepted: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -160,11 +172,21 @@ class RunSummary:
         """Total rejected (records and events)."""
         return sum(self.rejected_by_reason.values())
 
+    def reject(self, reason: str) -> None:
+        """Count one rejection."""
+        self.rejected_by_reason[reason] = self.rejected_by_reason.get(reason, 0) + 1
+
+    def line(self) -> str:
+        """``records 7, accepted 5, rejected 2 (invalid_json=1, ...)``."""
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.rejected_by_reason.items()))
+        return (f"records {self.records}, accepted {self.accepted}, rejected {self.rejected}"
+                + (f" ({reasons})" if reasons else ""))
+
 
 class ConnectorRuntime:
     """Runs one connector instance against a publisher, which applies privacy to every event.
 
-    The publisher holds the privacy key: build it with the deployment's key (``cxpulse.cli.privacy_key``).
+    The publisher holds the privacy key: build it with the deployment's key (``cxpulse.wiring``).
     """
 
     def __init__(self, connector: Connector[Any], publisher: Publisher, *,
@@ -200,9 +222,8 @@ class ConnectorRuntime:
         self._count_rejected(rejection, result)
 
     def _count_rejected(self, rejection: Rejection, result: RecordResult) -> None:
-        reason = rejection.counted_as
-        CONNECTOR_REJECTED.labels(self.name, reason).inc()
-        self.summary.rejected_by_reason[reason] = self.summary.rejected_by_reason.get(reason, 0) + 1
+        CONNECTOR_REJECTED.labels(self.name, rejection.counted_as).inc()
+        self.summary.reject(rejection.counted_as)
         result.rejections.append(rejection)
 
     def _events_of(self, raw: Any, raw_bytes: bytes,
@@ -247,7 +268,7 @@ class ConnectorRuntime:
         result = RecordResult()
         for event in self._events_of(raw, raw_bytes, result) or []:
             self._publish(event, raw_bytes, result)
-        self.summary.events += result.accepted
+        self.summary.accepted += result.accepted
         return result
 
     def process(self, raw: Any) -> int:
@@ -269,13 +290,14 @@ class ConnectorRuntime:
         self.publisher.flush()
         return self.summary
 
-    def run_pull(self, store: CursorStore, *, batch_size: int = 500,
-                 max_batch_seconds: float = 5.0) -> RunSummary:
+    def run_pull(self, store: CursorStore, *, batch_size: int = 500, max_batch_seconds: float = 5.0,
+                 on_record: Callable[[], None] | None = None) -> RunSummary:
         """Pull sources: poll after the saved cursor until the source is exhausted.
 
         Every ``batch_size`` records (or ``max_batch_seconds``) the publisher is flushed and only
         then the cursor saved. A ``RetriableError`` from ``poll`` re-polls after the last processed
         record, with backoff; after ``max_attempts`` failures in a row it is re-raised.
+        ``on_record`` is called after each record (progress).
         """
         batch = _PullBatch(self, store, batch_size, max_batch_seconds)
         failures = 0
@@ -285,6 +307,8 @@ class ConnectorRuntime:
                     self.process(raw)
                     batch.advance(cursor)
                     failures = 0
+                    if on_record is not None:
+                        on_record()
                 batch.commit()
                 return self.summary
             except RetriableError as exc:

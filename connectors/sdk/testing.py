@@ -30,7 +30,7 @@ from connectors.sdk import registry
 from connectors.sdk.base import Connector, InvalidRecord
 from connectors.sdk.privacy import PrivacyKey, PrivacyKeyLike
 from connectors.sdk.publisher import BasePublisher, PublishSummary
-from connectors.sdk.runtime import ConnectorRuntime
+from connectors.sdk.runtime import ConnectorRuntime, InMemoryCursorStore
 from schemas.codec import AvroCodec
 from schemas.event import TouchpointEvent
 from schemas.topics import Topics
@@ -77,20 +77,16 @@ class FakePublisher(BasePublisher):
         return self.summary
 
 
-class MemoryCursorStore:
+class MemoryCursorStore(InMemoryCursorStore):
     """A cursor store in a dict, recording every save."""
 
     def __init__(self) -> None:
-        self.cursors: dict[str, str] = {}
+        super().__init__()
         self.saves: list[tuple[str, str]] = []
-
-    def load(self, name: str) -> str | None:
-        """The saved cursor or None."""
-        return self.cursors.get(name)
 
     def save(self, name: str, cursor: str) -> None:
         """Save and record."""
-        self.cursors[name] = cursor
+        super().save(name, cursor)
         self.saves.append((name, cursor))
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from confluent_kafka import Producer
 
-from connectors.sdk.kafka import DeliveryTracker, dead_letter_headers, produce, producer_config
+from schemas.kafka import DeliveryTracker, dead_letter_headers, produce, producer_config
 from schemas.topics import Topics
 from streams.intake import Record
 from streams.metrics import DEAD_LETTERED

@@ -23,8 +23,8 @@ from typing import Any
 
 import orjson
 
+from cxpulse import stack
 from cxpulse.settings import Settings
-from infra import stack
 from sql.client import ServerDatabase
 from tests.conftest import free_port, unique_name
 from tests.integration.reference import (

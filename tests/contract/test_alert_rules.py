@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from connectors.kiosk import KioskConfig
-from connectors.kiosk_bridge import KioskBridge
+from connectors.kiosk.bridge import KioskBridge
+from connectors.kiosk.connector import KioskConfig
+from cxpulse import stack
 from cxpulse.settings import Settings
-from infra import stack
 
 PROMETHEUS_DIR = stack.INFRA_DIR / "prometheus"
 RULES = PROMETHEUS_DIR / "rules.yml"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from cxpulse import stack
 from cxpulse.settings import Settings
-from infra import stack
 from sql.client import Database, ServerDatabase
 from tests.conftest import free_port, unique_name
 

@@ -13,11 +13,11 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from connectors.sdk.kafka import ensure_topics
 from connectors.sdk.publisher import partition_key
 from cxpulse.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.event import validate_event
+from schemas.kafka import ensure_topics
 from schemas.topics import Topics
 from sql.client import ServerDatabase
 from sql.migrate import migrate

@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import pytest
 
 from cxpulse.settings import Settings
-from infra.stack import INFRA_DIR
-from infra.webhook import notifications_file
+from cxpulse.stack import INFRA_DIR
+from cxpulse.webhook import notifications_file
 from tests.conftest import unique_name
 
 pytestmark = pytest.mark.integration

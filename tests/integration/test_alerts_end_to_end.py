@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from connectors.simulator_engine import Incident, Simulation
+from connectors.simulator.traffic import Incident, Simulation
 from cxpulse.settings import Settings
 from schemas.topics import Topics
 from sql.client import ServerDatabase

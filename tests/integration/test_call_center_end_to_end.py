@@ -16,12 +16,12 @@ from connectors.call_center import (
     CtrConfig,
     IvrSurveyConfig,
     IvrSurveyCsvConnector,
-    ingest_file,
 )
 from connectors.sdk.base import Connector
+from connectors.sdk.files import ingest_file
 from connectors.sdk.publisher import EventPublisher
-from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings
+from cxpulse.wiring import privacy_key
 from schemas.codec import AvroCodec
 from schemas.topics import Topics
 from sql.client import ServerDatabase

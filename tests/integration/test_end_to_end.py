@@ -18,9 +18,9 @@ from confluent_kafka import Producer
 
 from connectors.sdk.privacy import PrivacyKey, pseudonymise
 from connectors.simulator import generate_events
-from cxpulse.cli import privacy_key
+from cxpulse import stack
 from cxpulse.settings import Settings
-from infra import stack
+from cxpulse.wiring import privacy_key
 from schemas.topics import Topics
 from sql.client import ServerDatabase
 from sql.migrate import migrate

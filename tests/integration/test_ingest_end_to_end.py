@@ -22,8 +22,8 @@ from connectors.ingest.client import Answer, IngestClient, send, signed_headers
 from connectors.ingest.keys import KeyStore
 from connectors.ingest.service import IngestConfig, IngestService
 from connectors.sdk.privacy import PrivacyKey
-from cxpulse.ingest_cmd import master_key
 from cxpulse.settings import Settings
+from cxpulse.wiring import master_key
 from schemas.codec import AvroCodec
 from schemas.topics import Topics
 from sql.client import ServerDatabase

@@ -21,11 +21,11 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from prometheus_client.parser import text_string_to_metric_families
 
-from connectors.kiosk import KioskConfig
-from connectors.kiosk_bridge import run_bridge
+from connectors.kiosk.bridge import run_bridge
+from connectors.kiosk.connector import KioskConfig
 from connectors.sdk.publisher import EventPublisher
-from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings
+from cxpulse.wiring import privacy_key
 from schemas.codec import AvroCodec
 from schemas.topics import Topics
 from tests.conftest import free_port, run_tag

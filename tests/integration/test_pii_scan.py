@@ -34,14 +34,14 @@ from connectors.call_center import (
     CtrConfig,
     IvrSurveyConfig,
     IvrSurveyCsvConnector,
-    ingest_file,
 )
 from connectors.ingest.client import IngestClient
-from connectors.retail_partner import RetailPartnerConfig, RetailPartnerCsvConnector, process_drop_folder
-from connectors.sdk.kafka import end_offsets
+from connectors.retail_partner import RetailPartnerConfig, RetailPartnerCsvConnector
+from connectors.sdk.files import ingest_file, process_drop_folder
 from connectors.sdk.privacy import PrivacyKey, pseudonymise
-from cxpulse.cli import privacy_key
 from cxpulse.settings import Settings
+from cxpulse.wiring import privacy_key
+from schemas.kafka import end_offsets
 from schemas.topics import Topics
 from sql.client import ServerDatabase, checked_identifier
 from tests.conftest import run_tag

@@ -12,7 +12,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from connectors.retail_partner import RetailPartnerConfig, RetailPartnerCsvConnector, process_drop_folder
+from connectors.retail_partner import RetailPartnerConfig, RetailPartnerCsvConnector
+from connectors.sdk.files import process_drop_folder
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
 from tests.conftest import run_tag

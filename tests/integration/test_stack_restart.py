@@ -14,8 +14,8 @@ from pathlib import Path
 
 import orjson
 
+from cxpulse import stack
 from cxpulse.settings import Settings
-from infra import stack
 from sql.client import ServerDatabase
 from tests.conftest import free_port, unique_name
 from tests.integration.test_end_to_end import cxpulse

@@ -7,7 +7,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
-from connectors.sdk.kafka import end_offsets
+from schemas.kafka import end_offsets
 
 
 def read_topic(bootstrap: str, topic: str, timeout_s: float = 60.0) -> list[Any]:

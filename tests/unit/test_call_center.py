@@ -17,12 +17,11 @@ from connectors.call_center import (
     CtrConfig,
     IvrSurveyConfig,
     IvrSurveyCsvConnector,
-    ingest_file,
-    json_records,
     normalise_touchpoint,
     parse_flag,
 )
 from connectors.sdk.base import InvalidRecord, RetriableError
+from connectors.sdk.files import ingest_file, json_records
 from connectors.sdk.privacy import PrivacyKey, pseudonymise
 from connectors.sdk.testing import ConnectorContract, FakePublisher, pii_found
 from schemas.event import TouchpointEvent

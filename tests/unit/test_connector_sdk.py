@@ -85,7 +85,7 @@ def test_invalid_record_dead_lettered_with_reason_and_good_ones_go_on() -> None:
     assert [(r, d) for _, r, d in pub.dead_letters] == [("missing_id", "id is empty")]
     assert pub.dead_letters[0][0] == b'{"id":""}'
     assert [e["event_id"] for e in pub.published] == ["echo-2"]
-    assert (summary.records, summary.events, summary.rejected) == (2, 1, 1)
+    assert (summary.records, summary.accepted, summary.rejected) == (2, 1, 1)
     assert pub.flushes == 1
     after = counter("cxpulse_connector_rejected_total", connector="sdk-echo", reason="missing_id")
     assert after == before + 1
@@ -120,7 +120,7 @@ def test_process_record_reports_every_outcome_with_its_exact_reason() -> None:
     assert [(r, d) for _, r, d in pub.dead_letters] == [
         ("missing_id", "id is empty"), (bug.reason, bug.detail), (invalid.reason, invalid.detail)]
     assert rt.summary.rejected_by_reason == {"missing_id": 1, "connector_error": 1, "invalid_event": 1}
-    assert (rt.summary.records, rt.summary.events) == (4, 1)
+    assert (rt.summary.records, rt.summary.accepted) == (4, 1)
 
 
 def test_process_record_dead_letters_the_bytes_it_is_given() -> None:

@@ -15,10 +15,10 @@ import pytest
 from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
-from connectors.kiosk import KioskConfig, KioskMqttConnector
-from connectors.kiosk_bridge import KioskBridge, PressFilter, counts_as_new_press
-from connectors.kiosk_heartbeats import DeviceRegistry, device_state_path
-from connectors.opening_hours import parse_opening_hours
+from connectors.kiosk.bridge import KioskBridge, PressFilter, counts_as_new_press
+from connectors.kiosk.connector import KioskConfig, KioskMqttConnector
+from connectors.kiosk.liveness import DeviceRegistry, device_state_path
+from connectors.kiosk.opening_hours import parse_opening_hours
 from connectors.sdk.base import InvalidRecord
 from connectors.sdk.testing import ConnectorContract, FakePublisher
 from schemas.event import InvalidEvent, validate_event

@@ -3,15 +3,20 @@ open in its local time zone (overnight windows, weekdays, DST, adjacent windows)
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from connectors.opening_hours import is_open, open_since, parse_opening_hours
+from connectors.kiosk.opening_hours import OpeningHours, open_since, parse_opening_hours
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")  # UTC+7 all year, no DST
 BERLIN = ZoneInfo("Europe/Berlin")  # UTC+1, UTC+2 in summer
+
+
+def is_open(hours: OpeningHours, tz: tzinfo, now_utc: datetime) -> bool:
+    """Open at ``now_utc``: inside an opening (the gauges ask ``open_since``)."""
+    return open_since(hours, tz, now_utc) is not None
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:

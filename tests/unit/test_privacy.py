@@ -9,7 +9,6 @@ from pydantic import SecretStr
 
 import connectors.sdk.publisher as publisher_module
 from connectors.sdk.base import Connector, ConnectorConfig
-from connectors.sdk.kafka import dead_letter_headers
 from connectors.sdk.privacy import (
     CUSTOMER,
     PrivacyKey,
@@ -23,6 +22,7 @@ from connectors.sdk.privacy import (
 )
 from connectors.sdk.publisher import UNPROTECTED_CUSTOMER_ID, EventPublisher
 from schemas.codec import AvroCodec
+from schemas.kafka import dead_letter_headers
 from schemas.topics import Topics
 
 KEY = "test-key-0123456789abcdef-not-secret"

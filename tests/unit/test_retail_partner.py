@@ -23,10 +23,9 @@ from connectors.retail_partner import (
     RetailPartnerConfig,
     RetailPartnerCsvConnector,
     decode,
-    process_drop_folder,
-    watch,
 )
 from connectors.sdk.base import FatalError, InvalidRecord
+from connectors.sdk.files import process_drop_folder, watch
 from connectors.sdk.publisher import UNPROTECTED_CUSTOMER_ID, PublishSummary
 from connectors.sdk.testing import ConnectorContract, FakePublisher, pii_found
 from schemas.event import InvalidEvent, TouchpointEvent

@@ -214,7 +214,7 @@ def options(**overrides: Any) -> SimulationOptions:
 def test_file_mode_writes_the_generators_events_as_json_lines(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "events.jsonl"
-    assert run_simulation(options(output=str(path)), "unused:9092", "", "") == 0
+    assert run_simulation(options(output=str(path))) == 0
     lines = path.read_bytes().splitlines()
     events = [orjson.loads(line) for line in lines]
     assert events == list(generate_events("steady", 3, DAY0 + 10 * HOUR_MS, 600, 5.0))
@@ -223,7 +223,7 @@ def test_file_mode_writes_the_generators_events_as_json_lines(
 
 
 def test_file_mode_to_stdout_keeps_stdout_pure_json(capfdbinary: pytest.CaptureFixture[bytes]) -> None:
-    assert run_simulation(options(output="-", duration_s=60.0), "unused:9092", "", "") == 0
+    assert run_simulation(options(output="-", duration_s=60.0)) == 0
     captured = capfdbinary.readouterr()
     lines = captured.out.splitlines()
     assert lines and all(validate_event(orjson.loads(line)) for line in lines)
@@ -239,5 +239,5 @@ def test_bad_options_are_rejected_before_anything_runs(
         tmp_path: Path, overrides: dict[str, Any], message: str) -> None:
     path = tmp_path / "never.jsonl"
     with pytest.raises(ValueError, match=message):
-        run_simulation(options(output=str(path), **overrides), "unused:9092", "", "")
+        run_simulation(options(output=str(path), **overrides))
     assert not path.exists()

@@ -1,8 +1,8 @@
 """Opening hours of a location: parsing the configured text, and whether and since when it is open.
 
 Pure: no I/O besides ``zoneinfo`` time-zone lookups. The kiosk config validates its hours and time
-zones with the config types here (:mod:`connectors.kiosk`); the kiosk liveness gauges ask whether a
-location is open and since when (:mod:`connectors.kiosk_heartbeats`).
+zones with the config types here (:mod:`connectors.kiosk.connector`); the kiosk liveness gauges ask whether a
+location is open and since when (:mod:`connectors.kiosk.liveness`).
 
 Opening hours are local wall-clock times in the location's IANA time zone (DST handled by
 ``zoneinfo``): ``"08:00-22:00"`` every day; ``"20:00-02:00"`` overnight (closes the next day);
@@ -137,8 +137,3 @@ def open_since(hours: OpeningHours, tz: tzinfo, now_utc: datetime) -> datetime |
         if start <= now_utc < end:
             return start
     return None
-
-
-def is_open(hours: OpeningHours, tz: tzinfo, now_utc: datetime) -> bool:
-    """Whether the location is inside its opening hours at ``now_utc`` (an aware datetime)."""
-    return open_since(hours, tz, now_utc) is not None

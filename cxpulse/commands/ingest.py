@@ -6,14 +6,8 @@ import argparse
 import logging
 from typing import Any
 
+from cxpulse import console, wiring
 from cxpulse.settings import Settings
-
-
-def master_key(settings: Settings) -> Any:
-    """The master key server keys are derived from: the setting, else one kept in the run folder."""
-    from cxpulse.cli import kept_key
-
-    return kept_key(settings.ingest_master_key, settings.run_path / "ingest-master.key")
 
 
 def _stages(spec: str) -> dict[str, str]:
@@ -28,47 +22,15 @@ def build_service(settings: Settings) -> Any:
     from connectors.ingest.service import IngestConfig, IngestService
     from connectors.sdk import registry
     from connectors.web import WebSurveyConfig, WebSurveyConnector
-    from cxpulse.cli import privacy_key
-    from schemas.codec import AvroCodec
-    from schemas.topics import Topics
 
-    topics = Topics(settings.topic_prefix)
     survey = registry.load_config(WebSurveyConnector,
                                   {"journey_stages": _stages(settings.web_survey_stages)})
     assert isinstance(survey, WebSurveyConfig)
     return IngestService(IngestConfig(
-        bootstrap=settings.bootstrap, topics=topics,
-        codec=AvroCodec(registry_url=settings.schema_registry_url,
-                        subject=f"{topics.touchpoints}-value"),
-        keys_file=settings.ingest_keys_path, master_key=master_key(settings),
-        privacy_key=privacy_key(settings), max_body_bytes=settings.ingest_max_body_bytes,
+        bootstrap=settings.bootstrap, topics=wiring.topics(settings), codec=wiring.codec(settings),
+        keys_file=settings.ingest_keys_path, master_key=wiring.master_key(settings),
+        privacy_key=wiring.privacy_key(settings), max_body_bytes=settings.ingest_max_body_bytes,
         max_items=settings.ingest_max_items, survey=survey))
-
-
-def demo_ingest(settings: Settings, progress: Any = print) -> None:
-    """Show the ingest API working: a few signed widget answers posted by a demo back-end key."""
-    import random
-    import uuid
-
-    from connectors.ingest.client import IngestClient
-    from connectors.ingest.keys import KeyStore
-
-    store = KeyStore(settings.ingest_keys_path, master_key(settings))
-    key = next((k for k in store.all() if k.source == "demo-web" and k.kind == "server"), None)
-    if key is None:
-        key, _ = store.add("server", "demo-web")
-    secret = store.secret_of(key)
-    if secret is None:
-        raise ValueError(f"demo key {key.key_id} does not match the ingest master key: revoke it")
-    rng = random.Random()
-    answers = [{"id": str(uuid.uuid4()), "touchpoint": "checkout", "scale": "smiley",
-                "score": rng.choice([2, 3, 4, 4]), "lang": "vi"} for _ in range(5)]
-    answer = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", key.key_id, secret).post(
-        "/v1/surveys/web", answers)
-    if answer.status != 200:
-        raise ValueError(f"ingest API answered {answer.status}: {answer.body}")
-    progress(f"  ingest API: 5 signed widget answers posted -> accepted {answer.body['accepted']} "
-             f"(http://127.0.0.1:{settings.ingest_port}/openapi.json)")
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -84,7 +46,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     from connectors.ingest.keys import KeyStore
 
-    store = KeyStore(settings.ingest_keys_path, master_key(settings))
+    store = KeyStore(settings.ingest_keys_path, wiring.master_key(settings))
     if args.action == "add":
         key, secret = store.add(args.kind, args.source, channel=args.channel,
                                 partner_id=args.partner, allowed_origins=tuple(args.origin),
@@ -98,21 +60,20 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
                   f'data-key="{key.key_id}" data-touchpoint="checkout" async></script>')
     elif args.action == "revoke":
         if not store.revoke(args.key_id):
-            print(f"cxpulse: no key {args.key_id}")
+            console.error(f"no key {args.key_id}")
             return 1
         print(f"revoked {args.key_id}")
     else:
-        print(f"{'key_id':<30} {'kind':<8} {'source':<20} {'channel':<15} {'partner':<12} "
-              f"{'rate/s':>7}  origins")
-        for k in store.all():
-            print(f"{k.key_id:<30} {k.kind:<8} {k.source:<20} {k.channel or 'any':<15} "
-                  f"{k.partner_id or '-':<12} {k.rate_per_s:>7g}  {' '.join(k.allowed_origins)}")
+        console.show(console.table(
+            ["key_id", "kind", "source", "channel", "partner", "rate/s", "origins"],
+            [(k.key_id, k.kind, k.source, k.channel or "any", k.partner_id or "-", f"{k.rate_per_s:g}",
+              " ".join(k.allowed_origins)) for k in store.all()], right=["rate/s"]))
     return 0
 
 
-def add_ingest_parser(sub: Any) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``cxpulse ingest [serve]`` and ``cxpulse ingest keys add|list|revoke``."""
-    p = sub.add_parser("ingest", help="the HTTP ingest service (web surveys, partner API) and keys")
+    p = commands.add_parser("ingest", help="the HTTP ingest service (web surveys, partner API) and keys")
     p.set_defaults(func=cmd_ingest, action="serve", host="127.0.0.1")
     actions = p.add_subparsers(dest="ingest_command")
     s = actions.add_parser("serve", help="run the service in the foreground (the default)")

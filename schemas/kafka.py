@@ -1,8 +1,12 @@
-"""Kafka plumbing shared by every connector: topic creation, the idempotent producer, dead-letters.
+"""Kafka plumbing both sides share: topics, the idempotent producer, dead letters, offsets and lag.
+
+Connectors produce with it, the worker dead-letters and measures its lag with it, and the console
+creates topics and waits for the worker with it: so it lives with the topic specs, in the contract
+layer, and imports nothing but ``schemas``.
 
 Dead letters carry their reason in headers. ``EventPublisher.dead_letter`` removes PII from the
 payload before it gets here and marks it with ``cx.redacted: 1``; the detail header is redacted here
-for every producer.
+(``schemas.redaction.redact``) for every producer, the worker's included.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 from confluent_kafka import KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from connectors.sdk.privacy import redact
+from schemas.redaction import redact
 from schemas.topics import TopicSpec
 
 log = logging.getLogger(__name__)
@@ -98,7 +102,7 @@ def dead_letter_headers(reason: str, detail: str, source: str, *,
                         redacted: bool = False) -> list[tuple[str, bytes]]:
     """Headers every dead-lettered record carries: ``cx.reason``, ``cx.detail``, ``cx.source``.
 
-    ``detail`` is always passed through ``privacy.redact`` (error messages may quote the record);
+    ``detail`` is always passed through ``schemas.redaction.redact`` (error messages may quote the record);
     ``redacted`` adds ``cx.redacted: 1``, telling readers the value is the raw payload with PII
     removed, not the bytes as received.
     """

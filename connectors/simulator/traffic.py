@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from connectors.simulator_model import (
+from connectors.simulator.model import (
     CHANNEL_WEIGHTS,
     COMMENT_SHARE,
     COMPLAINT_COMMENT_SHARE,

@@ -1,4 +1,4 @@
-"""The local stack under supervisord: broker, MQTT broker, ClickHouse, alerting, worker. Up, status, down.
+"""The local stack under supervisord (`cxpulse stack`, `make up`): broker, MQTT, ClickHouse, alerting, worker.
 
 Alerting is Prometheus, Alertmanager and the local webhook receiver every alert route ends at.
 
@@ -28,10 +28,13 @@ from typing import Any
 from pydantic import SecretStr
 from supervisor.xmlrpc import SupervisorTransport
 
+from cxpulse import wiring
 from cxpulse.settings import Settings
-from infra.webhook import notifications_file
+from cxpulse.webhook import notifications_file
+from sql.migrate import Migration, migrate
 
-INFRA_DIR = Path(__file__).parent
+INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
+"""The stack's config files and templates (``infra/``: configs only, no code)."""
 COMPONENTS = ("broker", "mqtt", "clickhouse", "webhook", "alertmanager", "prometheus", "ingest",
               "worker")
 RELOAD_ON_HUP = ("prometheus", "alertmanager")
@@ -144,7 +147,8 @@ def _wait(what: str, check: Callable[[], bool], timeout: float, log: Path | None
     tail = ""
     if log and log.exists():
         tail = "\n  last log lines:\n    " + "\n    ".join(log.read_text().splitlines()[-10:])
-    raise StackError(f"{what} did not become healthy within {timeout:.0f}s{tail}")
+    where = f" (log: {log})" if log else ""
+    raise StackError(f"{what} did not become healthy within {timeout:.0f}s{where}{tail}")
 
 
 def _tcp_ok(port: int) -> bool:
@@ -161,8 +165,6 @@ def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
     """One probe per component: True when it serves requests."""
     from confluent_kafka.admin import AdminClient
 
-    from sql.client import ServerDatabase
-
     def broker() -> bool:
         admin = AdminClient({"bootstrap.servers": settings.bootstrap, "socket.timeout.ms": 2000})
         admin.list_topics(timeout=2)
@@ -172,8 +174,7 @@ def health_checks(settings: Settings) -> dict[str, Callable[[], bool]]:
     logging.getLogger("clickhouse_driver.connection").setLevel(logging.CRITICAL)
 
     def clickhouse() -> bool:
-        db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port, "default",
-                            connect_timeout=2)
+        db = wiring.database(settings, "default", connect_timeout=2)
         try:
             return db.execute("SELECT 1") == [(1,)]
         finally:
@@ -229,10 +230,7 @@ def _start(settings: Settings, name: str) -> None:
 def up(settings: Settings, progress: Callable[[str], None] = print,
        components: tuple[str, ...] = COMPONENTS) -> None:
     """Start (what is not running of) the stack and wait until every component is healthy."""
-    from connectors.sdk.kafka import ensure_topics
-    from schemas.topics import Topics
-    from sql.client import ServerDatabase
-    from sql.migrate import migrate
+    from schemas.kafka import ensure_topics
 
     conf = render_configs(settings)
     if not supervisor_running(settings):
@@ -250,20 +248,24 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
     for name in infra:
         _wait(name, checks[name], 60, logs / f"{name}.log")
         progress(f"  {name:<12} healthy on 127.0.0.1:{ports(settings)[name]}")
-    ensure_topics(settings.bootstrap, Topics(settings.topic_prefix).specs(settings.touchpoint_partitions))
-    db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port,
-                        settings.clickhouse_database)
-    try:
-        db.create_database()
-        applied = migrate(db)
-    finally:
-        db.close()
+    ensure_topics(settings.bootstrap, wiring.topics(settings).specs(settings.touchpoint_partitions))
+    applied = migrate_database(settings)
     progress(f"  topics ready; database {settings.clickhouse_database}: "
              f"{len(applied)} migration(s) applied")
     if "worker" in components:
         _start(settings, "worker")
         _wait("worker", checks["worker"], 90, logs / "worker.log")
         progress(f"  {'worker':<12} healthy on 127.0.0.1:{settings.worker_port}")
+
+
+def migrate_database(settings: Settings) -> list[Migration]:
+    """Create the configured database if missing and apply every migration not yet recorded."""
+    db = wiring.database(settings)
+    try:
+        db.create_database()
+        return migrate(db)
+    finally:
+        db.close()
 
 
 @dataclass(frozen=True)

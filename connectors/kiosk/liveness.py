@@ -1,6 +1,6 @@
 """Kiosk liveness: the bridge's device registry, its persistence, and its gauges.
 
-The MQTT bridge (:mod:`connectors.kiosk_bridge`) records, per ``(location, device)``, when it last received
+The MQTT bridge (:mod:`connectors.kiosk.bridge`) records, per ``(location, device)``, when it last received
 a heartbeat and a press from the device. Times are the **bridge's** clock (Unix seconds), not the
 device's: liveness is about what reaches us now, device clocks drift, and a press a terminal buffered
 offline and delivers late still proves the terminal is connected at delivery. (Event time of
@@ -18,7 +18,7 @@ from, kept across restarts in a JSON file, forgotten after ``forget_after_s`` wi
   more than ``silent_after_s`` seconds *of opening time*: silence before the current opening does
   not count, so a kiosk switched off overnight has ``silent_after_s`` after opening to come up.
 
-Opening hours and time zones are parsed and evaluated in :mod:`connectors.opening_hours`.
+Opening hours and time zones are parsed and evaluated in :mod:`connectors.kiosk.opening_hours`.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ import orjson
 from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from connectors.opening_hours import OpeningHours, open_since
+from connectors.kiosk.opening_hours import OpeningHours, open_since
+from connectors.sdk.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -56,25 +57,6 @@ class DeviceSeen:
 
 
 STATE_VERSION = 1
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data``: a crash leaves the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:  # the rename itself must reach the disk too
-        os.fsync(folder)
-    finally:
-        os.close(folder)
 
 
 def encode_registry(devices: dict[tuple[str, str], DeviceSeen], saved_at_s: float) -> bytes:

@@ -10,11 +10,11 @@ delivers hours later count in the minute they happened; ``received_at`` is stamp
 when the bridge hands the event over. Presses older than the 7-day window are rejected by event
 validation and dead-lettered.
 
-The bridge process (MQTT client, anti-misuse filter, acknowledgements) is :mod:`connectors.kiosk_bridge`.
+The bridge process (MQTT client, anti-misuse filter, acknowledgements) is :mod:`connectors.kiosk.bridge`.
 Liveness: heartbeats and presses feed a device registry (kept in the run folder) and the gauges
 ``cxpulse_kiosk_device_{open,silent,silence_seconds,last_heartbeat_seconds,last_press_seconds}``
-(defined in :mod:`connectors.kiosk_heartbeats`), served on ``metrics_port`` and judged against each
-location's ``opening_hours`` in its ``timezone`` (format in :mod:`connectors.opening_hours`).
+(defined in :mod:`connectors.kiosk.liveness`), served on ``metrics_port`` and judged against each
+location's ``opening_hours`` in its ``timezone`` (format in :mod:`connectors.kiosk.opening_hours`).
 Prometheus' ``KioskSilent`` fires from them.
 """
 
@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo
 import orjson
 from pydantic import Field
 
-from connectors.opening_hours import (
+from connectors.kiosk.opening_hours import (
     OpeningHours,
     OpeningHoursText,
     TimeZoneName,
@@ -34,12 +34,8 @@ from connectors.opening_hours import (
     parse_opening_hours,
 )
 from connectors.sdk.base import Connector, ConnectorConfig, InvalidRecord
-from connectors.sdk.fields import JourneyStage
+from connectors.sdk.fields import SMILEY_CSAT, JourneyStage
 from schemas.event import InvalidEvent, parse_timestamp_ms
-
-BUTTON_CSAT = {1: 1, 2: 2, 3: 4, 4: 5}
-"""Smiley button (1 = very unhappy .. 4 = very happy) -> CSAT on the 1..5 scale (METRICS.md)."""
-
 
 
 class KioskLocation(ConnectorConfig):
@@ -112,7 +108,7 @@ def parse_press(payload: bytes) -> tuple[int, int, int]:
     if not isinstance(obj, dict):
         raise InvalidRecord("invalid_payload", f"expected a JSON object, got {type(obj).__name__}")
     button = _int_field(obj, "button", "invalid_button")
-    if button not in BUTTON_CSAT:
+    if button not in SMILEY_CSAT:
         raise InvalidRecord("invalid_button", f"button {button} is not one of 1..4")
     if obj.get("ts") is None:
         raise InvalidRecord("invalid_timestamp", "ts (device time) is required")
@@ -136,6 +132,8 @@ class KioskMqttConnector(Connector[KioskConfig]):
 
     name = "kiosk-mqtt"
     Config = KioskConfig
+    kind = "bridge"
+    runner = "connectors.kiosk.bridge:run"
 
     def raw_bytes(self, raw: Any) -> bytes:
         """A dead-lettered press keeps its topic (device and location are there) and payload."""
@@ -166,7 +164,7 @@ class KioskMqttConnector(Connector[KioskConfig]):
             "customer_id": None,
             "location_id": location,
             "region": place.region,
-            "csat": BUTTON_CSAT[button],
+            "csat": SMILEY_CSAT[button],
             "attributes": {"device_id": device, "button": str(button), "seq": str(seq)},
         }]
 

@@ -2,7 +2,7 @@
 
 Every Alertmanager route of the local stack ends here (one URL path per receiver), so a delivered
 alert can be watched (``tail -f <run_dir>/alerts/webhook.jsonl``) and asserted on by tests.
-Run as ``python -m infra.webhook --port P --out FILE`` (the stack's supervisord does).
+Run as ``python -m cxpulse.webhook --port P --out FILE`` (the stack's supervisord does).
 
 Guarantees: each notification that gets a 200 reply has been appended to the file as one complete
 JSON line (Alertmanager's payload, unchanged) and flushed; Alertmanager retries a notification that
@@ -34,7 +34,7 @@ SUMMARY_LABELS = ("severity", "channel", "scope_kind", "scope", "metric", "locat
 SUMMARY_MAX_ALERTS = 3
 
 METRICS = CollectorRegistry()
-"""The receiver's own registry: importing this module (``infra.stack`` does) adds nothing to the
+"""The receiver's own registry: importing this module (``cxpulse.stack`` does) adds nothing to the
 importing process's default registry."""
 NOTIFICATIONS = Counter("cxpulse_webhook_notifications_total",
                         "Alertmanager notifications written to the file", ["receiver", "status"],
@@ -143,7 +143,7 @@ def serve(host: str, port: int, out: Path) -> ThreadingHTTPServer:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and serve until SIGTERM/SIGINT."""
-    parser = argparse.ArgumentParser(prog="python -m infra.webhook", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cxpulse.webhook", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True, help="JSON-lines file to append to")

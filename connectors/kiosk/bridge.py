@@ -1,6 +1,6 @@
 """The kiosk MQTT bridge process: terminals' messages -> the ``kiosk-mqtt`` connector -> Kafka.
 
-It subscribes to presses and heartbeats (``connectors.kiosk`` has the format and the pure mapping),
+It subscribes to presses and heartbeats (``connectors.kiosk.connector`` has the format and the pure mapping),
 runs every press through the SDK runtime (dead letters with reasons, per-connector counters,
 retries), and acknowledges an MQTT message only after Kafka acknowledged what became of it, so a
 crash loses nothing (the broker redelivers; event ids make redeliveries duplicates).
@@ -8,14 +8,13 @@ crash loses nothing (the broker redelivers; event ids make redeliveries duplicat
 Anti-misuse (as HappyOrNot does): repeated presses from one device within ``dedupe_interval_s`` count
 once. That filter is state, so it lives here (:class:`PressFilter`), not in the pure ``to_events``.
 Heartbeats and presses also feed the device registry and liveness gauges of
-:mod:`connectors.kiosk_heartbeats`.
+:mod:`connectors.kiosk.liveness`.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -25,8 +24,8 @@ from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter
 
-from connectors.kiosk import KioskConfig, KioskMqttConnector, parse_topic
-from connectors.kiosk_heartbeats import DeviceGauges, DeviceRegistry, device_state_path, serving_liveness
+from connectors.kiosk.connector import KioskConfig, KioskMqttConnector, parse_topic
+from connectors.kiosk.liveness import DeviceGauges, DeviceRegistry, device_state_path, serving_liveness
 from connectors.sdk.base import InvalidRecord
 from connectors.sdk.publisher import BasePublisher, EventPublisher, PublishSummary
 from connectors.sdk.runtime import ConnectorRuntime
@@ -244,26 +243,13 @@ def _flush_and_ack(bridge: KioskBridge, client: Any, pending: list[tuple[int, in
     pending.clear()
 
 
-def run_from_settings(settings: Any, config: KioskConfig | None = None,
-                      state_dir: Path | None = None, privacy_key: Any = None) -> PublishSummary:
-    """``cxpulse connector run kiosk-mqtt``: the bridge against the configured stack, until SIGTERM/Ctrl-C.
+def run(connector: KioskMqttConnector, publisher: EventPublisher, stop: threading.Event,
+        progress: Callable[[str], None], state_dir: Path | None) -> PublishSummary:
+    """``cxpulse connector run kiosk-mqtt``: the bridge for ``connector``'s config until ``stop``.
 
-    Without a config, the broker is the local stack's Mosquitto (``settings.mqtt_port``). The device
-    registry is kept in ``state_dir`` (the run folder; None: in memory only). Presses carry no
-    customer id; ``privacy_key`` pseudonymises any id a dead-lettered payload may hold.
+    The device registry is kept in ``state_dir`` (None: in memory only). Presses carry no customer
+    id; the publisher's key pseudonymises any id a dead-lettered payload may hold.
     """
-    from schemas.codec import AvroCodec
-    from schemas.topics import Topics
-
-    config = config or KioskConfig(broker_port=settings.mqtt_port)
-    topics = Topics(settings.topic_prefix)
-    codec = AvroCodec(registry_url=settings.schema_registry_url,
-                      subject=f"{topics.touchpoints}-value")
-    publisher = EventPublisher(settings.bootstrap, topics, codec, KioskMqttConnector.name,
-                               privacy_key=privacy_key)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    config = connector.config
     state_path = device_state_path(state_dir, config.client_id) if state_dir is not None else None
-    return run_bridge(config, publisher, stop, progress=lambda line: print(line, flush=True),
-                      state_path=state_path)
+    return run_bridge(config, publisher, stop, progress, state_path=state_path)

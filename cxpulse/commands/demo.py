@@ -1,0 +1,105 @@
+"""``cxpulse demo`` (``make demo``): the stack, some history, live traffic, and ``cxpulse top``."""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import uuid
+from collections.abc import Callable
+
+from connectors.sdk.runtime import ConnectorRuntime, InMemoryCursorStore
+from connectors.simulator.connector import SimulatorConfig, SimulatorConnector
+from cxpulse import console, stack, wiring
+from cxpulse.settings import Settings
+
+
+def backfill(settings: Settings) -> None:
+    """Publish the last ``demo_backfill_hours`` of simulated history, so every window has data.
+
+    Through the simulator connector in the runtime, as fast as it goes; stops at now.
+    """
+    hours = settings.demo_backfill_hours
+    if hours <= 0:
+        return
+    now_ms = int(time.time() * 1000)
+    connector = SimulatorConnector(SimulatorConfig(
+        scenario="steady", seed=now_ms // 3_600_000, start_ms=now_ms - int(hours * 3_600_000),
+        duration_s=hours * 3600, rate=settings.demo_rate / 4, realtime=False,
+        received_before_ms=now_ms))
+    runtime = ConnectorRuntime(connector, wiring.publisher(settings, connector.name))
+    with console.progress(f"  history: {hours:g} h of simulated events", unit="events") as tracker:
+        runtime.run_pull(InMemoryCursorStore(), batch_size=10_000, on_record=tracker.advance)
+    console.stdout.print(f"  history: {runtime.summary.line()}")
+
+
+def demo_ingest(settings: Settings, progress: Callable[[str], None] = console.stdout.print) -> None:
+    """Show the ingest API working: a few signed widget answers posted by a demo back-end key."""
+    from connectors.ingest.client import IngestClient
+    from connectors.ingest.keys import KeyStore
+
+    store = KeyStore(settings.ingest_keys_path, wiring.master_key(settings))
+    key = next((k for k in store.all() if k.source == "demo-web" and k.kind == "server"), None)
+    if key is None:
+        key, _ = store.add("server", "demo-web")
+    secret = store.secret_of(key)
+    if secret is None:
+        raise ValueError(f"demo key {key.key_id} does not match the ingest master key: revoke it")
+    rng = random.Random()
+    answers = [{"id": str(uuid.uuid4()), "touchpoint": "checkout", "scale": "smiley",
+                "score": rng.choice([2, 3, 4, 4]), "lang": "vi"} for _ in range(5)]
+    answer = IngestClient(f"http://127.0.0.1:{settings.ingest_port}", key.key_id, secret).post(
+        "/v1/surveys/web", answers)
+    if answer.status != 200:
+        raise ValueError(f"ingest API answered {answer.status}: {answer.body}")
+    progress(f"  ingest API: 5 signed widget answers posted -> accepted {answer.body['accepted']} "
+             f"(http://127.0.0.1:{settings.ingest_port}/openapi.json)")
+
+
+
+
+def where_things_are(settings: Settings) -> str:
+    """The demo's map of the stack: folders, ports, and what to watch."""
+    return (
+        "\nWhere things are:\n"
+        f"  data and logs   {settings.run_path}\n"
+        f"  ClickHouse      clickhouse-client --port {settings.clickhouse_port} "
+        f"-d {settings.clickhouse_database}\n"
+        f"  Prometheus      http://127.0.0.1:{settings.prometheus_port}\n"
+        f"  Alertmanager    http://127.0.0.1:{settings.alertmanager_port}\n"
+        f"  alerts received tail -f {settings.run_path / 'alerts' / 'webhook.jsonl'}\n"
+        f"  worker metrics  http://127.0.0.1:{settings.worker_port}/metrics\n"
+        f"  ingest API      http://127.0.0.1:{settings.ingest_port}/openapi.json "
+        "(keys: .venv/bin/cxpulse ingest keys add --help)\n"
+        "  figures         .venv/bin/cxpulse metrics --by channel --from now-1h\n"
+        "The simulator's incident (CSAT -25 points on web/checkout and one kiosk) starts 5 minutes\n"
+        "after it and lasts 15: watch the alert fire, reach the webhook, and resolve.\n"
+        "Stop everything with `make down`. Live view in 5 s (Ctrl-C leaves it; the stack keeps running).\n"
+    )
+
+
+def cmd_demo(_args: argparse.Namespace, settings: Settings) -> int:
+    """Bring everything up, then show the live view until Ctrl-C. The stack keeps running."""
+    from cxpulse.top import run_top
+
+    console.stdout.print(f"cxpulse demo: starting the local stack in {settings.run_path}")
+    stack.up(settings)
+    backfill(settings)
+    with console.progress("  worker: storing the history", unit="events stored") as tracker:
+        wiring.drain(settings, timeout=900, progress=tracker.remaining)
+    demo_ingest(settings)
+    stack.start_component(settings, "simulator", health=False)
+    console.stdout.print(f"  simulator  sending ~{settings.demo_rate:g} events/s (log: "
+                         f"{settings.run_path / 'logs' / 'simulator.log'})")
+    console.stdout.print(where_things_are(settings), markup=False)
+    time.sleep(5)
+    code = run_top(lambda: wiring.database(settings), 2.0, once=False,
+                   webhook_log=settings.run_path / "alerts" / "webhook.jsonl")
+    console.stdout.print("\nThe stack is still running: `make down` stops it.")
+    return code
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``demo``."""
+    p = commands.add_parser("demo", help="the stack, history, live traffic and the live view (make demo)")
+    p.set_defaults(func=cmd_demo)

@@ -58,17 +58,29 @@ def json_records(text: str) -> Iterator[Record | Unparsable]:
             return
         try:
             obj, end = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as exc:
+        except (json.JSONDecodeError, RecursionError) as exc:
             end = text.find("\n", pos)
             end = len(text) if end < 0 else end
-            yield None, text[pos:end].encode(), "invalid_json", str(exc)
+            detail = str(exc) if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            yield None, text[pos:end].encode(), "invalid_json", detail
             pos = end
             continue
-        if isinstance(obj, list):
-            yield from ((item, orjson.dumps(item)) for item in obj)
-        else:
-            yield obj, text[pos:end].encode()
+        for item, raw in ([(i, None) for i in obj] if isinstance(obj, list)
+                          else [(obj, text[pos:end].encode())]):
+            yield _checked(item, raw)
         pos = end
+
+
+def _checked(item: Any, raw: bytes | None) -> Record | Unparsable:
+    """A parsed record, or invalid if it holds a lone surrogate (``\\ud800``: no Unicode text).
+
+    ``raw`` is the record's bytes as read (None for an item of an array: its JSON, ASCII-escaped).
+    """
+    try:
+        encoded = orjson.dumps(item)
+    except TypeError:  # orjson refuses surrogates: the record cannot be text anywhere downstream
+        return None, raw or json.dumps(item).encode(), "invalid_unicode", "lone surrogate escape"
+    return item, raw if raw is not None else encoded
 
 
 def jsonl_records(lines: Iterable[bytes]) -> Iterator[Record | Unparsable]:

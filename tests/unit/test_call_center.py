@@ -325,3 +325,18 @@ class TestIvrSurveyContract(ConnectorContract):
                                          row(ContactId="", CustomerId="0912.345.678", Timestamp=RECENT)]
     bad_records: ClassVar[list[tuple[Any, str]]] = [
         (row(Timestamp=""), "missing_timestamp"), (row(CSAT="x"), "invalid_score")]
+
+
+def test_a_deeply_nested_record_or_a_lone_surrogate_does_not_stop_the_file(tmp_path: Path) -> None:
+    """Both used to abort the whole file (RecursionError, a TypeError while re-encoding)."""
+    fine = orjson.dumps(ctr(InitiationTimestamp=iso(int(time.time() * 1000) - 3_600_000)))
+    deep = b'{"ContactId": "deep", "Attributes": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    surrogate = b'{"ContactId": "c-\\ud800", "Channel": "VOICE"}'
+    in_array = b'[{"ContactId": "c-\\udc01"}, ' + fine + b"]"
+    path = tmp_path / "ctr.json"
+    path.write_bytes(b"\n".join([deep, surrogate, fine, in_array]) + b"\n")
+    publisher = FakePublisher("call-center-ctr")
+    summary = ingest_file(AmazonConnectCtrConnector(CtrConfig()), path, publisher)
+    assert summary.line() == "records 5, accepted 2, rejected 3 (invalid_json=1, invalid_unicode=2)"
+    assert all(b"\\ud800" in raw or b"\\udc01" in raw or b"deep" in raw
+               for raw, *_ in publisher.dead_letters)

@@ -1,0 +1,102 @@
+"""The worker's alert engine on the real server: its clock, its outbox, its bounded state and labels."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cxpulse.settings import Settings
+from sql.client import ServerDatabase
+from sql.migrate import migrate
+from streams.alerts.detector import DetectorParams
+from streams.alerts.engine import MAX_EXPORTED_SCOPES, AlertEngine
+from streams.metrics import SCOPE_CSAT_RESPONSES
+from streams.satisfaction.contributions import COUNT_COLUMNS
+from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE
+from tests.conftest import unique_name
+
+PARAMS = DetectorParams(confirm_minutes=1, min_recent=20, min_baseline=100)
+
+
+@pytest.fixture()
+def database(running_stack: Settings) -> Iterator[ServerDatabase]:
+    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
+                        unique_name("alerts"))
+    db.create_database()
+    migrate(db)
+    yield db
+    db.drop_database()
+    db.close()
+
+
+def csat_row(minute_s: int, touchpoint: str, responses: int, satisfied: int) -> tuple[Any, ...]:
+    counts = dict.fromkeys(COUNT_COLUMNS, 0) | {"events": responses, "responses": responses,
+                                                 "csat_responses": responses,
+                                                 "csat_satisfied": satisfied}
+    return (minute_s, "web", touchpoint, "purchase", "", "", "", "", *counts.values(), 0)
+
+
+def a_drop(db: ServerDatabase, end_s: int, touchpoint: str = "checkout") -> None:
+    """A week at 90% CSAT, then the last 30 minutes at 20%."""
+    rows = [csat_row(end_s - 30 * 60 - h * 3600, touchpoint, 100, 90) for h in range(1, 160)]
+    rows += [csat_row(end_s - m * 60, touchpoint, 10, 2) for m in range(1, 31)]
+    db.insert(MINUTE_TABLE, LEDGER_COLUMNS, rows)
+
+
+def engine_for(db: ServerDatabase, publish: Any) -> AlertEngine:
+    def connect() -> ServerDatabase:
+        return ServerDatabase("127.0.0.1", db.client.connection.port, db.database)
+    return AlertEngine(connect, publish, PARAMS)
+
+
+def test_a_future_event_time_cannot_move_the_clock_past_now(database: ServerDatabase) -> None:
+    engine = engine_for(database, lambda alerts: None)
+    now_ms = int(time.time() * 1000)
+    engine.observe([{"channel": "web", "occurred_at": now_ms + 3 * 86_400_000}], now_ms)
+    engine.observe([{"channel": "web", "occurred_at": now_ms - 120_000}], now_ms)
+    assert engine.clock_s == now_ms // 60_000 * 60  # capped at now, not frozen 3 days ahead
+    engine.observe([{"channel": "web", "occurred_at": now_ms + 60_000}], now_ms + 120_000)
+    assert engine.clock_s == (now_ms + 60_000) // 60_000 * 60  # and still moves with time
+
+
+def test_a_transition_whose_send_failed_is_sent_and_stored_on_the_next_run(
+        database: ServerDatabase) -> None:
+    sent: list[dict[str, Any]] = []
+    failing = [True]
+
+    def publish(alerts: list[dict[str, Any]]) -> None:
+        if failing[0]:
+            raise RuntimeError("kafka unavailable")
+        sent.extend(alerts)
+
+    now_s = int(time.time()) // 60 * 60
+    a_drop(database, now_s)
+    engine = engine_for(database, publish)
+    engine.observe([{"channel": "web", "occurred_at": now_s * 1000 + 1}])
+    with pytest.raises(RuntimeError):
+        engine.run()
+    assert engine.pending == 2  # the channel and its touchpoint: kept, not lost
+    assert database.execute("SELECT count() FROM alerts") == [(0,)]  # not stored before it is sent
+    failing[0] = False
+    assert [a["status"] for a in engine.run()] == ["FIRING", "FIRING"]
+    assert sorted(a["scope"] for a in sent) == ["web", "web/checkout"] and engine.pending == 0
+    assert sorted(database.execute("SELECT status, scope FROM alerts")) == [
+        ("FIRING", "web"), ("FIRING", "web/checkout")]
+    assert engine.run() == []  # sent once
+
+
+def test_free_text_scopes_keep_no_state_and_export_a_bounded_set_of_labels(
+        database: ServerDatabase) -> None:
+    now_s = int(time.time()) // 60 * 60
+    rows = [csat_row(now_s - 60 * (i % 20 + 1), f"free-text-{i}", 3, 3) for i in range(600)]
+    database.insert(MINUTE_TABLE, LEDGER_COLUMNS, rows)
+    engine = engine_for(database, lambda alerts: None)
+    engine.observe([{"channel": "web", "occurred_at": now_s * 1000 + 1}])
+    engine.run()
+    labelled = {s.labels["scope"] for m in SCOPE_CSAT_RESPONSES.collect() for s in m.samples
+                if s.labels["scope"].startswith("web/free-text-")}
+    assert 0 < len(labelled) <= MAX_EXPORTED_SCOPES
+    assert engine.detector.firing() == [] and not engine.detector._state

@@ -200,6 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--customers", type=int, default=6000, help="~13 events each (default 6000)")
     parser.add_argument("--rows", default=",".join(ROWS), help=f"comma-separated: {', '.join(ROWS)}")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--run-dir", type=Path, help="keep the stack's logs and data here "
+                        "(default: a temporary folder, removed at the end)")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.rows.split(",") if n.strip()]
     unknown = [n for n in names if n not in ROWS]
@@ -210,7 +212,9 @@ def main(argv: list[str] | None = None) -> int:
           f"distinct) over 30 days, seed {args.seed}", flush=True)
     results: list[RowResult] = []
     with tempfile.TemporaryDirectory(prefix="cxpulse-chaos-") as tmp:
-        h = ChaosStack(Path(tmp))
+        run_dir = args.run_dir.resolve() if args.run_dir else Path(tmp)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        h = ChaosStack(run_dir)
         try:
             for name in names:
                 fault, row, overrides = ROWS[name]

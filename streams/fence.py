@@ -40,9 +40,14 @@ class Fence:
 
     def may_write(self, batch_started: float) -> bool:
         """Whether a batch that started at ``batch_started`` (monotonic) may still write."""
+        return self.remaining(batch_started) > 0
+
+    def remaining(self, batch_started: float) -> float:
+        """Seconds until a batch that started at ``batch_started`` must stop writing (<= 0: now)."""
         now = time.monotonic()
         with self._lock:
             rebalance = self._rebalance_started
-        if now - batch_started > self.max_batch_s:
-            return False
-        return rebalance is None or now - rebalance <= self.grace_s
+        left = batch_started + self.max_batch_s - now
+        if rebalance is not None:
+            left = min(left, rebalance + self.grace_s - now)
+        return left

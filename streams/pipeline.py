@@ -103,9 +103,11 @@ class WorkerPipeline:
                 self._forget()
                 if not self._may_retry(started):
                     raise Interrupted(f"batch not written: {exc}") from exc
+                # never sleep through the last moment this batch may still be written
+                pause = max(0.1, min(delay, self.fence.remaining(started) - 1.0))
                 log.warning("batch of %d records not written (%s); retrying in %.1fs",
-                            len(records), exc, delay)
-                time.sleep(delay)
+                            len(records), exc, pause)
+                time.sleep(pause)
                 delay = min(delay * 2, MAX_BACKOFF_S)
 
     def _may_retry(self, started: float) -> bool:

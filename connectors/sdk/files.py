@@ -72,7 +72,7 @@ def json_records(text: str) -> Iterator[Record | Unparsable]:
 
 
 def _checked(item: Any, raw: bytes | None) -> Record | Unparsable:
-    """A parsed record, or invalid if it holds a lone surrogate (``\\ud800``: no Unicode text).
+    r"""A parsed record, or invalid if it holds a lone surrogate (``\ud800``: no Unicode text).
 
     ``raw`` is the record's bytes as read (None for an item of an array: its JSON, ASCII-escaped).
     """

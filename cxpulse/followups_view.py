@@ -14,7 +14,7 @@ from typing import Any
 from cxpulse import console
 from cxpulse.timeparse import parse_time
 from sql.client import Database
-from sql.followups import GROUPABLE, STATUSES, followup_list, recovery_rate
+from sql.followups import GROUPABLE, STATUSES, followup_list, open_past_sla, recovery_rate
 
 LIST_COLUMNS = (("due_at_ms", "due (UTC)"), ("status", "status"), ("route", "route"),
                 ("channel", "channel"), ("reasons", "why"), ("occurred_at_ms", "triggered (UTC)"),
@@ -22,6 +22,8 @@ LIST_COLUMNS = (("due_at_ms", "due (UTC)"), ("status", "status"), ("route", "rou
 RATE_COLUMNS = (("followups_created", "follow-ups"), ("recoverable", "recoverable"),
                 ("recovered", "recovered"), ("recovery_pct", "recovery %"), ("open_followups", "open"),
                 ("overdue_followups", "past SLA"))
+PAST_SLA_COLUMNS = (("route", "route"), ("overdue_followups", "past SLA"),
+                    ("oldest_due_at_ms", "oldest due (UTC)"))
 
 
 def add_followups_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +36,8 @@ def add_followups_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=50, help="at most this many rows (default 50)")
     parser.add_argument("--rates", choices=GROUPABLE, default=None,
                         help="show recovery rates per this dimension instead of the list")
+    parser.add_argument("--past-sla", action="store_true",
+                        help="per route, the open follow-ups past their SLA, most first")
     parser.add_argument("--format", choices=["json", "table"], default="table")
 
 
@@ -45,6 +49,8 @@ def run_followups(args: argparse.Namespace, connect: Callable[[], Database]) -> 
         totals = recovery_rate(db, start_s, end_s, by=())
         if args.rates:
             rows = recovery_rate(db, start_s, end_s, by=(args.rates,))
+        elif args.past_sla:
+            rows = open_past_sla(db, start_s, end_s)
         else:
             rows = followup_list(db, start_s, end_s, status=args.status, route=args.route,
                                  limit=args.limit)
@@ -58,7 +64,8 @@ def run_followups(args: argparse.Namespace, connect: Callable[[], Database]) -> 
         return 0
     print(render_summary(summary))
     if rows:
-        columns = ((args.rates, args.rates), *RATE_COLUMNS) if args.rates else LIST_COLUMNS
+        columns = (((args.rates, args.rates), *RATE_COLUMNS) if args.rates
+                   else PAST_SLA_COLUMNS if args.past_sla else LIST_COLUMNS)
         print(render_rows(rows, columns))
     return 0
 

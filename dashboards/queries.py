@@ -25,7 +25,7 @@ from typing import Final
 
 from dashboards.panels import JSON, Step, thresholds
 from sql.client import checked_identifier
-from sql.figures import FCR_COUNTS
+from sql.figures import FCR_COUNTS, RATIOS
 
 TABLE: Final = "minute_counts"
 CHANNEL_FILTER: Final = "channel IN (${channel:singlequote})"
@@ -78,21 +78,21 @@ class Figure:
 
 CSAT_PCT: Final = Figure(
     name="csat_pct", title="CSAT %",
-    sql="100 * sum(csat_satisfied) / nullIf(sum(csat_responses), 0)",
+    sql=RATIOS["csat_pct"].sql(),
     unit="percent", decimals=1,
     steps=thresholds(Step("red"), Step("orange", 70), Step("green", 80)),
     meaning="satisfied CSAT responses (score 4-5) / CSAT responses x 100",
 )
 NPS: Final = Figure(
     name="nps", title="NPS",
-    sql="100 * (toInt64(sum(nps_promoters)) - toInt64(sum(nps_detractors))) / nullIf(sum(nps_responses), 0)",
+    sql=RATIOS["nps"].sql(),
     unit="none", decimals=1,
     steps=thresholds(Step("red"), Step("orange", 0), Step("green", 30)),
     meaning="(promoters - detractors) / NPS responses x 100, in -100..100",
 )
 CES_MEAN: Final = Figure(
     name="ces_mean", title="CES mean",
-    sql="sum(ces_sum) / nullIf(sum(ces_responses), 0)",
+    sql=RATIOS["ces_mean"].sql(),
     unit="none", decimals=2,
     steps=thresholds(Step("red"), Step("orange", 4), Step("green", 5)),
     meaning="mean CES score, 1-7 (7 = very easy)",
@@ -114,7 +114,7 @@ CONTACTS: Final = Figure(
 )
 COMPLAINT_RATE: Final = Figure(
     name="complaint_rate", title="Complaint rate",
-    sql="100 * sum(complaints) / nullIf(sum(contacts), 0)", unit="percent", decimals=1,
+    sql=RATIOS["complaint_rate"].sql(), unit="percent", decimals=1,
     steps=thresholds(Step("green"), Step("orange", 5), Step("red", 10)),
     meaning="complaints / contacts x 100",
 )
@@ -171,14 +171,15 @@ ELIGIBLE_CONTACTS: Final = Figure(
 )
 FCR_PCT: Final = Figure(
     name="fcr_pct", title="FCR %",
-    sql=f"100 * {FCR_SUCCESS.sql} / nullIf({FCR_SUCCESS.sql} + {FCR_FAILURE.sql}, 0)",
+    sql=RATIOS["fcr_pct"].sql({"fcr_success": FCR_SUCCESS.sql, "fcr_failure": FCR_FAILURE.sql}.__getitem__),
     unit="percent", decimals=1,
     steps=thresholds(Step("red"), Step("orange", 65), Step("green", 75)),
     meaning="successes / (successes + failures) x 100; pending first contacts not counted",
 )
 REPEAT_CONTACT_RATE: Final = Figure(
     name="repeat_contact_rate", title="Repeat-contact rate",
-    sql=f"100 * {REPEAT_CONTACTS.sql} / nullIf({ELIGIBLE_CONTACTS.sql}, 0)",
+    sql=RATIOS["repeat_contact_rate"].sql(
+        {"repeat_contacts": REPEAT_CONTACTS.sql, "fcr_eligible": ELIGIBLE_CONTACTS.sql}.__getitem__),
     unit="percent", decimals=1,
     steps=thresholds(Step("green"), Step("orange", 15), Step("red", 25)),
     meaning="repeat contacts / eligible contacts x 100",
@@ -201,7 +202,9 @@ SURVEY_FCR_ANSWERS: Final = Figure(
 )
 SURVEY_FCR_PCT: Final = Figure(
     name="survey_fcr_pct", title="Survey FCR %",
-    sql="100 * sum(survey_yes) / nullIf(sum(survey_answers), 0)", unit="percent", decimals=1,
+    sql=RATIOS["survey_fcr_pct"].sql(
+        {"survey_fcr_yes": "sum(survey_yes)", "survey_fcr_responses": "sum(survey_answers)"}.__getitem__),
+    unit="percent", decimals=1,
     steps=FCR_PCT.steps, meaning='"yes" answers / survey FCR answers x 100',
 )
 FCR_DECIDED: Final = Figure(
@@ -210,7 +213,8 @@ FCR_DECIDED: Final = Figure(
 )
 OPERATIONAL_FCR_PCT: Final = Figure(
     name="fcr_pct", title="Operational FCR %",
-    sql="100 * sum(successes) / nullIf(sum(successes) + sum(failures), 0)", unit="percent",
+    sql=RATIOS["fcr_pct"].sql({"fcr_success": "sum(successes)", "fcr_failure": "sum(failures)"}.__getitem__),
+    unit="percent",
     decimals=1, steps=FCR_PCT.steps, meaning=FCR_PCT.meaning,
 )
 FCR_GAP: Final = Figure(

@@ -150,6 +150,31 @@ def _attributes(obj: dict[str, Any]) -> dict[str, str]:
     return dict(value)
 
 
+def _times(obj: dict[str, Any], default_received_at: int | None) -> tuple[int, int]:
+    """(occurred_at, received_at) in epoch ms, as given (``received_at`` defaulted)."""
+    if obj.get("occurred_at") is None:
+        raise InvalidEvent("missing_field", "occurred_at is required")
+    occurred_at = parse_timestamp_ms(obj["occurred_at"], "occurred_at")
+    if obj.get("received_at") is None:
+        if default_received_at is None:
+            raise InvalidEvent("missing_field", "received_at is required")
+        return occurred_at, default_received_at
+    return occurred_at, parse_timestamp_ms(obj["received_at"], "received_at")
+
+
+def _check_window(occurred_at: int, received_at: int) -> None:
+    """Both times storable, and the event inside its accepted window (METRICS.md)."""
+    for name, value in (("occurred_at", occurred_at), ("received_at", received_at)):
+        if not STORABLE_FROM_MS <= value < STORABLE_UNTIL_MS:
+            raise InvalidEvent("timestamp_out_of_range",
+                               f"{name} {value} is outside 2000-01-01..2100-01-01 (epoch ms)")
+    if not received_at - MAX_LATENESS_MS <= occurred_at <= received_at + MAX_CLOCK_SKEW_MS:
+        raise InvalidEvent(
+            "occurred_at_out_of_range",
+            f"occurred_at {occurred_at} is outside [received_at - 7 days, received_at + 5 min]",
+        )
+
+
 def validate_event(obj: object, *, default_received_at: int | None = None) -> TouchpointEvent:
     """Validate one event in JSON form and return it in canonical form (epoch-ms timestamps).
 
@@ -167,15 +192,7 @@ def validate_event(obj: object, *, default_received_at: int | None = None) -> To
         event[field] = _string(obj, field, required=True)
     if len(event["event_id"]) > MAX_ID_LENGTH:
         raise InvalidEvent("invalid_field", f"event_id is longer than {MAX_ID_LENGTH} characters")
-    if obj.get("occurred_at") is None:
-        raise InvalidEvent("missing_field", "occurred_at is required")
-    occurred_at = parse_timestamp_ms(obj["occurred_at"], "occurred_at")
-    if obj.get("received_at") is None:
-        if default_received_at is None:
-            raise InvalidEvent("missing_field", "received_at is required")
-        received_at = default_received_at
-    else:
-        received_at = parse_timestamp_ms(obj["received_at"], "received_at")
+    occurred_at, received_at = _times(obj, default_received_at)
     event["channel"] = _enum(obj, "channel", CHANNELS, None)
     event["kind"] = _enum(obj, "kind", KINDS, None)
     event["journey_stage"] = _enum(obj, "journey_stage", JOURNEY_STAGES, "unknown")
@@ -188,15 +205,7 @@ def validate_event(obj: object, *, default_received_at: int | None = None) -> To
     for field in SCORE_SCALES:
         event[field] = _score(obj, field)
     event["attributes"] = _attributes(obj)
-    for name, value in (("occurred_at", occurred_at), ("received_at", received_at)):
-        if not STORABLE_FROM_MS <= value < STORABLE_UNTIL_MS:
-            raise InvalidEvent("timestamp_out_of_range",
-                               f"{name} {value} is outside 2000-01-01..2100-01-01 (epoch ms)")
-    if not received_at - MAX_LATENESS_MS <= occurred_at <= received_at + MAX_CLOCK_SKEW_MS:
-        raise InvalidEvent(
-            "occurred_at_out_of_range",
-            f"occurred_at {occurred_at} is outside [received_at - 7 days, received_at + 5 min]",
-        )
+    _check_window(occurred_at, received_at)
     event["occurred_at"] = occurred_at
     event["received_at"] = received_at
     return event

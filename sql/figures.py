@@ -9,6 +9,8 @@ its ``decides_at``, and pending before.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,22 +42,63 @@ FCR_COUNTS = {
 }
 
 
-def _ratio(numerator: float, denominator: float, scale: float = 100.0) -> float | None:
-    return None if not denominator else round(numerator / denominator * scale, 4)
+@dataclass(frozen=True)
+class Ratio:
+    """A figure made of summed counts: ``scale * (numerator terms) / (denominator terms)``.
+
+    Terms are count names, added; a leading ``-`` subtracts. The one definition of each figure:
+    ``derive`` computes it in Python for the command line, ``sql`` writes it for the boards, and the
+    detector calls ``value``. Undefined (``None``, SQL NULL) where the denominator is 0.
+    """
+
+    numerator: tuple[str, ...]
+    denominator: tuple[str, ...]
+    scale: int = 100
+
+    def value(self, counts: Mapping[str, float]) -> float | None:
+        """The figure of one group's counts."""
+        def total(terms: tuple[str, ...]) -> float:
+            return sum(-counts[t[1:]] if t.startswith("-") else counts[t] for t in terms)
+        denominator = total(self.denominator)
+        return None if not denominator else total(self.numerator) / denominator * self.scale
+
+    def sql(self, count: Callable[[str], str] = lambda name: f"sum({name})") -> str:
+        """The figure as SQL; ``count`` gives each count's expression (default ``sum(name)``)."""
+        def total(terms: tuple[str, ...]) -> str:
+            return " ".join(f"- {count(t[1:])}" if t.startswith("-") else f"+ {count(t)}"
+                            for t in terms).removeprefix("+ ")
+        numerator = total(self.numerator)
+        if len(self.numerator) > 1:
+            numerator = f"({numerator})"
+        scaled = f"{self.scale} * " if self.scale != 1 else ""
+        return f"{scaled}{numerator} / nullIf({total(self.denominator)}, 0)"
+
+
+RATIOS: dict[str, Ratio] = {
+    "csat_pct": Ratio(("csat_satisfied",), ("csat_responses",)),
+    "csat_mean": Ratio(("csat_sum",), ("csat_responses",), 1),
+    "nps": Ratio(("nps_promoters", "-nps_detractors"), ("nps_responses",)),
+    "ces_mean": Ratio(("ces_sum",), ("ces_responses",), 1),
+    "ces_easy_pct": Ratio(("ces_easy",), ("ces_responses",)),
+    "complaint_rate": Ratio(("complaints",), ("contacts",)),
+    "fcr_pct": Ratio(("fcr_success",), ("fcr_success", "fcr_failure")),
+    "repeat_contact_rate": Ratio(("repeat_contacts",), ("fcr_eligible",)),
+    "survey_fcr_pct": Ratio(("survey_fcr_yes",), ("survey_fcr_responses",)),
+}
+"""Every ratio figure of METRICS.md, by the name the command line and the boards give it."""
+
+
+def csat_pct(satisfied: float, responses: float) -> float | None:
+    """CSAT % of these counts (``RATIOS["csat_pct"]``)."""
+    return RATIOS["csat_pct"].value({"csat_satisfied": satisfied, "csat_responses": responses})
 
 
 def derive(row: dict[str, Any]) -> dict[str, Any]:
-    """Add the derived figures (METRICS.md) to one group's counts."""
+    """Add the derived figures (METRICS.md) to one group's counts, rounded to 4 decimals."""
     out = dict(row)
-    out["csat_pct"] = _ratio(row["csat_satisfied"], row["csat_responses"])
-    out["csat_mean"] = _ratio(row["csat_sum"], row["csat_responses"], 1.0)
-    out["nps"] = _ratio(row["nps_promoters"] - row["nps_detractors"], row["nps_responses"])
-    out["ces_mean"] = _ratio(row["ces_sum"], row["ces_responses"], 1.0)
-    out["ces_easy_pct"] = _ratio(row["ces_easy"], row["ces_responses"])
-    out["complaint_rate"] = _ratio(row["complaints"], row["contacts"])
-    out["fcr_pct"] = _ratio(row["fcr_success"], row["fcr_success"] + row["fcr_failure"])
-    out["repeat_contact_rate"] = _ratio(row["repeat_contacts"], row["fcr_eligible"])
-    out["survey_fcr_pct"] = _ratio(row["survey_fcr_yes"], row["survey_fcr_responses"])
+    for name, ratio in RATIOS.items():
+        value = ratio.value(row)
+        out[name] = None if value is None else round(value, 4)
     # The FCR gap: survey FCR % minus operational FCR % (customers feel resolved more or less often).
     gap = None
     if out["survey_fcr_pct"] is not None and out["fcr_pct"] is not None:

@@ -23,6 +23,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from sql.figures import csat_pct
+
 MINUTE_S = 60
 DAY_S = 86_400
 
@@ -97,6 +99,13 @@ def z_score(s1: int, n1: int, s0: int, n0: int) -> float:
     pooled = (s1 + s0) / (n1 + n0)
     se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
     return 0.0 if se == 0 else (s1 / n1 - s0 / n0) / se
+
+
+def _pct(satisfied: int, responses: int) -> float:
+    """CSAT % of a window that has responses (``sql.figures``, the one definition)."""
+    value = csat_pct(satisfied, responses)
+    assert value is not None
+    return value
 
 
 WindowCounts = dict[int, tuple[int, int, int, int]]
@@ -201,7 +210,7 @@ class Detector:
                           "baseline_n": n0, "baseline_satisfied": s0,
                           "p_value": lower_tail(s1, n1, s0 / n0),
                           "z": round(z_score(s1, n1, s0, n0), 3),
-                          "effect_pts": round(100 * (s0 / n0 - s1 / n1), 2)})
+                          "effect_pts": round(_pct(s0, n0) - _pct(s1, n1), 2)})
         return found
 
     def _step(self, scope: Scope, end_s: int, windows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -246,8 +255,8 @@ class Detector:
             n1, s1 = ev["recent_n"], ev["recent_satisfied"]
             n0, s0 = ev["baseline_n"], ev["baseline_satisfied"]
             alert |= {
-                "window_min": ev["window_min"], "recent_pct": round(100 * s1 / n1, 2), "recent_n": n1,
-                "recent_interval": wilson(s1, n1), "baseline_pct": round(100 * s0 / n0, 2),
+                "window_min": ev["window_min"], "recent_pct": round(_pct(s1, n1), 2), "recent_n": n1,
+                "recent_interval": wilson(s1, n1), "baseline_pct": round(_pct(s0, n0), 2),
                 "baseline_n": n0, "effect_pts": ev["effect_pts"], "z": ev["z"],
                 "p_value": float(f"{ev['p_value']:.3g}"),
             }

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sql.client import ServerDatabase
+from sql.figures import csat_pct
 from streams.alerts.detector import Detector, DetectorParams
 from streams.alerts.store import firing_alerts, insert_alerts, severity, window_counts
 from streams.metrics import (
@@ -150,8 +151,9 @@ class AlertEngine:
         for kind, value in shown:
             n, s, _, _ = counts[(kind, value)][longest]
             SCOPE_CSAT_RESPONSES.labels(kind, value).set(n)
-            if n:
-                SCOPE_CSAT_PCT.labels(kind, value).set(round(100 * s / n, 2))
+            pct = csat_pct(s, n)
+            if pct is not None:
+                SCOPE_CSAT_PCT.labels(kind, value).set(round(pct, 2))
         self._exported = shown
         for alert in alerts:
             self._set_active(alert["scope_kind"], alert["scope"], alert["metric"],

@@ -32,8 +32,6 @@ TRIGGER_CSAT_MAX = 2
 """CSAT 1-5: a score of 1 or 2 creates a follow-up."""
 TRIGGER_NPS_MAX = 6
 """NPS 0-10: a detractor (0-6) creates a follow-up."""
-RECOVERY_CSAT_MIN = 4
-"""A later CSAT >= 4 (satisfied, METRICS.md) from the same customer recovers a follow-up."""
 DEFAULT_RECOVERY_WINDOW_MS = 30 * DAY_MS
 DEFAULT_CHANNEL_SLA_MS: Mapping[str, int] = MappingProxyType(
     {"web": 24 * HOUR_MS, "call_center": 4 * HOUR_MS, "kiosk": 48 * HOUR_MS}

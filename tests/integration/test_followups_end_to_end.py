@@ -77,3 +77,11 @@ def test_followups_are_created_routed_and_recovered_exactly(
     assert rows[0][0] == len(found)  # one row per follow-up, whatever was re-sent
     messages = followup_messages(running_stack, tag)
     assert set(messages) == set(found)  # at least once on cx.followups
+    # each follow-up sent once: the second publish was all duplicates, which send nothing
+    assert set(messages.values()) == {1}
+
+    past = orjson.loads(cxpulse(cli_env, "followups", "--past-sla", "--from", str((t - DAY_MS) // 1000),
+                                "--format", "json"))["rows"]
+    mine = {r["route"]: r["overdue_followups"] for r in past if tag in r["route"]}
+    assert mine == {f"location:{tag}-k1": 1}  # the kiosk's: the others route by channel
+    assert any(r["route"] == "channel:web" and r["overdue_followups"] >= 1 for r in past)

@@ -2,11 +2,12 @@
 
 `make bench-fcr` runs it. It starts its own stack (free ports, a temporary run folder, a topic
 prefix) without the worker, builds N contact events with a distinct customer each (so every contact
-is a new (customer_id, contact_reason) key in the worker's RocksDB-backed FCR table) and publishes
-them; then it starts the worker and times the drain of that backlog end to end (Kafka -> worker ->
-ClickHouse ``fcr_contacts``, worker start-up included). It checks that ``fcr_contacts FINAL`` holds
-one row per contact and prints the figures, with the worker's RSS (VmRSS, VmHWM) and the size of its
-state store. Not a test: nothing here asserts a speed.
+is a new (customer_id, contact_reason) key: a look-up of ``fcr_contacts`` and an entry in the
+worker's bounded FCR cache) and publishes them; then it starts the worker and times the drain of
+that backlog end to end (Kafka -> worker -> ClickHouse ``fcr_contacts``, worker start-up included).
+It checks that ``fcr_contacts FINAL`` holds one row per contact and prints the figures, with the
+worker's RSS (VmRSS, VmHWM) and how many contacts its FCR cache holds (``CXPULSE_FCR_CACHE_CONTACTS``
+bounds it). Not a test: nothing here asserts a speed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -121,11 +123,6 @@ def proc_status_mb(pid: int, field: str) -> float:
     return 0.0
 
 
-def dir_size_mb(path: Path) -> float:
-    """Bytes of every file under ``path``, in MB."""
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6
-
-
 def publish(settings: Settings, payload: bytes, contacts: int) -> float:
     """Publish the payload (validate + Avro + Kafka, as `cxpulse publish` does); returns seconds."""
     started = time.perf_counter()
@@ -178,7 +175,7 @@ class Figures:
     rss_end_mb: float
     hwm_mb: float
     sampled_peak_mb: float
-    rocksdb_mb: float
+    cached_contacts: int
     restarted: bool
 
     @property
@@ -198,7 +195,7 @@ class Figures:
         print(f"worker RSS at end         {self.rss_end_mb:>12,.0f} MB")
         print(f"worker peak RSS (VmHWM)   {self.hwm_mb:>12,.0f} MB "
               f"(highest sampled during drain: {self.sampled_peak_mb:,.0f} MB)")
-        print(f"RocksDB (worker-data)     {self.rocksdb_mb:>12,.0f} MB  (worker running: SST + WAL)")
+        print(f"FCR contacts cached       {self.cached_contacts:>12,}  (the rest stays in ClickHouse)")
         if self.restarted:
             print("WARNING: the worker restarted during the run: RSS figures are the new process's")
 
@@ -219,7 +216,16 @@ def measure(settings: Settings, contacts: int, seed: int) -> Figures:
     end_pid = worker_pid(settings)
     return Figures(contacts, stored_contacts(settings), published_s, drained_s, left, rss_start,
                    proc_status_mb(end_pid, "VmRSS"), proc_status_mb(end_pid, "VmHWM"), sampled_peak,
-                   dir_size_mb(settings.worker_data_path), end_pid != pid)
+                   cached_contacts(settings), end_pid != pid)
+
+
+def cached_contacts(settings: Settings) -> int:
+    """The worker's ``cxpulse_fcr_cached_contacts`` gauge."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{settings.worker_port}/metrics", timeout=5) as page:
+        for line in page.read().decode().splitlines():
+            if line.startswith("cxpulse_fcr_cached_contacts "):
+                return int(float(line.split()[1]))
+    return 0
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
@@ -245,8 +251,6 @@ def run(contacts: int, seed: int, keep: bool = False) -> bool:
         print("stopping the stack", flush=True)
         stack.down(settings, progress=lambda line: None)
     figures.print()
-    print(f"RocksDB after stop        {dir_size_mb(settings.worker_data_path):>12,.0f} MB  "
-          "(memtables flushed to SST, WAL emptied)")
     if figures.ok and not keep:
         shutil.rmtree(settings.run_path, ignore_errors=True)
     return figures.ok

@@ -21,7 +21,10 @@ EMAIL, PHONE, CARD = "[email]", "[phone]", "[card]"
 PSEUDONYM_RE = re.compile(r"c_[0-9a-f]{64}")
 """A pseudonymised customer id (``connectors.sdk.privacy.pseudonymise``)."""
 # A pseudonym inside text is kept whole: its hex digits could otherwise look like a card or a phone.
-_PSEUDONYM_IN_TEXT_RE = re.compile(r"(?<![0-9A-Za-z_])(c_[0-9a-f]{64})(?![0-9A-Za-z_])")
+# So is any other long hex token (a file's SHA-256, an id hash): machine ids, not personal data, and a
+# digit run inside one (…a0912345678f…) once turned a file's hash in its dead letters into [phone].
+_PSEUDONYM_IN_TEXT_RE = re.compile(
+    r"(?<![0-9A-Za-z_])(c_[0-9a-f]{64}|[0-9a-f]{32,}|[0-9A-F]{32,})(?![0-9A-Za-z_])")
 
 
 _EMAIL_RE = re.compile(r"[\w.%+\-]+@[\w\-]+(?:\.[\w\-]+)*\.[^\W\d_]{2,}")

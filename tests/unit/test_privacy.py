@@ -337,3 +337,11 @@ def test_keyless_publisher_refuses_raw_customer_ids(sent: _Sent) -> None:
     assert dead[3]["cx.reason"] == UNPROTECTED_CUSTOMER_ID.encode()
     assert b"cust-42" not in dead[1] and b"0912" not in dead[1]
     assert publisher.summary.accepted == 2
+
+
+def test_hex_ids_are_not_mistaken_for_phones_or_cards() -> None:
+    """A file's SHA-256 in a dead letter's event id once lost a digit run to [phone] (a test flake)."""
+    sha = "3f" + "0912345678" + "ab" * 26
+    card_like = "4111111111111111" + "c" * 16
+    assert redact(f"rp/minimart/{sha}/1 or {card_like}") == f"rp/minimart/{sha}/1 or {card_like}"
+    assert redact(f"{sha} call 0912345678") == f"{sha} call [phone]"

@@ -166,7 +166,7 @@ REPEAT_CONTACTS: Final = Figure(
     meaning="eligible contacts within 7 days after a contact of the same customer and reason",
 )
 ELIGIBLE_CONTACTS: Final = Figure(
-    name="eligible_contacts", title="Eligible contacts", sql="count()", unit="short", decimals=0,
+    name="eligible_contacts", title="Eligible contacts", sql="sum(removed = 0)", unit="short", decimals=0,
     steps=_COUNT, meaning="contacts with a customer and a contact reason (one fcr_contacts row each)",
 )
 FCR_PCT: Final = Figure(

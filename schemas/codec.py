@@ -24,7 +24,11 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 from schemas.event import TouchpointEvent
 
 SCHEMA_DIR = Path(__file__).parent
-CURRENT_SCHEMA = "touchpoint_event.v1.avsc"
+CURRENT_SCHEMA = "touchpoint_event.v2.avsc"
+PUBLISHED_SCHEMAS = ("touchpoint_event.v1.avsc", CURRENT_SCHEMA)
+"""Every version ever published, oldest first: records written with any of them decode (a v1
+record reads as version 0). Workers must be upgraded before producers: a reader that does not
+know a writer's schema cannot resolve its single-object records (with a schema registry it can)."""
 _SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 _CONFLUENT_MAGIC = b"\x00"
 
@@ -66,7 +70,7 @@ def schema_fingerprint(schema_json: dict[str, Any]) -> bytes:
 
 
 class AvroCodec:
-    """Encodes events with the current schema; decodes any registered writer schema.
+    """Encodes events with the current schema; decodes any published or registered writer schema.
 
     ``registry_url`` switches to the Confluent wire format, registering the schema under
     ``<topic>-value`` on first use.
@@ -83,7 +87,8 @@ class AvroCodec:
         self._schema = fastavro.parse_schema(_strip_logical_types(contract))
         self._fingerprint = schema_fingerprint(contract)
         self._writers: dict[bytes, Any] = {self._fingerprint: self._schema}
-        for writer in writer_schemas or []:
+        published = [load_schema_json(name) for name in PUBLISHED_SCHEMAS]
+        for writer in [*published, *(writer_schemas or [])]:
             self._writers[schema_fingerprint(writer)] = fastavro.parse_schema(
                 _strip_logical_types(writer)
             )

@@ -1,6 +1,6 @@
 """The canonical TouchpointEvent v1 and its validation (METRICS.md rules).
 
-An event is a plain ``dict`` with exactly the fields of ``touchpoint_event.v1.avsc``; timestamps are
+An event is a plain ``dict`` with exactly the fields of ``touchpoint_event.v2.avsc``; timestamps are
 integer epoch milliseconds, UTC. ``validate_event`` turns the JSON form into that dict or raises
 ``InvalidEvent`` with a stable, machine-readable reason (the dead-letter reason).
 """
@@ -45,9 +45,12 @@ FIELDS = frozenset(
         "resolved",
         "complaint",
         "attributes",
+        "version",
     ]
 )
 MAX_ID_LENGTH = 256
+MAX_VERSION = 2**63 - 1
+"""Versions are Avro longs (UInt64 in ClickHouse): non-negative and below 2**63."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STORABLE_FROM_MS = int((datetime(2000, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds() * 1000)
 STORABLE_UNTIL_MS = int((datetime(2100, 1, 1, tzinfo=UTC) - _EPOCH).total_seconds() * 1000)
@@ -136,6 +139,15 @@ def _score(obj: dict[str, Any], field: str) -> int | None:
     return value
 
 
+def _version(obj: dict[str, Any]) -> int:
+    value = obj.get("version")
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VERSION:
+        raise InvalidEvent("invalid_field", "version must be a whole number from 0 to 2**63 - 1")
+    return value
+
+
 def _attributes(obj: dict[str, Any]) -> dict[str, str]:
     value = obj.get("attributes")
     if value is None:
@@ -205,6 +217,7 @@ def validate_event(obj: object, *, default_received_at: int | None = None) -> To
     for field in SCORE_SCALES:
         event[field] = _score(obj, field)
     event["attributes"] = _attributes(obj)
+    event["version"] = _version(obj)
     _check_window(occurred_at, received_at)
     event["occurred_at"] = occurred_at
     event["received_at"] = received_at

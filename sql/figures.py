@@ -34,12 +34,14 @@ _FROM_EVENTS = {  # the same counts, summed from touchpoint_events (needed to gr
     "survey_fcr_responses": "sum(survey_fcr_response)", "survey_fcr_yes": "sum(survey_fcr_yes)",
 }
 FCR_COUNTS = {
-    "fcr_first_contacts": "sum(is_first)",
-    "fcr_failure": "sum(is_first AND failed)",
-    "fcr_success": "sum(is_first AND NOT failed AND decides_at <= toDateTime(%(as_of)s))",
-    "fcr_pending": "sum(is_first AND NOT failed AND decides_at > toDateTime(%(as_of)s))",
-    "repeat_contacts": "sum(NOT is_first)",
+    "fcr_first_contacts": "sum(is_first AND removed = 0)",
+    "fcr_failure": "sum(is_first AND failed AND removed = 0)",
+    "fcr_success": "sum(is_first AND NOT failed AND removed = 0 AND decides_at <= toDateTime(%(as_of)s))",
+    "fcr_pending": "sum(is_first AND NOT failed AND removed = 0 AND decides_at > toDateTime(%(as_of)s))",
+    "repeat_contacts": "sum(NOT is_first AND removed = 0)",
 }
+"""Over ``fcr_contacts FINAL``: only rows with ``removed`` 0 are contacts (1: the event left the
+key; 2: a later leg of a transferred contact, whose outcome is on its first leg's row)."""
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from streams.dedupe.copies import Copy, Decision, resolve
 from streams.dedupe.lookup import stored_copies
 from streams.failpoints import Failpoints
 from streams.fcr.outcomes import contact_from_event, is_eligible
-from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, state_key
+from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, Removal, Upsert, state_key
 from streams.fcr.store import stored_contacts
 from streams.fence import Fence
 from streams.followups.processor import FOLLOWUP_COLUMNS, FollowUpProcessor
@@ -147,7 +147,7 @@ class WorkerPipeline:
         followups = self._followup_rows(winners)
         self.sink.insert(followups[0])
         self.failpoints.reach("after_followups")
-        plan = self.fcr.plan(self._contacts(winners), self._fetch_contacts)
+        plan = self.fcr.plan(*self._contact_changes(winners), self._fetch_contacts)
         self._guard(started)
         self.sink.insert(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
         self.failpoints.reach("after_fcr")
@@ -178,8 +178,10 @@ class WorkerPipeline:
         self.fcr.commit(plan)
         self.sink.succeeded()
 
-    def _fetch_contacts(self, keys: list[str], from_ms: int) -> Any:
-        return self.sink.run("fcr history", lambda db: stored_contacts(db, keys, from_ms))
+    def _fetch_contacts(self, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = self.sink.run(
+            "fcr history", lambda db: stored_contacts(db, keys, from_ms))
+        return found
 
     @staticmethod
     def _event_rows(winners: list[Winner]) -> TableRows:
@@ -199,10 +201,26 @@ class WorkerPipeline:
         return TableRows("followups", FOLLOWUP_COLUMNS, batch.rows, sources), batch.messages()
 
     @staticmethod
-    def _contacts(winners: list[Winner]) -> list[tuple[int, str, Any]]:
-        return [(d.winner.payload[0], state_key(e["customer_id"], e["contact_reason"]),
-                 contact_from_event(e))
-                for d in winners for e in (d.winner.payload[1],) if is_eligible(e)]
+    def _contact_changes(winners: list[Winner]) -> tuple[list[Upsert], list[Removal]]:
+        """FCR's view of the batch: contacts added or replaced, and contacts that left their key.
+
+        A newer version that changed an event's customer or reason (or made it no contact) takes
+        it out of its old key; within one key it simply replaces the older version.
+        """
+        upserts: list[Upsert] = []
+        removals: list[Removal] = []
+        for d in winners:
+            position, event = d.winner.payload
+            key = state_key(event["customer_id"], event["contact_reason"]) if is_eligible(event) else None
+            if key is not None:
+                upserts.append((position, key, contact_from_event(event)))
+            if d.replaces is not None:
+                old = event_from_row(d.replaces.payload)
+                if is_eligible(old):
+                    old_key = state_key(old["customer_id"], old["contact_reason"])
+                    if old_key != key:
+                        removals.append((position, old_key, old["event_id"], int(old["occurred_at"])))
+        return upserts, removals
 
     @staticmethod
     def _deltas(winners: list[Winner]) -> MinuteDeltas:

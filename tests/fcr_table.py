@@ -17,31 +17,39 @@ class FcrTable:
     """What ``fcr_contacts FINAL`` answers: per contact, the row of the highest version."""
 
     def __init__(self) -> None:
-        self.rows: dict[str, dict[str, Any]] = {}
+        self.latest: dict[tuple[str, str, str], dict[str, Any]] = {}
+        """By the table's sort key (customer_id, contact_reason, event_id)."""
+
+    @property
+    def rows(self) -> dict[str, dict[str, Any]]:
+        """Per event id, its rows' latest (a contact event has one key at a time)."""
+        return {r["event_id"]: r for r in sorted(self.latest.values(), key=lambda r: r["removed"] != 1)}
 
     def write(self, rows: list[tuple[Any, ...]]) -> None:
         for row in rows:
             named = dict(zip(FCR_COLUMNS, row, strict=True))
-            old = self.rows.get(named["event_id"])
+            key = (named["customer_id"], named["contact_reason"], named["event_id"])
+            old = self.latest.get(key)
             if old is None or named["version"] >= old["version"]:
-                self.rows[named["event_id"]] = named
+                self.latest[key] = named
 
-    def fetch(self, keys: list[str], from_ms: int) -> dict[str, list[tuple[Any, bool, bool]]]:
-        found: dict[str, list[tuple[Any, bool, bool]]] = {}
-        for r in self.rows.values():
+    def fetch(self, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]]]:
+        found: dict[str, list[dict[str, Any]]] = {}
+        for r in self.latest.values():
             key = state_key(r["customer_id"], r["contact_reason"])
-            if key in keys and r["occurred_at_ms"] >= from_ms:
-                contact = (r["occurred_at_ms"], r["event_id"], bool(r["resolved"]), r["channel"],
-                           r["touchpoint"], r["journey_stage"], r["partner_id"], r["location_id"],
-                           r["region"], r["agent_id"])
-                found.setdefault(key, []).append((contact, bool(r["is_first"]), bool(r["failed"])))
+            if key in keys and r["occurred_at_ms"] >= from_ms and r["removed"] != 1:
+                found.setdefault(key, []).append({k: v for k, v in r.items() if k != "version"})
         return found
+
+    def counted(self) -> dict[str, dict[str, Any]]:
+        """The rows that count (``removed`` 0): one per contact, on its first leg."""
+        return {r["event_id"]: r for r in self.latest.values() if r["removed"] == 0}
 
 
 def plan(processor: FcrProcessor, table: FcrTable, batch: list[dict[str, Any]]) -> FcrPlan:
     contacts = [(i, state_key(e["customer_id"], e["contact_reason"]), contact_from_event(e))
                 for i, e in enumerate(batch) if is_eligible(e)]
-    return processor.plan(contacts, table.fetch)
+    return processor.plan(contacts, [], table.fetch)
 
 
 def worker_batches(batches: list[list[dict[str, Any]]]) -> list[list[tuple[Any, ...]]]:

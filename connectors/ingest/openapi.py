@@ -1,20 +1,20 @@
 """The OpenAPI 3.1 document of the ingest service, built from the models it validates against.
 
-The event schema is derived from ``schemas/touchpoint_event.v1.avsc`` and the survey schema from
+The event schema is derived from the current ``schemas/touchpoint_event.v*.avsc`` and the survey schema from
 ``WebSurveyAnswer``, so the document cannot drift from what the service accepts.
 """
 
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from connectors.web import WebSurveyAnswer
+from schemas.codec import CURRENT_SCHEMA, SCHEMA_DIR
 
-AVSC = Path(__file__).resolve().parents[2] / "schemas" / "touchpoint_event.v1.avsc"
+AVSC = SCHEMA_DIR / CURRENT_SCHEMA
 _TIMESTAMP = {"oneOf": [{"type": "string", "format": "date-time"},
                         {"type": "integer", "description": "epoch milliseconds"}]}
 _PRIMITIVE = {"string": "string", "int": "integer", "long": "integer", "boolean": "boolean"}

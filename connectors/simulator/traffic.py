@@ -89,13 +89,13 @@ class Incident:
 
 
 def blank_event(channel: str, kind: str, touchpoint: str, journey_stage: str) -> TouchpointEvent:
-    """Every field of TouchpointEvent v1, in canonical form, with its default."""
+    """Every field of TouchpointEvent, in canonical form, with its default."""
     return {
         "event_id": "", "occurred_at": 0, "received_at": 0, "channel": channel, "source": SOURCE,
         "kind": kind, "touchpoint": touchpoint, "journey_stage": journey_stage, "customer_id": None,
         "interaction_id": None, "contact_reason": None, "resolved": None, "complaint": False,
         "csat": None, "nps": None, "ces": None, "comment": None, "language": None, "partner_id": "",
-        "location_id": "", "region": "", "agent_id": "", "attributes": {},
+        "location_id": "", "region": "", "agent_id": "", "attributes": {}, "version": 0,
     }
 
 

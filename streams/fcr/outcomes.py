@@ -10,9 +10,15 @@ arrived in: the worker keeps (or fetches) the set, and recomputes outcomes whene
   a success. The clock comparison is made when figures are read (``decides_at``), so a success needs no
   timer, and a late repeat still turns it into a failure.
 
+Transfers: the legs of one contact (a call handed to another queue or agent) are one contact. A leg
+names the contact it continues (``attributes.continues_contact``, the first leg's event id); the
+folded contact occurred at its first leg, with that leg's channel, touchpoint and place, and was
+resolved (or not) and handled by its last leg's agent.
+
 Locality: a contact's outcome depends only on its neighbours within R on either side. A change at time
 t (a contact added, replaced or removed) can only change the outcomes of contacts in [t - R, t + R],
-and computing those needs the contacts in [t - 2R, t + 2R]: that is all the state a change needs.
+and computing those needs the contacts in [t - 2R, t + 2R] (plus a leg's span): that is all the
+state a change needs.
 """
 
 from __future__ import annotations
@@ -23,10 +29,15 @@ from typing import Any
 
 DAY_MS = 86_400_000
 DEFAULT_REPEAT_WINDOW_MS = 7 * DAY_MS
+LEG_SPAN_MS = DAY_MS
+"""The legs of one contact lie within a day of its first leg (a transfer happens during the call)."""
+CONTINUES_CONTACT = "continues_contact"
+"""Attribute of a contact event that is a later leg of another contact: that contact's event id."""
 
-Contact = tuple[int, str, bool, str, str, str, str, str, str, str]
+Contact = tuple[int, str, bool, str, str, str, str, str, str, str, str]
 """(occurred_at ms, event_id, resolved, channel, touchpoint, journey_stage, partner_id, location_id,
-region, agent_id): what FCR needs of one contact. A plain tuple: it sorts in contact order and is
+region, agent_id, contact group): what FCR needs of one contact event (a leg). The group is the
+event id of the contact it continues, else its own. A plain tuple: it sorts in contact order and is
 small in memory."""
 
 
@@ -44,11 +55,36 @@ class Outcome:
 
 def contact_from_event(event: dict[str, Any]) -> Contact:
     """The FCR view of an eligible contact event (kind contact, customer_id and contact_reason set)."""
+    event_id = str(event["event_id"])
+    group = (event.get("attributes") or {}).get(CONTINUES_CONTACT) or event_id
     return (
-        int(event["occurred_at"]), str(event["event_id"]), bool(event.get("resolved")),
+        int(event["occurred_at"]), event_id, bool(event.get("resolved")),
         event["channel"], event["touchpoint"], event["journey_stage"], event.get("partner_id", ""),
-        event.get("location_id", ""), event.get("region", ""), event.get("agent_id", ""),
+        event.get("location_id", ""), event.get("region", ""), event.get("agent_id", ""), group,
     )
+
+
+def continues_a_contact(event: dict[str, Any]) -> bool:
+    """A later leg of another contact: it is not a contact of its own in any count."""
+    return event["kind"] == "contact" and bool((event.get("attributes") or {}).get(CONTINUES_CONTACT))
+
+
+def fold(legs: list[Contact]) -> list[tuple[Contact, list[Contact]]]:
+    """The contacts the sorted ``legs`` of one key make, sorted: each with its legs, first leg first.
+
+    A contact takes its first leg's time, id, channel, touchpoint, stage and place, and its last
+    leg's resolution and agent.
+    """
+    groups: dict[str, list[Contact]] = {}
+    for leg in legs:
+        groups.setdefault(leg[10], []).append(leg)
+    contacts = []
+    for members in groups.values():
+        first, last = members[0], members[-1]
+        contact: Contact = (*first[:2], last[2], *first[3:9], last[9], first[10])
+        contacts.append((contact, members))
+    contacts.sort()
+    return contacts
 
 
 def is_eligible(event: dict[str, Any]) -> bool:

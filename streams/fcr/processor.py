@@ -1,11 +1,13 @@
-"""FCR over a batch: the changed outcome rows of the contacts it adds, from state kept or fetched.
+"""FCR over a batch: the changed rows of the contacts it adds, replaces or removes.
 
-The durable FCR state is ``fcr_contacts`` in ClickHouse: one row per contact with its role and
-outcome (``ReplacingMergeTree``, the highest version wins). The worker keeps a bounded cache of recent
-keys' contacts; for a key it has not cached far enough back, it fetches the stored contacts it needs
-(``outcomes`` module: a contact at t needs [t - 2R, t + 2R]). Nothing is guessed from arrival order:
-a backfill, a late repeat, a replay after a restart all see the same set. Only rows whose outcome
-changed (or that were never stored) are written, so a hot key costs what changed, not its history.
+The durable FCR state is ``fcr_contacts`` in ClickHouse: one row per contact event (a leg), the
+highest version winning (``ReplacingMergeTree``). A contact's role and outcome are on the row of its
+first leg (``removed`` 0); its other legs have ``removed`` 2; an event that stopped being one of the
+key's contacts (a newer version changed its customer or reason) has ``removed`` 1. The worker keeps a
+bounded cache of recent keys' legs; for a key it has not cached far enough back, it fetches the
+stored legs it needs (``outcomes``: a change at t needs [t - 2R - a leg's span, ...]). Nothing is
+guessed from arrival order: a backfill, a late repeat, a replay after a restart all see the same
+set. Only rows that changed (or were never stored) are written, so a hot key costs what changed.
 
 A key is owned by one worker at a time: the producer keys records by customer, so every contact of a
 (customer, reason) arrives on one partition, and the pipeline never writes for a partition it lost.
@@ -23,20 +25,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from streams.fcr.outcomes import DEFAULT_REPEAT_WINDOW_MS, Contact, Outcome, affected, outcome_at
+from streams.fcr.outcomes import (
+    DEFAULT_REPEAT_WINDOW_MS,
+    LEG_SPAN_MS,
+    Contact,
+    affected,
+    fold,
+    outcome_at,
+)
 
 FCR_COLUMNS = (
     "customer_id", "contact_reason", "event_id", "occurred_at", "occurred_at_ms", "channel",
     "touchpoint", "journey_stage", "partner_id", "location_id", "region", "agent_id", "resolved",
-    "is_first", "failed", "decides_at", "version",
+    "is_first", "failed", "decides_at", "removed", "contact_group", "version",
 )
 KEY_SEPARATOR = "\x1f"
 DEFAULT_CACHED_CONTACTS = 500_000
+COUNTED, REMOVED, FOLDED = 0, 1, 2
+"""``removed``: a contact (its outcome counts), gone from the key, a later leg of another contact."""
 
-Flags = tuple[bool, bool]
-"""(is_first, failed) as stored."""
-Fetch = Callable[[list[str], int], dict[str, list[tuple[Contact, bool, bool]]]]
-"""(keys, from ms) -> every stored contact of those keys occurred at or after it, with its flags."""
+Row = tuple[Any, ...]
+Fetch = Callable[[list[str], int], dict[str, list[dict[str, Any]]]]
+"""(keys, from ms) -> per key, every stored row (FCR_COLUMNS but version) occurred at or after it."""
 
 
 def state_key(customer_id: str, contact_reason: str) -> str:
@@ -44,36 +54,48 @@ def state_key(customer_id: str, contact_reason: str) -> str:
     return f"{customer_id}{KEY_SEPARATOR}{contact_reason}"
 
 
-def outcome_row(key: str, outcome: Outcome, version: int) -> tuple[Any, ...]:
-    """One ``fcr_contacts`` row."""
-    customer_id, contact_reason = key.split(KEY_SEPARATOR, 1)
-    c = outcome.contact
-    return (customer_id, contact_reason, c[1], c[0] // 1000, c[0], c[3], c[4], c[5], c[6], c[7],
-            c[8], c[9], int(c[2]), int(outcome.is_first), int(outcome.failed),
-            outcome.decides_at // 1000, version)
-
-
 def compact(contact: Contact) -> Contact:
     """The contact with its dimension strings interned: thousands of contacts share a few values."""
-    return (contact[0], contact[1], contact[2], *map(sys.intern, contact[3:]))  # type: ignore[return-value]
+    return (*contact[:3], *map(sys.intern, contact[3:10]), contact[10])  # type: ignore[return-value]
+
+
+def leg_from_row(row: dict[str, Any]) -> Contact:
+    """A stored row as the leg it was written for."""
+    return compact((int(row["occurred_at_ms"]), row["event_id"], bool(row["resolved"]), row["channel"],
+                    row["touchpoint"], row["journey_stage"], row["partner_id"], row["location_id"],
+                    row["region"], row["agent_id"], row["contact_group"] or row["event_id"]))
+
+
+def _row(key: str, c: Contact, is_first: bool, failed: bool, removed: int, window_ms: int) -> Row:
+    """One ``fcr_contacts`` row without its version (FCR_COLUMNS but the last)."""
+    customer_id, contact_reason = key.split(KEY_SEPARATOR, 1)
+    return (customer_id, contact_reason, c[1], c[0] // 1000, c[0], c[3], c[4], c[5], c[6], c[7], c[8],
+            c[9], int(c[2]), int(is_first), int(failed), (c[0] + window_ms) // 1000, removed,
+            "" if c[10] == c[1] else c[10])
 
 
 @dataclass
 class KeyHistory:
-    """The stored contacts of one key from ``covered_from`` (ms) on, and their stored outcomes."""
+    """The stored legs of one key from ``covered_from`` (ms) on, and what each one's row holds."""
 
     covered_from: int
-    contacts: list[Contact] = field(default_factory=list)
-    stored: dict[str, Flags] = field(default_factory=dict)
+    legs: list[Contact] = field(default_factory=list)
+    written: dict[str, Row] = field(default_factory=dict)
 
 
 @dataclass
 class FcrPlan:
     """What one batch writes for FCR, and the key histories to keep once it is committed."""
 
-    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rows: list[Row] = field(default_factory=list)
     sources: list[frozenset[int]] = field(default_factory=list)
     histories: dict[str, KeyHistory] = field(default_factory=dict)
+
+
+Upsert = tuple[int, str, Contact]
+"""(batch position, key, the contact event's leg): added, or replacing an older version."""
+Removal = tuple[int, str, str, int]
+"""(batch position, key, event id, its occurred_at ms): a contact event no longer of that key."""
 
 
 class FcrProcessor:
@@ -97,77 +119,96 @@ class FcrProcessor:
         self._version = max(self._version + 1, time.time_ns() // 1000)
         return self._version
 
-    def plan(self, contacts: list[tuple[int, str, Contact]], fetch: Fetch) -> FcrPlan:
-        """Rows for the ``(batch position, key, contact)`` winners of a batch; nothing is kept yet."""
-        by_key: dict[str, list[tuple[int, Contact]]] = {}
-        for position, key, contact in contacts:
-            by_key.setdefault(key, []).append((position, compact(contact)))
-        reach = 2 * self.repeat_window_ms
-        need = {key: min(c[0] for _, c in items) - reach for key, items in by_key.items()}
-        missing = [k for k, start in need.items()
-                   if k not in self._cache or self._cache[k].covered_from > start]
-        fetched: dict[str, KeyHistory] = {}
-        if missing:
-            start = min(need[k] for k in missing)
-            found = fetch(missing, start)
-            for key in missing:
-                history = KeyHistory(start)
-                for contact, is_first, failed in sorted(found.get(key, [])):
-                    history.contacts.append(compact(contact))
-                    history.stored[contact[1]] = (is_first, failed)
-                fetched[key] = history
+    def plan(self, upserts: list[Upsert], removals: list[Removal], fetch: Fetch) -> FcrPlan:
+        """Rows for a batch's contact changes; nothing is kept until ``commit``."""
+        changes: dict[str, tuple[list[Contact], dict[str, int], set[int]]] = {}
+        for position, key, contact in upserts:
+            changes.setdefault(key, ([], {}, set()))[0].append(compact(contact))
+            changes[key][2].add(position)
+        for position, key, event_id, at in removals:
+            changes.setdefault(key, ([], {}, set()))[1][event_id] = at
+            changes[key][2].add(position)
+        histories = self._histories(changes, fetch)
         plan = FcrPlan()
         version = self._next_version()
-        for key, items in by_key.items():
-            base = fetched.get(key) or self._cache[key]
-            history = KeyHistory(base.covered_from, list(base.contacts), dict(base.stored))
-            changed = self._merge(history, [c for _, c in items])
-            if changed is None:
-                continue
-            sources = frozenset(p for p, _ in items)
-            lo, hi, rewrite = changed
-            window = self.repeat_window_ms
-            for i in affected(history.contacts, lo - window, hi + window):
-                outcome = outcome_at(history.contacts, i, window)
-                event_id = outcome.contact[1]
-                flags = (outcome.is_first, outcome.failed)
-                if history.stored.get(event_id) != flags or event_id in rewrite:
-                    history.stored[event_id] = flags
-                    plan.rows.append(outcome_row(key, outcome, version))
-                    plan.sources.append(sources)
-            plan.histories[key] = history
+        for key, (added, removed, positions) in changes.items():
+            base = histories[key]
+            history = KeyHistory(base.covered_from, list(base.legs), dict(base.written))
+            rows = self._changed_rows(key, history, added, removed)
+            plan.rows += [(*row, version) for row in rows]
+            plan.sources += [frozenset(positions)] * len(rows)
+            if rows:
+                plan.histories[key] = history
         return plan
 
-    @staticmethod
-    def _merge(history: KeyHistory, new: list[Contact]) -> tuple[int, int, set[str]] | None:
-        """Add or replace contacts by event_id; the time span touched and the ids to rewrite."""
-        by_id = {c[1]: c for c in history.contacts}
+    def _histories(self, changes: dict[str, Any], fetch: Fetch) -> dict[str, KeyHistory]:
+        """Each changed key's history, from the cache when it reaches back far enough, else fetched."""
+        reach = 2 * self.repeat_window_ms + LEG_SPAN_MS
+        need = {key: min([c[0] for c in added] + list(removed.values())) - reach
+                for key, (added, removed, _) in changes.items()}
+        found = {k: self._cache[k] for k in changes
+                 if k in self._cache and self._cache[k].covered_from <= need[k]}
+        missing = [k for k in changes if k not in found]
+        if missing:
+            start = min(need[k] for k in missing)
+            stored = fetch(missing, start)
+            for key in missing:
+                history = KeyHistory(start)
+                for row in sorted(stored.get(key, []), key=lambda r: (r["occurred_at_ms"], r["event_id"])):
+                    history.legs.append(leg_from_row(row))
+                    history.written[row["event_id"]] = tuple(row[c] for c in FCR_COLUMNS[:-1])
+                found[key] = history
+        return found
+
+    def _changed_rows(self, key: str, history: KeyHistory, added: list[Contact],
+                      removed: dict[str, int]) -> list[Row]:
+        """Apply the changes to ``history``; the rows whose content differs from what is stored."""
+        by_id = {c[1]: c for c in history.legs}
         touched: list[int] = []
-        rewrite: set[str] = set()
-        for contact in new:
-            known = by_id.get(contact[1])
-            if known == contact:
+        gone: list[Contact] = []
+        for event_id in removed:
+            leg = by_id.pop(event_id, None)
+            if leg is not None:
+                history.legs.remove(leg)
+                touched.append(leg[0])
+                gone.append(leg)
+        for leg in added:
+            known = by_id.get(leg[1])
+            if known == leg:
                 continue
             if known is not None:  # a new version of a contact: its old place changes too
-                history.contacts.remove(known)
+                history.legs.remove(known)
                 touched.append(known[0])
-            insort(history.contacts, contact)
-            by_id[contact[1]] = contact
-            rewrite.add(contact[1])
-            touched.append(contact[0])
-        return (min(touched), max(touched), rewrite) if touched else None
+            insort(history.legs, leg)
+            by_id[leg[1]] = leg
+            touched.append(leg[0])
+        if not touched:
+            return []
+        window = self.repeat_window_ms
+        rows = [_row(key, leg, False, False, REMOVED, window) for leg in gone]
+        contacts = fold(history.legs)
+        folded = [c for c, _ in contacts]
+        for i in affected(folded, min(touched) - window - LEG_SPAN_MS, max(touched) + window + LEG_SPAN_MS):
+            outcome = outcome_at(folded, i, window)
+            _first, *later = contacts[i][1]
+            rows.append(_row(key, outcome.contact, outcome.is_first, outcome.failed, COUNTED, window))
+            rows += [_row(key, leg, False, False, FOLDED, window) for leg in later]
+        changed = [row for row in rows if history.written.get(row[2]) != row]
+        for row in changed:
+            history.written[row[2]] = row
+        return changed
 
     def commit(self, plan: FcrPlan) -> None:
         """The plan's batch is committed: keep its key histories, evicting the least recently used."""
         for key, history in plan.histories.items():
             old = self._cache.pop(key, None)
             if old is not None:
-                self._cached -= len(old.contacts)
+                self._cached -= len(old.legs)
             self._cache[key] = history
-            self._cached += len(history.contacts)
+            self._cached += len(history.legs)
         while self._cached > self.max_cached_contacts and len(self._cache) > 1:
             _, evicted = self._cache.popitem(last=False)
-            self._cached -= len(evicted.contacts)
+            self._cached -= len(evicted.legs)
 
     def forget(self) -> None:
         """Drop every cached history (partitions moved, or a write may have half-happened)."""

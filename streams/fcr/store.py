@@ -1,36 +1,39 @@
-"""What FCR reads from ClickHouse: the stored contacts (and outcomes) of some keys since a time."""
+"""What FCR reads from ClickHouse: the stored rows of some keys' contacts since a time."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from sql.client import ServerDatabase
-from streams.fcr.outcomes import Contact
-from streams.fcr.processor import state_key
+from streams.fcr.processor import FCR_COLUMNS, KEY_SEPARATOR, state_key
+
+_STORED = tuple(c for c in FCR_COLUMNS if c != "version")
+_SELECT = ", ".join(f"toUInt32({c}) AS {c}" if c in ("occurred_at", "decides_at") else c for c in _STORED)
 
 
-def stored_contacts(db: ServerDatabase, keys: list[str], from_ms: int
-                    ) -> dict[str, list[tuple[Contact, bool, bool]]]:
-    """Per key, every stored contact occurred at or after ``from_ms``, with (is_first, failed).
+def stored_contacts(db: ServerDatabase, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]]]:
+    """Per key, the latest row (FCR_COLUMNS but version) of every contact event since ``from_ms``.
 
     ``fcr_contacts`` keeps every version of a row until merges remove old ones: ``FINAL`` reads the
-    latest. The keys travel as an external table, matched against the table's sort key.
+    latest. Rows of events no longer of their key (``removed`` 1) are left out: they are history, not
+    state. The keys travel as an external table, matched against the table's sort key.
     """
     if not keys:
         return {}
-    pairs = [key.split("\x1f", 1) for key in keys]
+    pairs = [key.split(KEY_SEPARATOR, 1) for key in keys]
+    # Only the sort key is filtered before FINAL: a condition on another column could keep an old
+    # version of a row whose newest version it would drop.
     rows = db.client.execute(
-        "SELECT customer_id, contact_reason, occurred_at_ms, event_id, resolved, channel, touchpoint, "
-        "journey_stage, partner_id, location_id, region, agent_id, is_first, failed "
-        "FROM fcr_contacts FINAL WHERE (customer_id, contact_reason) IN fcr_keys "
-        "AND occurred_at_ms >= %(from_ms)s",
+        f"SELECT * FROM (SELECT {_SELECT} FROM fcr_contacts FINAL "  # noqa: S608
+        "WHERE (customer_id, contact_reason) IN fcr_keys) "
+        "WHERE occurred_at_ms >= %(from_ms)s AND removed != 1",
         {"from_ms": from_ms},
         external_tables=[{"name": "fcr_keys",
                           "structure": [("customer_id", "String"), ("contact_reason", "String")],
                           "data": [{"customer_id": c, "contact_reason": r} for c, r in pairs]}],
     )
-    found: dict[str, list[tuple[Contact, bool, bool]]] = {}
-    for (customer, reason, at, event_id, resolved, channel, touchpoint, stage, partner, location,
-         region, agent, is_first, failed) in rows:
-        contact: Contact = (int(at), event_id, bool(resolved), channel, touchpoint, stage, partner,
-                            location, region, agent)
-        found.setdefault(state_key(customer, reason), []).append((contact, bool(is_first), bool(failed)))
+    found: dict[str, list[dict[str, Any]]] = {}
+    for values in rows:
+        row = dict(zip(_STORED, values, strict=True))
+        found.setdefault(state_key(row["customer_id"], row["contact_reason"]), []).append(row)
     return found

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.event import TouchpointEvent
+from streams.fcr.outcomes import continues_a_contact, is_eligible
 
 CSAT_SATISFIED_MIN = 4
 """CSAT 1-5: satisfied if score >= 4."""
@@ -21,8 +22,13 @@ SURVEY_FCR_ATTRIBUTE = "resolved_first_contact"
 
 
 def score_flags(event: TouchpointEvent) -> dict[str, int]:
-    """The satisfaction flags one event adds to its minute (each score counted in its own metric)."""
+    """The satisfaction flags one event adds to its minute (each score counted in its own metric).
+
+    A later leg of a transferred contact (``continues_a_contact``) is no contact of its own: the
+    contact is counted once, on its first leg.
+    """
     csat, nps, ces = event.get("csat"), event.get("nps"), event.get("ces")
+    leg = continues_a_contact(event)
     survey_fcr = None
     if event["kind"] == "response":
         survey_fcr = (event.get("attributes") or {}).get(SURVEY_FCR_ATTRIBUTE, "").strip().lower()
@@ -34,12 +40,8 @@ def score_flags(event: TouchpointEvent) -> dict[str, int]:
         "nps_detractor": int(nps is not None and nps <= NPS_DETRACTOR_MAX),
         "ces_response": int(ces is not None),
         "ces_easy": int(ces is not None and ces >= CES_EASY_MIN),
-        "contact": int(event["kind"] == "contact"),
-        "fcr_eligible": int(
-            event["kind"] == "contact"
-            and bool(event.get("customer_id"))
-            and bool(event.get("contact_reason"))
-        ),
+        "contact": int(event["kind"] == "contact" and not leg),
+        "fcr_eligible": int(is_eligible(event) and not leg),
         "survey_fcr_response": int(survey_fcr in ("yes", "no")),
         "survey_fcr_yes": int(survey_fcr == "yes"),
     }

@@ -66,7 +66,7 @@ def rows_of(event: dict[str, Any]) -> list[tuple[str, tuple[str, ...], list[tupl
         contact = (0, state_key(event["customer_id"], event["contact_reason"]),
                    contact_from_event(event))
         tables.append(("fcr_contacts", FCR_COLUMNS,
-                       FcrProcessor().plan([contact], lambda keys, start: {}).rows))
+                       FcrProcessor().plan([contact], [], lambda keys, start: {}).rows))
     return tables
 
 

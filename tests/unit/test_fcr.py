@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.fcr.outcomes import DAY_MS, outcomes
-from streams.fcr.processor import FcrProcessor
+from streams.fcr.outcomes import DAY_MS, contact_from_event, outcomes
+from streams.fcr.processor import FcrProcessor, state_key
 from tests.fcr_table import FcrTable, plan
 
 R = 7 * DAY_MS
@@ -40,7 +40,7 @@ def run(batches: list[list[dict[str, Any]]], cached: int = 1_000, table: FcrTabl
         processor.commit(planned)
         if i in forget_after:  # a restart, a rebalance, a failed write
             processor.forget()
-    return roles(table.rows)
+    return roles(table.counted())
 
 
 def test_resolved_chat_then_call_two_days_later_fails_and_the_call_is_a_repeat() -> None:
@@ -109,7 +109,7 @@ def test_a_backfill_older_than_the_cache_fetches_what_it_needs() -> None:
     bridge = [contact("b1", T0 + 26 * DAY_MS)]  # a repeat of nothing, repeated by r1
     got = run([recent, old, bridge], cached=1, table=table)
     assert got == {"r1": "repeat", "r2": "repeat", "o1": "failure", "o2": "repeat", "b1": "failure"}
-    assert roles(table.rows) == reference([*recent, *old, *bridge])
+    assert roles(table.counted()) == reference([*recent, *old, *bridge])
 
 
 def test_cache_is_bounded_and_least_recently_used_keys_go_first() -> None:
@@ -188,3 +188,99 @@ def test_any_order_and_redelivery_gives_the_same_outcomes(
     size = data.draw(st.integers(1, 8))
     batches = [arrivals[i:i + size] for i in range(0, len(arrivals), size)]
     assert run(batches, data.draw(st.integers(1, 30))) == reference(base)
+
+
+def folded_reference(events: list[dict[str, Any]]) -> dict[str, str]:
+    """Transfer legs folded by hand (first leg's time and id, last leg's resolution), then METRICS.md."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for e in events:
+        group = (e.get("attributes") or {}).get("continues_contact") or e["event_id"]
+        groups.setdefault((e["customer_id"], e["contact_reason"], group), []).append(e)
+    contacts = []
+    for legs in groups.values():
+        legs.sort(key=lambda e: (e["occurred_at"], e["event_id"]))
+        contacts.append({**legs[0], "resolved": legs[-1]["resolved"]})
+    return reference(contacts)
+
+
+def leg(eid: str, at: int, of: str | None, resolved: bool, customer: str = "c1") -> dict[str, Any]:
+    event = contact(eid, at, resolved, customer)
+    if of:
+        event["attributes"] = {"continues_contact": of}
+    return event
+
+
+def test_a_transferred_call_is_one_contact_whatever_order_its_legs_arrive_in() -> None:
+    legs = [leg("call", T0, None, False), leg("call-2", T0 + 60_000, "call", False),
+            leg("call-3", T0 + 120_000, "call", True)]
+    for order in (legs, legs[::-1], [legs[1], legs[2], legs[0]]):
+        assert run([[e] for e in order], cached=1) == {"call": "open"}  # resolved by its last leg
+    assert run([legs[:2]]) == {"call": "failure"}  # until the last leg comes, unresolved
+    table = FcrTable()
+    run([[legs[2]], [legs[0]], [legs[1]]], table=table)
+    assert {e: r["removed"] for e, r in table.rows.items()} == {"call": 0, "call-2": 2, "call-3": 2}
+
+
+def decide_versions(arrivals: list[dict[str, Any]], batch: int, cached: int,
+                    forget: set[int]) -> dict[str, str]:
+    """Versions through the processor as the pipeline feeds it: the winner per event_id so far
+    replaces the one it supersedes (removed from its old key when the key changed)."""
+    processor, table = FcrProcessor(max_cached_contacts=cached), FcrTable()
+    winners: dict[str, dict[str, Any]] = {}
+    for n, start in enumerate(range(0, len(arrivals), batch)):
+        upserts, removals = [], []
+        best: dict[str, dict[str, Any]] = {}  # one decision per event_id and batch, as dedupe makes
+        for e in arrivals[start:start + batch]:
+            if e["event_id"] not in best or e["version"] > best[e["event_id"]]["version"]:
+                best[e["event_id"]] = e
+        for i, e in enumerate(best.values()):
+            old = winners.get(e["event_id"])
+            if old is not None and old["version"] >= e["version"]:
+                continue
+            winners[e["event_id"]] = e
+            key = state_key(e["customer_id"], e["contact_reason"])
+            if old is not None and state_key(old["customer_id"], old["contact_reason"]) != key:
+                removals.append((i, state_key(old["customer_id"], old["contact_reason"]),
+                                 old["event_id"], old["occurred_at"]))
+            upserts.append((i, key, contact_from_event(e)))
+        planned = processor.plan(upserts, removals, table.fetch)
+        table.write(planned.rows)
+        processor.commit(planned)
+        if n in forget:
+            processor.forget()
+    return roles(table.counted())
+
+
+@settings(max_examples=120, deadline=None)
+@given(items=st.lists(st.tuples(st.integers(0, 30 * 24), st.lists(
+    st.tuples(st.sampled_from(["billing", "delivery"]), st.booleans()), min_size=1, max_size=3)),
+    min_size=1, max_size=12), data=st.data())
+def test_only_the_latest_version_of_each_contact_counts_in_any_order(
+        items: list[tuple[int, list[tuple[str, bool]]]], data: st.DataObject) -> None:
+    """Each contact has versions that change its resolution or its reason (so its key)."""
+    versions = [{**contact(f"e{i:02d}", T0 + hours * HOUR, resolved, "c1", reason), "version": v}
+                for i, (hours, changes) in enumerate(items) for v, (reason, resolved) in enumerate(changes)]
+    latest = {e["event_id"]: e for e in sorted(versions, key=lambda e: e["version"])}
+    arrivals = [*data.draw(st.permutations(versions)), *data.draw(st.lists(st.sampled_from(versions),
+                                                                            max_size=5))]
+    got = decide_versions(arrivals, data.draw(st.integers(1, 6)), data.draw(st.integers(1, 20)),
+                          set(data.draw(st.lists(st.integers(0, 8), max_size=3))))
+    assert got == reference(list(latest.values()))
+
+
+@settings(max_examples=100, deadline=None)
+@given(calls=st.lists(st.tuples(st.integers(0, 20 * 24), st.lists(st.booleans(), min_size=1, max_size=3)),
+                      min_size=1, max_size=10), data=st.data())
+def test_transfer_legs_fold_into_one_contact_in_any_order(
+        calls: list[tuple[int, list[bool]]], data: st.DataObject) -> None:
+    events = []
+    for i, (hours, leg_resolutions) in enumerate(calls):
+        root = f"call{i:02d}"
+        for n, resolved in enumerate(leg_resolutions):
+            events.append(leg(root if n == 0 else f"{root}-leg{n}", T0 + hours * HOUR + n * 90_000,
+                              root if n else None, resolved))
+    order = data.draw(st.permutations(events))
+    size = data.draw(st.integers(1, 5))
+    got = run([order[i:i + size] for i in range(0, len(order), size)], data.draw(st.integers(1, 15)),
+              forget_after=set(data.draw(st.lists(st.integers(0, 6), max_size=2))))
+    assert got == folded_reference(events)

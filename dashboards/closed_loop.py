@@ -57,7 +57,7 @@ RECOVERY_NOTE: Final = ("Recovered = the same customer answered CSAT >= 4 within
 def created_sql() -> str:
     """Long format: (``time`` = trigger hour, ``channel``, ``followups_created``)."""
     return "\n".join([
-        "SELECT toStartOfHour(occurred_at) AS time, channel, count() AS followups_created",
+        "SELECT toStartOfHour(occurred_at) AS time, channel, sum(cancelled = 0) AS followups_created",
         "FROM followups FINAL",
         f"WHERE {BOARD_BOUNDS.trigger_filter}",
         "GROUP BY time, channel",

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sql.client import Database, checked_identifier
+from sql.events import latest_events
 
 DIMENSIONS = ("channel", "touchpoint", "journey_stage", "partner_id", "location_id", "region", "agent_id")
 """``agent_id`` is a contact-only dimension."""
@@ -134,7 +135,9 @@ def _grouped(table: str, minute: str, counts: dict[str, str], by: list[str], gra
 def figures_query(by: list[str], grain: str) -> str:
     """Satisfaction counts per (time bucket, dimensions) over ``[%(start)s, %(end)s)``."""
     if "agent_id" in by:
-        return _grouped("touchpoint_events", "toStartOfMinute(occurred_at)", _FROM_EVENTS, by, grain)
+        events = latest_events("toStartOfMinute(occurred_at) >= toDateTime(%(start)s) "
+                               "AND toStartOfMinute(occurred_at) < toDateTime(%(end)s)")
+        return _grouped(events, "toStartOfMinute(occurred_at)", _FROM_EVENTS, by, grain)
     return _grouped("minute_counts", "minute",
                     {c: f"sum({c})" for c in SATISFACTION_COUNTS}, by, grain)
 

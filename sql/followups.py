@@ -1,9 +1,10 @@
 """Closed-loop follow-ups from ClickHouse: status and recovery decided at query time, exactly.
 
-A follow-up (a row of ``followups``, latest version via ``FINAL``) is, as of a clock ``as_of``:
+A follow-up (a row of ``followups``, latest version via ``FINAL``, not ``cancelled``: a newer version
+of its trigger took it back) is, as of a clock ``as_of``:
 
 - **recovered** iff its customer (non-empty ``customer_id``) has a stored event with CSAT >= 4
-  (``touchpoint_events.csat_satisfied``) whose event time ``t`` (ms) satisfies
+  (``touchpoint_events.csat_satisfied``, latest version) whose event time ``t`` (ms) satisfies
   ``occurred_at_ms < t <= recover_by_ms`` (the 30-day window, stored on the row) and ``t <= as_of``.
   Being a function of the stored events only, it does not depend on arrival order: a recovering
   response may arrive before or after the trigger, days late, and counts iff it is later in event time;
@@ -27,6 +28,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sql.client import Database, checked_identifier
+from sql.events import latest_events
 
 STATUSES: Final = ("open", "overdue", "recovered")
 GROUPABLE: Final = ("location_id", "partner_id", "route", "channel", "touchpoint", "region", "agent_id")
@@ -74,6 +76,10 @@ def followup_status_sql(bounds: Bounds = BOUND_PARAMETERS) -> str:
     recovering response, or NULL) and ``status`` (see the module doc).
     """
     fields = ", ".join((*FOLLOWUP_FIELDS, "occurred_at", "due_at"))
+    responses = latest_events(
+        f"csat_satisfied = 1 AND customer_id != '' AND occurred_at >= {bounds.from_time} "  # noqa: S608
+        f"AND occurred_at <= {bounds.as_of} AND customer_id IN (SELECT customer_id "
+        f"FROM followups WHERE {bounds.trigger_filter} AND customer_id != '')")
     recovering = ("recovery_ms > occurred_at_ms AND recovery_ms <= recover_by_ms "
                   "AND recovery_ms <= as_of_ms")
     return (
@@ -83,12 +89,10 @@ def followup_status_sql(bounds: Bounds = BOUND_PARAMETERS) -> str:
         f"FROM (SELECT {fields}, as_of_ms, countIf({recovering}) AS recoveries, "
         f"minIf(recovery_ms, {recovering}) AS first_recovery_ms "
         f"FROM (SELECT {fields}, toInt64(toUInt32({bounds.as_of})) * 1000 AS as_of_ms "
-        f"FROM followups FINAL WHERE {bounds.trigger_filter}) AS triggers "
-        "ALL LEFT JOIN (SELECT customer_id, occurred_at_ms AS recovery_ms FROM touchpoint_events "
-        "WHERE csat_satisfied = 1 AND customer_id != '' "
-        f"AND occurred_at >= {bounds.from_time} AND occurred_at <= {bounds.as_of} "
-        f"AND customer_id IN (SELECT customer_id FROM followups WHERE {bounds.trigger_filter} "
-        "AND customer_id != '')) AS recoveries_of_customers USING customer_id "
+        f"FROM (SELECT * FROM followups FINAL WHERE {bounds.trigger_filter}) WHERE cancelled = 0) "
+        "AS triggers "
+        f"ALL LEFT JOIN (SELECT customer_id, occurred_at_ms AS recovery_ms FROM {responses}) "
+        "AS recoveries_of_customers USING customer_id "
         f"GROUP BY {fields}, as_of_ms)"
     )
 

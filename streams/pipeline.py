@@ -196,7 +196,9 @@ class WorkerPipeline:
 
     def _followup_rows(self, winners: list[Winner]) -> tuple[TableRows, list[tuple[bytes, bytes]]]:
         position = {d.winner.event_id: d.winner.payload[0] for d in winners}
-        batch = self.followups.process([d.winner.payload[1] for d in winners])
+        replaced = {d.winner.event_id: event_from_row(d.replaces.payload)
+                    for d in winners if d.replaces is not None}
+        batch = self.followups.process([d.winner.payload[1] for d in winners], replaced)
         sources = [frozenset((position[f.event_id],)) for f in batch.followups]
         return TableRows("followups", FOLLOWUP_COLUMNS, batch.rows, sources), batch.messages()
 

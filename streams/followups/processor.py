@@ -3,13 +3,15 @@
 Stateless: a follow-up depends on its triggering event only (``rules.follow_up_for``), and recovery is
 decided at query time, so this needs no state store and any batch order gives the same rows. Rows are
 keyed by the triggering ``event_id``; writing one again (a redelivered batch) replaces it with an
-identical row (``ReplacingMergeTree(version)``, read with ``FINAL``).
+identical row (``ReplacingMergeTree(version)``, read with ``FINAL``). A newer version of the trigger
+replaces its follow-up, or cancels it when it no longer triggers one.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -26,7 +28,8 @@ from streams.followups.rules import (
 FOLLOWUP_COLUMNS = (
     "event_id", "occurred_at", "occurred_at_ms", "customer_id", "kind", "channel", "touchpoint",
     "journey_stage", "partner_id", "location_id", "region", "agent_id", "route", "low_csat",
-    "detractor", "complaint", "csat", "nps", "due_at", "due_at_ms", "recover_by_ms", "version",
+    "detractor", "complaint", "csat", "nps", "due_at", "due_at_ms", "recover_by_ms", "cancelled",
+    "version",
 )
 """Columns of ``followups`` written by the sink, in this order."""
 
@@ -39,7 +42,7 @@ def followup_row(followup: FollowUp, version: int) -> Row:
     return (f.event_id, f.occurred_at_ms // 1000, f.occurred_at_ms, f.customer_id, f.kind, f.channel,
             f.touchpoint, f.journey_stage, f.partner_id, f.location_id, f.region, f.agent_id,
             f.route, int(f.low_csat), int(f.detractor), int(f.complaint), f.csat, f.nps,
-            f.due_at_ms // 1000, f.due_at_ms, f.recover_by_ms, version)
+            f.due_at_ms // 1000, f.due_at_ms, f.recover_by_ms, int(f.cancelled), version)
 
 
 def followup_message(followup: FollowUp) -> tuple[bytes, bytes]:
@@ -76,10 +79,22 @@ class FollowUpProcessor:
         self._version = max(self._version + 1, time.time_ns() // 1000)
         return self._version
 
-    def process(self, events: list[TouchpointEvent]) -> FollowUpBatch:
-        """The follow-ups among ``events`` (``PreparedBatch.events``), in event order."""
-        followups = [f for f in (follow_up_for(e, self.policy, self.recovery_window_ms) for e in events)
-                     if f is not None]
+    def process(self, events: list[TouchpointEvent],
+                replaced: Mapping[str, TouchpointEvent] | None = None) -> FollowUpBatch:
+        """The follow-ups among ``events`` (a batch's winners), in event order.
+
+        ``replaced`` maps an event id to the version it supersedes: a follow-up that version created
+        and the new one does not is cancelled (its row and message say so).
+        """
+        followups = []
+        for event in events:
+            followup = follow_up_for(event, self.policy, self.recovery_window_ms)
+            old = (replaced or {}).get(event["event_id"])
+            if followup is None and old is not None:
+                taken_back = follow_up_for(old, self.policy, self.recovery_window_ms)
+                followup = None if taken_back is None else replace(taken_back, cancelled=True)
+            if followup is not None:
+                followups.append(followup)
         if not followups:
             return FollowUpBatch()
         version = self._next_version()

@@ -110,6 +110,8 @@ class FollowUp:
     nps: int | None
     due_at_ms: int
     recover_by_ms: int
+    cancelled: bool = False
+    """A newer version of the triggering event took the trigger back (e.g. a score edited up)."""
 
     @property
     def reasons(self) -> list[str]:

@@ -4,13 +4,23 @@
 ``ContactId``, ``InitiationTimestamp``, ``LastUpdateTimestamp``, ``Channel``, ``Queue``, ``Agent``,
 ``CustomerEndpoint``, ``Attributes``, ...) to one ``contact`` event at ``InitiationTimestamp``.
 
-Delivery and ids: Amazon Connect delivers CTRs at least once and re-sends a CTR when it is updated
-(after-contact work, contact attributes set later). The event id is ``ctr/{ContactId}/{LastUpdate ms}``,
-so a redelivered CTR is a duplicate, while an *updated* CTR (new ``LastUpdateTimestamp``) is a new
-event. For FCR that update is a second contact of the same (customer, reason) at the same time:
-it counts as a repeat contact and fails the first one. Where updates are common, set
-``updates_are_new_events: false``: the id is then ``ctr/{ContactId}`` and the first version delivered
-wins (later updates are duplicates).
+Delivery and versions: Amazon Connect delivers CTRs at least once and re-sends a CTR when it is
+updated (after-contact work sets the resolution, contact attributes set later), with a later
+``LastUpdateTimestamp``. The event id is ``ctr/{ContactId}`` and the event's ``version`` is that
+timestamp in ms: a redelivered CTR is a duplicate, an updated one replaces the earlier version in
+every figure, whatever order they arrive in. (The ``updates_are_new_events`` switch is retired.)
+
+Transfers and callbacks: a leg created by ``InitiationMethod`` TRANSFER, QUEUE_TRANSFER or CALLBACK
+continues the contact it came from (``InitialContactId``, else ``PreviousContactId``): its event carries
+``attributes.continues_contact`` = that contact's event id, so it is no new contact; FCR folds the
+legs into one contact, occurred at the first leg, resolved (or not) and handled by the last leg's
+agent. Every leg keeps its queue (``attributes.queue``) and the contact it followed
+(``attributes.previous_contact_id``), so the queue path can be read back.
+
+Abandoned contacts (queued, never connected to an agent: a ``Queue``, but no
+``Agent.ConnectedToAgentTimestamp`` and no agent username; a bot-only contact has no queue) are marked ``attributes.abandoned`` and count as unresolved, whatever the
+resolution attribute says (``abandoned: unresolved``, the default), or are kept as contacts that
+FCR does not judge (``abandoned: not_judged``: no contact reason).
 
 ``call-center-ivr-survey`` maps one row of a post-call IVR survey CSV export (column names
 configurable) to one ``response`` event; score scales are checked by event validation
@@ -28,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import orjson
 from pydantic import Field
@@ -37,7 +47,7 @@ from connectors.sdk.base import ConnectorConfig, InvalidRecord
 from connectors.sdk.cells import cell_score, cell_text
 from connectors.sdk.fields import Channel, JourneyStage
 from connectors.sdk.files import FileConnector, FileFormat
-from schemas.event import InvalidEvent, parse_timestamp_ms
+from schemas.event import CONTINUES_CONTACT, InvalidEvent, parse_timestamp_ms
 
 TRUE_VALUES = frozenset(["true", "yes", "y", "1"])
 FALSE_VALUES = frozenset(["false", "no", "n", "0"])
@@ -92,8 +102,9 @@ class CtrConfig(ConnectorConfig):
                                  "EMAIL": "email"})
     default_touchpoint: str = Field("ivr", min_length=1, description="when the CTR has no queue")
     journey_stage: JourneyStage = "support"
-    updates_are_new_events: bool = Field(
-        True, description="id from ContactId + LastUpdateTimestamp (else ContactId: first wins)")
+    abandoned: Literal["unresolved", "not_judged"] = Field(
+        "unresolved", description="a contact never connected to an agent: an unresolved contact, or "
+        "a contact FCR does not judge")
 
 
 def _object(ctr: dict[str, Any], name: str) -> dict[str, Any]:
@@ -147,9 +158,17 @@ class AmazonConnectCtrConnector(FileConnector[CtrConfig]):
         if channel is None:
             raise InvalidRecord("invalid_ctr", f"Channel {str(raw.get('Channel'))[:32]!r} is not mapped")
         complaint = attrs.get(cfg.complaint_attribute) if cfg.complaint_attribute else None
+        agent = _object(raw, "Agent")
+        reason = cell_text(attrs.get(cfg.contact_reason_attribute))
+        resolved = parse_flag(attrs.get(cfg.resolved_attribute), "resolved")
+        queued = bool(_object(raw, "Queue"))
+        abandoned = queued and not agent.get("ConnectedToAgentTimestamp") and not cell_text(
+            agent.get("Username"))
+        if abandoned:
+            resolved, reason = (False, reason) if cfg.abandoned == "unresolved" else (resolved, None)
         return [{
-            "event_id": f"ctr/{contact_id}/{updated}" if cfg.updates_are_new_events
-            else f"ctr/{contact_id}",
+            "event_id": f"ctr/{contact_id}",
+            "version": updated,
             "occurred_at": started,
             "channel": channel,
             "source": self.name,
@@ -157,12 +176,12 @@ class AmazonConnectCtrConnector(FileConnector[CtrConfig]):
             "touchpoint": normalise_touchpoint(queue or "") or cfg.default_touchpoint,
             "journey_stage": cfg.journey_stage,
             "customer_id": self._customer(raw, attrs),
-            "interaction_id": contact_id,
-            "contact_reason": cell_text(attrs.get(cfg.contact_reason_attribute)),
-            "resolved": parse_flag(attrs.get(cfg.resolved_attribute), "resolved"),
+            "interaction_id": _initial_contact(raw) or contact_id,
+            "contact_reason": reason,
+            "resolved": resolved,
             "complaint": parse_flag(complaint, "complaint"),
-            "agent_id": cell_text(_object(raw, "Agent").get("Username")) or "",
-            "attributes": _ctr_attributes(raw, queue),
+            "agent_id": cell_text(agent.get("Username")) or "",
+            "attributes": _ctr_attributes(raw, queue, abandoned),
         }]
 
     def _customer(self, ctr: dict[str, Any], attrs: dict[str, Any]) -> str | None:
@@ -173,10 +192,26 @@ class AmazonConnectCtrConnector(FileConnector[CtrConfig]):
         return found
 
 
-def _ctr_attributes(ctr: dict[str, Any], queue: str | None) -> dict[str, str]:
-    """Queue, initiation method and disconnect reason, when present (strings only)."""
+CONTINUING_METHODS = frozenset(["TRANSFER", "QUEUE_TRANSFER", "CALLBACK"])
+"""Initiation methods of a leg that continues an earlier contact rather than starting one."""
+
+
+def _initial_contact(ctr: dict[str, Any]) -> str | None:
+    """The contact a continuing leg belongs to (``InitialContactId``, else the previous one)."""
+    if str(ctr.get("InitiationMethod") or "").upper() not in CONTINUING_METHODS:
+        return None
+    found = cell_text(ctr.get("InitialContactId")) or cell_text(ctr.get("PreviousContactId"))
+    return None if found == cell_text(ctr.get("ContactId")) else found
+
+
+def _ctr_attributes(ctr: dict[str, Any], queue: str | None, abandoned: bool) -> dict[str, str]:
+    """Queue, initiation method, disconnect reason, the previous leg, the contact continued."""
+    initial = _initial_contact(ctr)
     pairs = {"queue": queue, "initiation_method": cell_text(ctr.get("InitiationMethod")),
-             "disconnect_reason": cell_text(ctr.get("DisconnectReason"))}
+             "disconnect_reason": cell_text(ctr.get("DisconnectReason")),
+             "previous_contact_id": cell_text(ctr.get("PreviousContactId")),
+             CONTINUES_CONTACT: f"ctr/{initial}" if initial else None,
+             "abandoned": "true" if abandoned else None}
     return {k: v for k, v in pairs.items() if v}
 
 

@@ -48,6 +48,9 @@ FIELDS = frozenset(
         "version",
     ]
 )
+CONTINUES_CONTACT = "continues_contact"
+"""Attribute of a contact event that is a later leg of another contact (a transfer, a callback): that
+contact's event id. The leg counts as no contact of its own; FCR folds it into that contact."""
 MAX_ID_LENGTH = 256
 MAX_VERSION = 2**63 - 1
 """Versions are Avro longs (UInt64 in ClickHouse): non-negative and below 2**63."""

@@ -27,12 +27,12 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
 
+from schemas.event import CONTINUES_CONTACT
+
 DAY_MS = 86_400_000
 DEFAULT_REPEAT_WINDOW_MS = 7 * DAY_MS
 LEG_SPAN_MS = DAY_MS
 """The legs of one contact lie within a day of its first leg (a transfer happens during the call)."""
-CONTINUES_CONTACT = "continues_contact"
-"""Attribute of a contact event that is a later leg of another contact: that contact's event id."""
 
 Contact = tuple[int, str, bool, str, str, str, str, str, str, str, str]
 """(occurred_at ms, event_id, resolved, channel, touchpoint, journey_stage, partner_id, location_id,

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import orjson
 import pytest
 from prometheus_client import REGISTRY
+from pydantic import ValidationError
 
 from connectors.call_center import (
     AmazonConnectCtrConnector,
@@ -67,7 +68,8 @@ def ctr_event(config: dict[str, Any] | None = None, **over: Any) -> dict[str, An
 
 def test_ctr_maps_to_one_contact_event() -> None:
     assert ctr_event() == {
-        "event_id": "ctr/c-1/1795161960000", "occurred_at": 1795161600000, "channel": "call_center",
+        "event_id": "ctr/c-1", "version": 1795161960000, "occurred_at": 1795161600000,
+        "channel": "call_center",
         "source": "call-center-ctr", "kind": "contact", "touchpoint": "ivr_billing",
         "journey_stage": "support", "customer_id": "cust-1", "interaction_id": "c-1",
         "contact_reason": "billing", "resolved": True, "complaint": None, "agent_id": "agent.linh",
@@ -81,7 +83,7 @@ def test_ctr_chat_no_agent_no_queue_endpoint_fallback() -> None:
     assert (event["channel"], event["agent_id"], event["touchpoint"]) == ("chat", "", "ivr")
     assert event["customer_id"] == "+84901234567"  # passed through: the SDK pseudonymises it
     assert (event["resolved"], event["complaint"], event["contact_reason"]) == (None, True, None)
-    assert event["attributes"] == {"initiation_method": "INBOUND",
+    assert event["attributes"] == {"initiation_method": "INBOUND",  # no queue: a bot, not abandoned
                                    "disconnect_reason": "CUSTOMER_DISCONNECT"}
 
 
@@ -94,12 +96,34 @@ def test_ctr_configurable_attributes() -> None:
     assert (event["complaint"], event["journey_stage"]) == (None, "delivery")
 
 
-def test_ctr_ids_redelivery_is_duplicate_update_is_new() -> None:
-    assert ctr_event()["event_id"] == ctr_event()["event_id"]
-    assert ctr_event()["event_id"] != ctr_event(LastUpdateTimestamp="2026-11-20T09:00:00Z")["event_id"]
-    first_wins = {"updates_are_new_events": False}
-    assert ctr_event(first_wins)["event_id"] == "ctr/c-1"
-    assert ctr_event(first_wins, LastUpdateTimestamp="2026-11-20T09:00:00Z")["event_id"] == "ctr/c-1"
+def test_an_updated_ctr_is_a_newer_version_of_the_same_event() -> None:
+    first, updated = ctr_event(), ctr_event(LastUpdateTimestamp="2026-11-20T09:00:00Z")
+    assert first["event_id"] == updated["event_id"] == "ctr/c-1"
+    assert updated["version"] > first["version"] == ctr_event()["version"]  # a redelivery: equal
+    with pytest.raises(ValidationError, match="updates_are_new_events"):  # retired: say so
+        CtrConfig.model_validate({"updates_are_new_events": False})
+
+
+def test_transfer_and_callback_legs_continue_their_contact() -> None:
+    transfer = ctr_event(ContactId="c-2", InitiationMethod="TRANSFER", InitialContactId="c-1",
+                         PreviousContactId="c-1", Queue={"Name": "Tech Support"})
+    assert transfer["attributes"]["continues_contact"] == "ctr/c-1"
+    assert transfer["attributes"]["previous_contact_id"] == "c-1"
+    assert (transfer["interaction_id"], transfer["touchpoint"]) == ("c-1", "tech_support")
+    second = ctr_event(ContactId="c-3", InitiationMethod="QUEUE_TRANSFER", InitialContactId="c-1",
+                       PreviousContactId="c-2")
+    assert second["attributes"]["continues_contact"] == "ctr/c-1"  # the first leg, not the previous
+    callback = ctr_event(ContactId="c-9", InitiationMethod="CALLBACK", PreviousContactId="c-8")
+    assert callback["attributes"]["continues_contact"] == "ctr/c-8"
+    assert "continues_contact" not in ctr_event(InitialContactId="c-1")["attributes"]  # INBOUND
+
+
+def test_abandoned_contacts_are_unresolved_or_not_judged() -> None:
+    queued = {"Agent": None, "DisconnectReason": "CUSTOMER_DISCONNECT"}
+    assert ctr_event(**queued)["resolved"] is False
+    assert ctr_event(Agent={"Username": "agent.linh"})["resolved"] is True
+    not_judged = ctr_event({"abandoned": "not_judged"}, **queued)
+    assert (not_judged["contact_reason"], not_judged["resolved"]) == (None, True)
 
 
 @pytest.mark.parametrize(("record", "reason"), [
@@ -203,7 +227,9 @@ def test_ingest_ctr_sample_never_stops_on_bad_records(tmp_path: Path) -> None:
                               "invalid_resolved=1, missing_contact_id=1, "
                               "missing_initiation_timestamp=1)")
     ids = [e["event_id"] for e in publisher.published]
-    assert len(ids) == 5 and len(set(ids)) == 4  # the redelivered CTR is a duplicate
+    versions = {(e["event_id"], e["version"]) for e in publisher.published}
+    assert len(ids) == 5 and len(set(ids)) == 3  # c1 twice as delivered, once as updated
+    assert len(versions) == 4  # the redelivered CTR is a duplicate, the update a newer version
     assert {e["channel"] for e in publisher.published} == {"call_center", "chat"}
     assert publisher.flushes == 1
 

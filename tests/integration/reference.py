@@ -37,17 +37,25 @@ def expected_counts(events: Iterable[dict[str, Any]], by: str, start_ms: int, en
             c["ces_easy"] += e["ces"] >= 5
             c["ces_sum"] += e["ces"]
         if e["kind"] == "contact":
-            c["contacts"] += 1
             c["complaints"] += bool(e.get("complaint"))
-            c["fcr_eligible"] += bool(e.get("customer_id")) and bool(e.get("contact_reason"))
+            if not continues(e):  # a transfer's later leg is no contact of its own
+                c["contacts"] += 1
+                c["fcr_eligible"] += bool(e.get("customer_id")) and bool(e.get("contact_reason"))
     return dict(out)
 
 
+def continues(event: dict[str, Any]) -> str | None:
+    """The contact a transfer or callback leg continues (its first leg's event id), else None."""
+    return (event.get("attributes") or {}).get("continues_contact") or None
+
+
 def first_copies(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One event per event_id: the first one sent."""
+    """One event per event_id: its highest version (0 when absent); among equal ones the first sent."""
     seen: dict[str, dict[str, Any]] = {}
     for e in events:
-        seen.setdefault(e["event_id"], e)
+        old = seen.get(e["event_id"])
+        if old is None or e.get("version", 0) > old.get("version", 0):
+            seen[e["event_id"]] = e
     return list(seen.values())
 
 
@@ -55,10 +63,27 @@ FCR = ("fcr_first_contacts", "fcr_success", "fcr_failure", "fcr_pending", "repea
 REPEAT_WINDOW_MS = 7 * 86_400_000
 
 
+def fold_legs(contacts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Legs of one contact (same customer and reason, one continuing the other) as one contact: the
+    first leg, with the last leg's resolution and agent."""
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for c in contacts:
+        groups[(c["customer_id"], c["contact_reason"], continues(c) or c["event_id"])].append(c)
+    folded = []
+    for legs in groups.values():
+        legs.sort(key=lambda c: (c["occurred_at"], c["event_id"]))
+        folded.append({**legs[0], "resolved": legs[-1].get("resolved"),
+                       "agent_id": legs[-1].get("agent_id", "")})
+    return folded
+
+
 def fcr_roles(events: Iterable[dict[str, Any]], now_ms: int) -> dict[str, str]:
-    """METRICS.md by brute force: every eligible contact -> repeat | failure | success | pending."""
-    contacts = [e for e in events if e["kind"] == "contact" and e.get("customer_id")
-                and e.get("contact_reason")]
+    """METRICS.md by brute force: every eligible contact -> repeat | failure | success | pending.
+
+    Transfer legs are folded first (``fold_legs``): the role belongs to the contact's first leg.
+    """
+    contacts = fold_legs([e for e in events if e["kind"] == "contact" and e.get("customer_id")
+                          and e.get("contact_reason")])
     by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for c in contacts:
         by_key[(c["customer_id"], c["contact_reason"])].append(c)
@@ -85,7 +110,9 @@ def expected_fcr(events: list[dict[str, Any]], by: str, start_ms: int, end_ms: i
     """FCR counts per value of ``by``, attributed to each contact's own minute and dimensions."""
     roles = fcr_roles(events, now_ms)
     out: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(FCR, 0))
-    for e in events:
+    eligible = fold_legs([e for e in events if e["kind"] == "contact" and e.get("customer_id")
+                          and e.get("contact_reason")])
+    for e in eligible:
         role = roles.get(e["event_id"])
         if role is None or not start_ms <= e["occurred_at"] // 60_000 * 60_000 < end_ms:
             continue

@@ -44,10 +44,11 @@ def publisher_for(settings: Settings, connector: Connector[Any]) -> EventPublish
 
 
 def stored(db: ServerDatabase, touchpoints: list[str]) -> list[tuple[Any, ...]]:
+    """The latest version of each stored event of these touchpoints."""
     return db.execute(
         "SELECT event_id, channel, touchpoint, customer_id, contact_reason, resolved, complaint, "
-        "agent_id, csat, nps FROM touchpoint_events WHERE touchpoint IN %(tps)s ORDER BY event_id",
-        {"tps": tuple(touchpoints)})
+        "agent_id, csat, nps FROM touchpoint_events WHERE touchpoint IN %(tps)s "
+        "ORDER BY event_id, version DESC LIMIT 1 BY event_id", {"tps": tuple(touchpoints)})
 
 
 def test_call_center_files_land_exactly_once_with_dead_letters(
@@ -71,14 +72,17 @@ def test_call_center_files_land_exactly_once_with_dead_letters(
     billing, chat, survey = f"ivr_billing_{tag}", f"chat_ho_tro_{tag}", f"post_call_survey_{tag}"
     rows = stored(server_db, [billing, chat, survey])
     ids = [r[0] for r in rows]
-    assert len(ids) == len(set(ids)) == 7  # redelivered CTR and duplicate survey row stored once
-    assert {i for i in ids if i.startswith("ctr/")} == {
-        f"ctr/{tag}-c1/{t['t1']}", f"ctr/{tag}-c1/{t['t3']}",  # an update is a new event
-        f"ctr/{tag}-c2/{t['t2']}", f"ctr/{tag}-c3/{t['t2']}"}
+    assert len(ids) == len(set(ids)) == 6  # redelivered CTR and duplicate survey row stored once
+    # c1's update (same ContactId, later LastUpdateTimestamp) is a newer version of one event
+    assert {i for i in ids if i.startswith("ctr/")} == {f"ctr/{tag}-c1", f"ctr/{tag}-c2",
+                                                        f"ctr/{tag}-c3"}
+    versions = server_db.execute("SELECT max(version) FROM touchpoint_events WHERE event_id = %(id)s",
+                                 {"id": f"ctr/{tag}-c1"})
+    assert versions == [(t["t3"],)]  # the update's LastUpdateTimestamp
     assert {i for i in ids if i.startswith("ivr/")} >= {f"ivr/{tag}-c1", f"ivr/{tag}-c3"}
     by_id = {r[0]: r for r in rows}
-    assert by_id[f"ctr/{tag}-c2/{t['t2']}"][1:3] == ("chat", chat)
-    assert by_id[f"ctr/{tag}-c3/{t['t2']}"][7] == "agent.minh"
+    assert by_id[f"ctr/{tag}-c2"][1:3] == ("chat", chat)
+    assert by_id[f"ctr/{tag}-c3"][7] == "agent.minh"
     text = repr(rows)
     assert "+84" not in text and "912 345" not in text and f"{tag}-cust" not in text
     assert all(str(r[3]).startswith("c_") for r in rows)  # every customer id pseudonymised
@@ -89,11 +93,11 @@ def test_call_center_files_land_exactly_once_with_dead_letters(
         "responses": 3, "csat_responses": 3, "csat_satisfied": 2, "csat_sum": 11,
         "nps_responses": 2, "nps_promoters": 1}  # CSAT 5, 2, 4; NPS 9, 3
     assert {k: figures[billing][k] for k in ("contacts", "fcr_eligible", "complaints")} == {
-        "contacts": 3, "fcr_eligible": 2, "complaints": 0}  # c3 has no contact reason
-    # c1's update (same ContactId, later LastUpdateTimestamp) is a second contact: a repeat that
-    # fails c1's first-contact resolution although the CTR says resolved
-    assert {k: figures[billing][k] for k in ("fcr_first_contacts", "fcr_failure", "fcr_success")} == {
-        "fcr_first_contacts": 1, "fcr_failure": 1, "fcr_success": 0}
+        "contacts": 2, "fcr_eligible": 1, "complaints": 0}  # c3 has no contact reason
+    # c1 counts once, as its latest version says: resolved, and 6 days old, so still pending
+    assert {k: figures[billing][k] for k in ("fcr_first_contacts", "fcr_failure", "fcr_pending",
+                                             "repeat_contacts")} == {
+        "fcr_first_contacts": 1, "fcr_failure": 0, "fcr_pending": 1, "repeat_contacts": 0}
     assert {k: figures[chat][k] for k in ("contacts", "fcr_eligible", "complaints")} == {
         "contacts": 1, "fcr_eligible": 1, "complaints": 1}
 

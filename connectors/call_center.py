@@ -18,9 +18,10 @@ agent. Every leg keeps its queue (``attributes.queue``) and the contact it follo
 (``attributes.previous_contact_id``), so the queue path can be read back.
 
 Abandoned contacts (queued, never connected to an agent: a ``Queue``, but no
-``Agent.ConnectedToAgentTimestamp`` and no agent username; a bot-only contact has no queue) are marked ``attributes.abandoned`` and count as unresolved, whatever the
-resolution attribute says (``abandoned: unresolved``, the default), or are kept as contacts that
-FCR does not judge (``abandoned: not_judged``: no contact reason).
+``Agent.ConnectedToAgentTimestamp`` and no agent username; a bot-only contact has no queue) are
+marked ``attributes.abandoned`` and count as unresolved, whatever the resolution attribute says
+(``abandoned: unresolved``, the default), or are kept as contacts that FCR does not judge
+(``abandoned: not_judged``: no contact reason).
 
 ``call-center-ivr-survey`` maps one row of a post-call IVR survey CSV export (column names
 configurable) to one ``response`` event; score scales are checked by event validation

@@ -122,8 +122,8 @@ class ChaosStack:
         roles = fcr_roles(counted, now_ms)
         with self.database() as db:
             stored = {r["event_id"]: r for r in db.query(
-                "SELECT event_id, is_first, failed, toUInt32(decides_at) AS decides_at "
-                "FROM fcr_contacts FINAL")}
+                "SELECT event_id, is_first, failed, toUInt32(decides_at) AS decides_at, removed "
+                "FROM fcr_contacts FINAL") if r["removed"] == 0}
         for event_id, role in roles.items():
             row = stored.get(event_id)
             got = "missing" if row is None else "repeat" if not row["is_first"] else (
@@ -138,10 +138,14 @@ class ChaosStack:
         return result
 
     def stored_events(self) -> tuple[int, int]:
-        """(rows, distinct event ids) in touchpoint_events."""
+        """(rows stored more than once, distinct event ids) in touchpoint_events.
+
+        A row is one stored version of an event: the same (event_id, version) twice is a duplicate.
+        """
         with self.database() as db:
-            [(rows, distinct)] = db.execute("SELECT count(), uniqExact(event_id) FROM touchpoint_events")
-        return int(rows), int(distinct)
+            [(rows, versions, distinct)] = db.execute(
+                "SELECT count(), uniqExact(event_id, version), uniqExact(event_id) FROM touchpoint_events")
+        return int(rows) - int(versions), int(distinct)
 
     @contextmanager
     def database(self) -> Iterator[ServerDatabase]:

@@ -28,8 +28,11 @@ class History:
     """The events of one seeded history, before any delivery order is applied."""
 
     def __init__(self, seed: int, now_ms: int, days: int = 30, customers: int = 6000,
-                 hot_keys: int = 3) -> None:
+                 hot_keys: int = 3, versions: bool = False) -> None:
+        """``versions``: contacts are also updated later (resolution set or changed, now and then
+        the reason), and some are transferred (legs that continue the first one)."""
         self.rng = random.Random(seed)
+        self.seed, self.customers, self.versions = seed, customers, versions
         self.now_ms = now_ms
         self.start_ms = now_ms - days * DAY_MS
         self.events: list[Event] = []
@@ -89,12 +92,34 @@ class History:
                     break
                 contact = self._contact(customer, reason, at, self.rng.choice(CONTACT_CHANNELS))
                 self._emit(contact)
+                if self.versions:
+                    self._updates_and_legs(contact)
                 if self.rng.random() < 0.5:
                     self._survey(customer, contact)
                 at += self._gap()
         if self.rng.random() < 0.2:  # a contact without a reason: counted, not FCR-eligible
             at = self.start_ms + self.rng.randint(0, 29 * DAY_MS)
             self._emit(self._contact(customer, None, at, self.rng.choice(CONTACT_CHANNELS)))
+
+    def _updates_and_legs(self, contact: Event) -> None:
+        """Later versions of ``contact`` (as a contact center re-sends an updated record) and legs."""
+        version = contact["received_at"]
+        contact["version"] = version
+        for _ in range(self.rng.choice((0, 0, 1, 2))):
+            version += self.rng.randint(1, 3 * HOUR_MS)
+            update: Event = {**contact, "version": version, "resolved": self.rng.random() < 0.6}
+            if self.rng.random() < 0.15:  # the reason was recorded wrong, and corrected
+                update["contact_reason"] = self.rng.choice(REASONS)
+            self._emit(update)
+        if self.rng.random() < 0.12:  # transferred: one or two more legs within minutes
+            at = contact["occurred_at"]
+            for _ in range(self.rng.randint(1, 2)):
+                at += self.rng.randint(MINUTE_MS, 20 * MINUTE_MS)
+                leg = self._contact(contact["customer_id"], contact["contact_reason"], at,
+                                    contact["channel"])
+                leg["attributes"] = {"continues_contact": contact["event_id"]}
+                leg["version"] = leg["received_at"]
+                self._emit(leg)
 
     def _hot_key(self, customer: str) -> None:
         at = self.start_ms

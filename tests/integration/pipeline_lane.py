@@ -119,13 +119,15 @@ class Lane:
         stored = {r["event_id"]: ("repeat" if not r["is_first"] else "failure" if r["failed"]
                                   else "success" if r["decided"] else "pending")
                   for r in self.db.query(
-                      "SELECT event_id, is_first, failed, decides_at <= toDateTime(%(now)s) AS decided "
-                      "FROM fcr_contacts FINAL", {"now": now_ms // 1000})}
+                      "SELECT event_id, is_first, failed, decides_at <= toDateTime(%(now)s) AS decided, "
+                      "removed FROM fcr_contacts FINAL", {"now": now_ms // 1000}) if r["removed"] == 0}
         bad += [f"contact {e}: {stored.get(e)} != {role}" for e, role in roles.items()
                 if stored.get(e) != role]
         if len(stored) != len(roles):
             bad.append(f"{len(stored)} FCR rows for {len(roles)} eligible contacts")
-        [(rows, distinct)] = self.db.execute("SELECT count(), uniqExact(event_id) FROM touchpoint_events")
-        if rows != distinct or distinct != len(counted):
-            bad.append(f"touchpoint_events: {rows} rows, {distinct} ids, {len(counted)} events")
+        [(rows, versions, distinct)] = self.db.execute(
+            "SELECT count(), uniqExact(event_id, version), uniqExact(event_id) FROM touchpoint_events")
+        if rows != versions or distinct != len(counted):
+            bad.append(f"touchpoint_events: {rows} rows of {versions} versions, {distinct} ids, "
+                       f"{len(counted)} events")
         return bad

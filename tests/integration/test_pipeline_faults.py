@@ -202,3 +202,18 @@ def test_future_received_at_is_counted_and_moves_no_clock(lane: Lane, history: H
     events = [*ahead, *received_order(history.events)]
     lane.feed(lane.pipeline(cached=20), records_of(events), BATCH)
     assert lane.mismatches([*history.events, *ahead], int(time.time() * 1000)) == []
+
+
+@pytest.fixture(scope="module")
+def versioned() -> History:
+    return History(8, int(time.time() * 1000), customers=150, hot_keys=1, versions=True)
+
+
+def test_versions_and_transfer_legs_in_any_order_with_restarts_are_exact(
+        lane: Lane, versioned: History) -> None:
+    """Contact records updated (resolution set, reason corrected) and transferred, shuffled, twice."""
+    events = shuffled(versioned.events, 5)
+    records = records_of([*events, *events[: len(events) // 2]])
+    for start in range(0, len(records), 700):  # a restart (empty cache) every 700 records
+        lane.feed(lane.pipeline(cached=40), records[start:start + 700], 150)
+    assert lane.mismatches(versioned.events, int(time.time() * 1000)) == []

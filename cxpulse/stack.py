@@ -231,6 +231,7 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
        components: tuple[str, ...] = COMPONENTS) -> None:
     """Start (what is not running of) the stack and wait until every component is healthy."""
     from schemas.kafka import ensure_topics
+    from streams.topics import worker_topics
 
     conf = render_configs(settings)
     if not supervisor_running(settings):
@@ -248,7 +249,8 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
     for name in infra:
         _wait(name, checks[name], 60, logs / f"{name}.log")
         progress(f"  {name:<12} healthy on 127.0.0.1:{ports(settings)[name]}")
-    ensure_topics(settings.bootstrap, wiring.topics(settings).specs(settings.touchpoint_partitions))
+    ensure_topics(settings.bootstrap, [*wiring.topics(settings).specs(settings.touchpoint_partitions),
+                                       *worker_topics(settings.worker_group)])
     applied = migrate_database(settings)
     progress(f"  topics ready; database {settings.clickhouse_database}: "
              f"{len(applied)} migration(s) applied")

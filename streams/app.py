@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,13 +103,14 @@ class WorkerHealth:
     """Liveness as /health reports it."""
 
     sink: ClickHouseSink
+    is_leader: Callable[[], bool]
     started: float = field(default_factory=time.time)
     last_batch_at: float | None = None
     batches: int = 0
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready view."""
-        return {"ok": not self.sink.failing, "batches": self.batches,
+        return {"ok": not self.sink.failing, "leader": self.is_leader(), "batches": self.batches,
                 "last_batch_at": self.last_batch_at, "uptime_s": round(time.time() - self.started, 1)}
 
 
@@ -136,7 +138,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         config.app_id, broker=[f"kafka://{host}" for host in config.bootstrap.split(",")],
         store="memory://", datadir=faust_datadir(config.data_dir), autodiscover=False,
         web_port=config.web_port, web_bind=config.web_bind, web_host=config.web_bind,
-        topic_disable_leader=True, topic_allow_declare=False, broker_commit_interval=0.5,
+        topic_disable_leader=False, topic_allow_declare=False, broker_commit_interval=0.5,
         broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=config.rebalance_timeout_s,
         broker_max_poll_interval=config.max_poll_interval_s,
@@ -159,7 +161,7 @@ def create_app(config: WorkerConfig) -> faust.App:
 
 def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeline) -> WorkerHealth:
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
-    health = WorkerHealth(pipeline.sink)
+    health = WorkerHealth(pipeline.sink, app.is_leader)
     after_batch = (register_alerting(app, config, executor, pipeline.outbox)
                    if config.alerts_enabled else None)
     source = app.topic(config.topics.touchpoints, key_serializer="raw", value_serializer="raw",

@@ -1,4 +1,11 @@
-"""Alerting in the worker: after each committed batch, evaluate the minutes of event time it completed."""
+"""Alerting in the worker: after each committed batch, evaluate the minutes of event time it completed.
+
+The detector is a singleton: with N workers only the leader (Faust's leader election: the worker
+that holds the leader topic's one partition) evaluates and publishes. When a worker loses the lead
+it drops its detector state and its alert gauges; the next leader restores the alerts still firing
+from ClickHouse, so an incident is alerted once however the lead moves. Every worker keeps the
+kiosk liveness of the events it saw (the alert rules take the minimum over workers).
+"""
 
 from __future__ import annotations
 
@@ -42,6 +49,12 @@ def register_alerting(app: faust.App, config: WorkerConfig, executor: Executor, 
     lock = asyncio.Lock()
 
     async def evaluate() -> None:
+        if not app.is_leader():
+            if engine.leading:
+                log.info("no longer the leader: the detector stops here")
+                engine.step_down()
+            engine.export_liveness()
+            return
         async with lock:
             try:
                 alerts = await asyncio.get_running_loop().run_in_executor(executor, engine.run)

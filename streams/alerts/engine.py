@@ -53,6 +53,8 @@ class AlertEngine:
         self._outbox: list[dict[str, Any]] = []
         self._exported: set[tuple[str, str]] = set()
         self._restored = False
+        self.leading = False
+        """Whether this engine ran the detector last (it is the leader's)."""
 
     @property
     def pending(self) -> int:
@@ -85,14 +87,31 @@ class AlertEngine:
             if self.clock_s is None or newest_minute > self.clock_s:
                 self.clock_s = newest_minute  # the minute in progress is not complete: not evaluated
 
+    def export_liveness(self) -> None:
+        """The seconds since each kiosk location's last press this worker saw."""
+        now_s = time.time()
+        for location, seen_ms in self.kiosk_last_seen_ms.items():
+            KIOSK_LAST_FEEDBACK_AGE.labels(location).set(max(0.0, now_s - seen_ms / 1000))
+
+    def step_down(self) -> None:
+        """Another worker leads now: forget the detector's state, withdraw this worker's alert gauges.
+
+        Transitions not yet published are dropped with it: the new leader restores what is firing
+        from ClickHouse and detects what is still going on.
+        """
+        self.detector = Detector(self.detector.params, self.detector.board_url)
+        self.evaluated_s, self._outbox, self._restored, self.leading = None, [], False, False
+        for gauge in (ALERT_ACTIVE, SCOPE_CSAT_PCT, SCOPE_CSAT_RESPONSES):
+            gauge.clear()
+        self._exported = set()
+
     def run(self) -> list[dict[str, Any]]:
         """Evaluate the minutes the clock passed since the last run; publish, then store, transitions.
 
         Returns the transitions published by this run (pending ones of earlier runs included).
         """
-        now_s = time.time()
-        for location, seen_ms in self.kiosk_last_seen_ms.items():
-            KIOSK_LAST_FEEDBACK_AGE.labels(location).set(max(0.0, now_s - seen_ms / 1000))
+        self.leading = True
+        self.export_liveness()
         if self.clock_s is None and not self._outbox:
             return []
         db = self._connect()

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -195,11 +196,35 @@ class ChaosStack:
         """The armed failpoint was reached (the worker removed the file as it died)."""
         return not Path(self.settings.worker_failpoint_file).exists()
 
-    def add_worker(self) -> None:
-        """One more worker in the same consumer group, restarted whenever it exits."""
-        env = {**self.env, "CXPULSE_WORKER_PORT": str(free_port())}
+    def add_worker(self) -> int:
+        """One more worker in the same consumer group, restarted whenever it exits; its web port."""
+        port = free_port()
+        env = {**self.env, "CXPULSE_WORKER_PORT": str(port)}
         log = self.run_dir / f"worker-extra-{len(self._extra_workers)}.log"
         self._extra_workers.append(_Respawning([sys.executable, "-m", "cxpulse", "worker"], env, log))
+        return port
+
+    def worker_ports(self) -> list[int]:
+        """The web port of every worker: the supervised one first, then the added ones."""
+        return [self.settings.worker_port, *(w.port for w in self._extra_workers)]
+
+    def health(self, port: int) -> dict[str, Any] | None:
+        """A worker's /health, or None while it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as page:
+                answer: dict[str, Any] = json.load(page)
+                return answer
+        except (OSError, ValueError):
+            return None
+
+    def kill_worker_on(self, port: int) -> None:
+        """kill -9 the worker serving on ``port`` (it is started again)."""
+        if port == self.settings.worker_port:
+            self.kill("worker")
+            return
+        for worker in self._extra_workers:
+            if worker.port == port:
+                worker.kill()
 
     def stop_extra_workers(self) -> None:
         """Stop the workers ``add_worker`` started."""
@@ -217,6 +242,7 @@ class _Respawning:
 
     def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
         self.command, self.env, self.log = command, env, log
+        self.port = int(env["CXPULSE_WORKER_PORT"])
         self.exits = 0
         self._stopping = threading.Event()
         self._process: subprocess.Popen[bytes] | None = None
@@ -232,6 +258,11 @@ class _Respawning:
                 if not self._stopping.is_set():
                     self.exits += 1
                     time.sleep(1)
+
+    def kill(self) -> None:
+        """kill -9 the running process; it is started again."""
+        if self._process is not None and self._process.poll() is None:
+            os.killpg(self._process.pid, signal.SIGKILL)
 
     def stop(self) -> None:
         self._stopping.set()

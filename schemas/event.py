@@ -225,3 +225,26 @@ def validate_event(obj: object, *, default_received_at: int | None = None) -> To
     event["occurred_at"] = occurred_at
     event["received_at"] = received_at
     return event
+
+
+def validate_decoded(event: TouchpointEvent) -> TouchpointEvent:
+    """``validate_event`` for an event the Avro codec decoded: the same rules, checked faster.
+
+    The schema already fixed every field's type (strings are UTF-8 text, enums are their symbols,
+    attributes a string map), so only what a type cannot say is checked: required strings not
+    empty, the id's length, score scales, the version, and the times (storable, inside the accepted
+    window). Same reasons as ``validate_event``; the event is returned as it is.
+    """
+    for field in _REQUIRED_STR:
+        if not event[field]:
+            raise InvalidEvent("missing_field", f"{field} must not be empty")
+    if len(event["event_id"]) > MAX_ID_LENGTH:
+        raise InvalidEvent("invalid_field", f"event_id is longer than {MAX_ID_LENGTH} characters")
+    for field, (low, high) in SCORE_SCALES.items():
+        value = event[field]
+        if value is not None and not low <= value <= high:
+            raise InvalidEvent("score_out_of_range", f"{field}={value} is outside {low}..{high}")
+    if not 0 <= event["version"] <= MAX_VERSION:
+        raise InvalidEvent("invalid_field", "version must be a whole number from 0 to 2**63 - 1")
+    _check_window(event["occurred_at"], event["received_at"])
+    return event

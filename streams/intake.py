@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from schemas.codec import AvroCodec, RegistryUnavailable, UndecodableMessage
-from schemas.event import InvalidEvent, TouchpointEvent, validate_event
+from schemas.event import InvalidEvent, TouchpointEvent, validate_decoded
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 30.0
@@ -63,7 +63,7 @@ def decode_batch(records: list[Record], codec: AvroCodec,
         delay = 0.5
         while True:
             try:
-                intake.events[position] = validate_event(codec.decode(record.value))
+                intake.events[position] = validate_decoded(codec.decode(record.value))
             except (UndecodableMessage, InvalidEvent) as exc:
                 reason = exc.reason
                 intake.rejected[position] = Rejected(position, reason, str(exc))

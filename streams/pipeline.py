@@ -31,7 +31,13 @@ from streams.fence import Fence
 from streams.followups.processor import FOLLOWUP_COLUMNS, FollowUpProcessor
 from streams.intake import Intake, Interrupted, Record, decode_batch
 from streams.metrics import DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED, SINK_BATCH_SIZE
-from streams.satisfaction.contributions import EVENT_COLUMNS, contribution, event_from_row, event_row
+from streams.satisfaction.contributions import (
+    EVENT_COLUMNS,
+    contribution,
+    event_from_row,
+    event_row,
+    score_flags,
+)
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, Checkpoints, MinuteDeltas
 from streams.sinks.clickhouse import ClickHouseSink, Retriable, TableRows, Unstorable
 from streams.sinks.kafka import Outbox
@@ -142,7 +148,8 @@ class WorkerPipeline:
         result.events = [d.winner.payload[1] for d in winners]
 
         self._guard(started)
-        self.sink.insert(self._event_rows(winners))
+        flags = [score_flags(d.winner.payload[1]) for d in winners]
+        self.sink.insert(self._event_rows(winners, flags))
         self.failpoints.reach("after_events")
         followups = self._followup_rows(winners)
         self.sink.insert(followups[0])
@@ -160,7 +167,7 @@ class WorkerPipeline:
         for record in records:
             if record.offset >= advanced.get(record.partition, applied.get(record.partition, 0)):
                 advanced[record.partition] = record.offset + 1
-        rows, sources = self.checkpoints.ledger_rows(self._deltas(winners), applied, advanced)
+        rows, sources = self.checkpoints.ledger_rows(self._deltas(winners, flags), applied, advanced)
         self._guard(started)
         self.sink.insert(TableRows(MINUTE_TABLE, LEDGER_COLUMNS, rows, sources, atomic=True))
         self.failpoints.reach("after_commit")
@@ -184,13 +191,13 @@ class WorkerPipeline:
         return found
 
     @staticmethod
-    def _event_rows(winners: list[Winner]) -> TableRows:
+    def _event_rows(winners: list[Winner], flags: list[dict[str, int]]) -> TableRows:
         """Winners not stored yet (an attempt that did not commit may have stored some)."""
         rows, sources = [], []
-        for d in winners:
+        for d, event_flags in zip(winners, flags, strict=True):
             if not d.already_stored:
                 position, event = d.winner.payload
-                rows.append(event_row(event, d.winner.partition, d.winner.offset))
+                rows.append(event_row(event, d.winner.partition, d.winner.offset, event_flags))
                 sources.append(frozenset((position,)))
         return TableRows("touchpoint_events", EVENT_COLUMNS, rows, sources)
 
@@ -225,11 +232,11 @@ class WorkerPipeline:
         return upserts, removals
 
     @staticmethod
-    def _deltas(winners: list[Winner]) -> MinuteDeltas:
+    def _deltas(winners: list[Winner], flags: list[dict[str, int]]) -> MinuteDeltas:
         deltas = MinuteDeltas()
-        for d in winners:
+        for d, event_flags in zip(winners, flags, strict=True):
             position, event = d.winner.payload
-            deltas.add(*contribution(event), 1, position)
+            deltas.add(*contribution(event, event_flags), 1, position)
             if d.replaces is not None:  # a newer version: the old one's counts come out
                 deltas.add(*contribution(event_from_row(d.replaces.payload)), -1, position)
         return deltas

@@ -75,9 +75,13 @@ def resolve(batch: list[Copy[T]], stored: Mapping[str, list[Copy[Any]]],
     decisions: list[Decision[T]] = []
     duplicates = 0
     for event_id, copies in by_id.items():
-        candidate = _best(copies)
+        candidate = copies[0] if len(copies) == 1 else _best(copies)
         assert candidate is not None
-        known = stored.get(event_id, [])
+        known = stored.get(event_id)
+        if not known:  # the common case: a new event, one copy
+            decisions.append(Decision(candidate, None, False))
+            duplicates += len(copies) - 1
+            continue
         current = _best(c for c in known if applied(c.partition, c.offset))
         if current is not None and candidate.version <= current.version:
             duplicates += len(copies)

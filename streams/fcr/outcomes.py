@@ -23,6 +23,7 @@ state a change needs.
 
 from __future__ import annotations
 
+import sys
 from bisect import bisect_left
 from dataclasses import dataclass
 from typing import Any
@@ -57,10 +58,12 @@ def contact_from_event(event: dict[str, Any]) -> Contact:
     """The FCR view of an eligible contact event (kind contact, customer_id and contact_reason set)."""
     event_id = str(event["event_id"])
     group = (event.get("attributes") or {}).get(CONTINUES_CONTACT) or event_id
+    intern = sys.intern  # thousands of contacts share a few dimension values
     return (
         int(event["occurred_at"]), event_id, bool(event.get("resolved")),
-        event["channel"], event["touchpoint"], event["journey_stage"], event.get("partner_id", ""),
-        event.get("location_id", ""), event.get("region", ""), event.get("agent_id", ""), group,
+        intern(event["channel"]), intern(event["touchpoint"]), intern(event["journey_stage"]),
+        intern(event.get("partner_id", "")), intern(event.get("location_id", "")),
+        intern(event.get("region", "")), intern(event.get("agent_id", "")), group,
     )
 
 

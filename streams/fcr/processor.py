@@ -123,7 +123,7 @@ class FcrProcessor:
         """Rows for a batch's contact changes; nothing is kept until ``commit``."""
         changes: dict[str, tuple[list[Contact], dict[str, int], set[int]]] = {}
         for position, key, contact in upserts:
-            changes.setdefault(key, ([], {}, set()))[0].append(compact(contact))
+            changes.setdefault(key, ([], {}, set()))[0].append(contact)
             changes[key][2].add(position)
         for position, key, event_id, at in removals:
             changes.setdefault(key, ([], {}, set()))[1][event_id] = at
@@ -163,6 +163,13 @@ class FcrProcessor:
     def _changed_rows(self, key: str, history: KeyHistory, added: list[Contact],
                       removed: dict[str, int]) -> list[Row]:
         """Apply the changes to ``history``; the rows whose content differs from what is stored."""
+        window = self.repeat_window_ms
+        if not history.legs and not removed and len(added) == 1:  # a key's first contact: most keys
+            leg = added[0]
+            history.legs.append(leg)
+            row = _row(key, leg, True, not leg[2], COUNTED, window)
+            history.written[leg[1]] = row
+            return [row]
         by_id = {c[1]: c for c in history.legs}
         touched: list[int] = []
         gone: list[Contact] = []
@@ -184,7 +191,6 @@ class FcrProcessor:
             touched.append(leg[0])
         if not touched:
             return []
-        window = self.repeat_window_ms
         rows = [_row(key, leg, False, False, REMOVED, window) for leg in gone]
         contacts = fold(history.legs)
         folded = [c for c, _ in contacts]

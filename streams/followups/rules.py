@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -121,7 +121,12 @@ class FollowUp:
 
     def to_message(self) -> dict[str, Any]:
         """The ``cx.followups`` message (JSON form): every field, plus ``reasons``."""
-        return asdict(self) | {"reasons": self.reasons}
+        message = {name: getattr(self, name) for name in _FOLLOWUP_FIELDS}  # asdict copies deeply
+        message["reasons"] = self.reasons
+        return message
+
+
+_FOLLOWUP_FIELDS = tuple(f.name for f in fields(FollowUp))
 
 
 def route_for(event: TouchpointEvent) -> str:

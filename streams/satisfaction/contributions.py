@@ -60,9 +60,13 @@ Cell = tuple[Any, ...]
 """(minute start in epoch s, *MINUTE_DIMENSIONS): one row of ``minute_counts``."""
 
 
-def contribution(event: TouchpointEvent) -> tuple[Cell, tuple[int, ...]]:
-    """The minute cell ``event`` belongs to (event time) and what it adds there (COUNT_COLUMNS)."""
-    flags = score_flags(event)
+def contribution(event: TouchpointEvent, flags: dict[str, int] | None = None
+                 ) -> tuple[Cell, tuple[int, ...]]:
+    """The minute cell ``event`` belongs to (event time) and what it adds there (COUNT_COLUMNS).
+
+    ``flags``: the event's ``score_flags``, when the caller has them already.
+    """
+    flags = flags or score_flags(event)
     csat, ces = event.get("csat"), event.get("ces")
     counts = (
         1, int(event["kind"] == "response"), flags["csat_response"], flags["csat_satisfied"],
@@ -88,9 +92,10 @@ EVENT_COLUMNS = (
 """Columns of ``touchpoint_events`` written by the sink, in this order."""
 
 
-def event_row(event: TouchpointEvent, partition: int, offset: int) -> tuple[Any, ...]:
+def event_row(event: TouchpointEvent, partition: int, offset: int,
+              flags: dict[str, int] | None = None) -> tuple[Any, ...]:
     """One ``touchpoint_events`` row: the event, its contribution flags, and where it came from."""
-    flags = score_flags(event)
+    flags = flags or score_flags(event)
     attributes = event.get("attributes") or {}
     resolved = event.get("resolved")
     occurred_ms = int(event["occurred_at"])

@@ -1,4 +1,8 @@
+from typing import Any
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from schemas.event import InvalidEvent, parse_timestamp_ms, validate_event
 
@@ -85,3 +89,33 @@ def test_timestamps_iso_with_offset_and_epoch_ms_agree() -> None:
 
 def test_vietnamese_comment_is_kept() -> None:
     assert validate_event(good(comment="Nhân viên rất nhiệt tình"))["comment"] == "Nhân viên rất nhiệt tình"
+
+
+@settings(max_examples=300, deadline=None)
+@given(obj=st.fixed_dictionaries(
+    {"event_id": st.text(max_size=300), "occurred_at": st.integers(-10**12, 5 * 10**12),
+     "received_at": st.integers(-10**12, 5 * 10**12), "channel": st.sampled_from(["web", "kiosk"]),
+     "source": st.text(max_size=3), "kind": st.sampled_from(["response", "contact"]),
+     "touchpoint": st.text(max_size=3)},
+    optional={"csat": st.integers(-2, 8), "nps": st.integers(-2, 12), "ces": st.integers(-2, 9),
+              "version": st.integers(-5, 2**64)}))
+def test_the_worker_fast_check_agrees_with_full_validation(obj: dict[str, Any]) -> None:
+    """What the worker checks after Avro decoding (validate_decoded) is validate_event's verdict."""
+    from schemas.event import validate_decoded
+
+    canonical = {"journey_stage": "unknown", "customer_id": None, "interaction_id": None,
+                 "contact_reason": None, "resolved": None, "complaint": False, "csat": None,
+                 "nps": None, "ces": None, "comment": None, "language": None, "partner_id": "",
+                 "location_id": "", "region": "", "agent_id": "", "attributes": {}, "version": 0,
+                 **obj}
+    try:
+        expected: Any = validate_event(obj)
+    except InvalidEvent as exc:
+        expected = exc.reason
+    try:
+        got: Any = validate_decoded(dict(canonical))
+    except InvalidEvent as exc:
+        got = exc.reason
+    if isinstance(expected, str) and isinstance(got, str):
+        return  # both refuse (with one of the event's faults; the order of checks may differ)
+    assert got == expected

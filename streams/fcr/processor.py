@@ -165,10 +165,10 @@ class FcrProcessor:
         """Apply the changes to ``history``; the rows whose content differs from what is stored."""
         window = self.repeat_window_ms
         if not history.legs and not removed and len(added) == 1:  # a key's first contact: most keys
-            leg = added[0]
-            history.legs.append(leg)
-            row = _row(key, leg, True, not leg[2], COUNTED, window)
-            history.written[leg[1]] = row
+            first = added[0]
+            history.legs.append(first)
+            row = _row(key, first, True, not first[2], COUNTED, window)
+            history.written[first[1]] = row
             return [row]
         by_id = {c[1]: c for c in history.legs}
         touched: list[int] = []

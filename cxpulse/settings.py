@@ -84,6 +84,9 @@ class Settings(BaseSettings):
                                    "e.g. checkout=purchase,delivery=delivery")
 
     sink_batch_size: int = Field(10_000, description="max events per ClickHouse insert")
+    publish_batch_events: int = Field(
+        500, description="events per Kafka record sent by connectors, the simulator and publish "
+        "(envelopes per partition; 0 or 1: one event per record; never with a schema registry)")
     sink_batch_seconds: float = Field(1.0, description="max wait before a partial batch is written")
 
     @property

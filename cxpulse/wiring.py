@@ -41,7 +41,7 @@ def publisher(settings: Settings, source: str, *, raw_id_fields: Iterable[str] =
     """A publisher in ``source``'s name with the deployment's privacy key (none if ``keyless``)."""
     return EventPublisher(settings.bootstrap, topics(settings), codec(settings), source,
                           privacy_key=None if keyless else privacy_key(settings),
-                          raw_id_fields=raw_id_fields)
+                          raw_id_fields=raw_id_fields, batch_events=settings.publish_batch_events)
 
 
 def publish_lines(settings: Settings, stream: BinaryIO, source: str,

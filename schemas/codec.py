@@ -62,6 +62,17 @@ def load_schema_json(name: str = CURRENT_SCHEMA) -> dict[str, Any]:
     return loaded
 
 
+def batch_schema(event_schema: dict[str, Any]) -> dict[str, Any]:
+    """The envelope of many events of ``event_schema``: one Kafka record for a partition's events.
+
+    ``{"events": [TouchpointEvent, ...]}``; it has its own fingerprint, so a reader tells an
+    envelope from a single event by the record's first bytes.
+    """
+    return {"type": "record", "name": "TouchpointBatch", "namespace": "io.cxpulse",
+            "doc": "Events a producer sends together, all for one partition.",
+            "fields": [{"name": "events", "type": {"type": "array", "items": event_schema}}]}
+
+
 def schema_fingerprint(schema_json: dict[str, Any]) -> bytes:
     """CRC-64-AVRO fingerprint of the Parsing Canonical Form, little-endian, as the spec requires."""
     parsed = fastavro.parse_schema(copy.deepcopy(schema_json))
@@ -91,6 +102,12 @@ class AvroCodec:
         for writer in [*published, *(writer_schemas or [])]:
             self._writers.setdefault(schema_fingerprint(writer),
                                      fastavro.parse_schema(_strip_logical_types(writer)))
+        self._batch = fastavro.parse_schema(_strip_logical_types(batch_schema(contract)))
+        self._batch_fingerprint = schema_fingerprint(batch_schema(contract))
+        self._batches: dict[bytes, Any] = {self._batch_fingerprint: self._batch}
+        for writer in published:
+            self._batches.setdefault(schema_fingerprint(batch_schema(writer)), fastavro.parse_schema(
+                _strip_logical_types(batch_schema(writer))))
         self._registry_url = registry_url.rstrip("/")
         self._subject = subject
         self._registry_id: int | None = None
@@ -105,6 +122,39 @@ class AvroCodec:
             out.write(_SINGLE_OBJECT_MAGIC + self._fingerprint)
         fastavro.schemaless_writer(out, self._schema, event)
         return out.getvalue()
+
+    @property
+    def sends_envelopes(self) -> bool:
+        """Whether ``encode_batch`` may be used (not with a schema registry)."""
+        return not self._registry_url
+
+    def encode_batch(self, events: list[TouchpointEvent]) -> bytes:
+        """Many events -> one Kafka message value (single-object encoding of the envelope).
+
+        Not with a schema registry: the registry subject holds the event schema, so a registry
+        deployment sends one event per record.
+        """
+        if self._registry_url:
+            raise ValueError("envelopes are not sent through a schema registry")
+        out = io.BytesIO()
+        out.write(_SINGLE_OBJECT_MAGIC + self._batch_fingerprint)
+        fastavro.schemaless_writer(out, self._batch, {"events": events})
+        return out.getvalue()
+
+    def decode_all(self, payload: bytes) -> list[TouchpointEvent]:
+        """One Kafka message value -> its events: one for a single event, every one of an envelope."""
+        batch = self._batches.get(payload[2:10]) if payload[:2] == _SINGLE_OBJECT_MAGIC else None
+        if batch is None:
+            return [self.decode(payload)]
+        reader = None if batch is self._batch else self._batch
+        try:
+            envelope = fastavro.schemaless_reader(io.BytesIO(payload[10:]), batch, reader)
+        except Exception as exc:  # fastavro raises several types for corrupt bodies
+            raise UndecodableMessage(f"corrupt Avro envelope: {exc}") from exc
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("events"), list):
+            raise UndecodableMessage("Avro envelope is not a batch of events")
+        events: list[TouchpointEvent] = envelope["events"]
+        return events
 
     def decode(self, payload: bytes) -> TouchpointEvent:
         """One Kafka message value -> one event, resolved to the reader schema."""

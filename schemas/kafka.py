@@ -79,14 +79,17 @@ class DeliveryTracker:
 
 def produce(producer: Producer, topic: str, value: bytes, key: bytes | None,
             headers: list[tuple[str, bytes]] | None, on_delivery: Callable[[Any, Any], None],
-            deadline: float | None = None) -> None:
+            deadline: float | None = None, partition: int | None = None) -> None:
     """Produce, waiting for queue space instead of failing when the local queue is full.
 
     With a ``deadline`` (``time.monotonic()``), a queue still full then re-raises ``BufferError``.
+    ``partition`` overrides the key's (an envelope of events goes where their key would).
     """
+    extra = {} if partition is None else {"partition": partition}
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+            producer.produce(topic, value=value, key=key, headers=headers, on_delivery=on_delivery,
+                             **extra)
             return
         except BufferError:
             if deadline is not None and time.monotonic() >= deadline:
@@ -167,3 +170,33 @@ def consumer_lag(bootstrap: str, group: str, topic: str, timeout: float = 10.0) 
         consumer.close()
     high = end_offsets(bootstrap, [(topic, p) for p in committed], timeout)
     return {p: high[(topic, p)] - committed[p] for p in committed}
+
+
+def murmur2(data: bytes) -> int:
+    """Kafka's murmur2 hash (the Java client's ``Utils.murmur2``), as an unsigned 32-bit value."""
+    m, r = 0x5BD1E995, 24
+    length = len(data)
+    h = (0x9747B28C ^ length) & 0xFFFFFFFF
+    for i in range(0, length - length % 4, 4):
+        k = data[i] | data[i + 1] << 8 | data[i + 2] << 16 | data[i + 3] << 24
+        k = (k * m) & 0xFFFFFFFF
+        k ^= k >> r
+        k = (k * m) & 0xFFFFFFFF
+        h = ((h * m) & 0xFFFFFFFF) ^ k
+    tail = length - length % 4
+    extra = length % 4
+    if extra == 3:
+        h ^= data[tail + 2] << 16
+    if extra >= 2:
+        h ^= data[tail + 1] << 8
+    if extra >= 1:
+        h ^= data[tail]
+        h = (h * m) & 0xFFFFFFFF
+    h ^= h >> 13
+    h = (h * m) & 0xFFFFFFFF
+    return h ^ (h >> 15)
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition a keyed record goes to (``producer_config``'s murmur2 partitioner, as Java's)."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -1,8 +1,10 @@
 """Kafka records -> validated events, or rejects with their dead-letter reason. No other I/O.
 
-Every record is decoded and validated again in the worker (producers other than ours may write the
-topic), with the same rules as the edge. A transient failure (the schema registry unreachable) is not
-a property of the record: it is retried, never dead-lettered.
+A record holds one event, or an envelope of many (a producer's batch for one partition); each event
+is an *entry* of the batch, identified by its record and its place in it. Every event is decoded and
+validated again in the worker (producers other than ours may write the topic), with the same rules
+as the edge. A transient failure (the schema registry unreachable) is not a property of the record:
+it is retried, never dead-lettered.
 """
 
 from __future__ import annotations
@@ -29,8 +31,22 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class Entry:
+    """One event's place in the batch: its record, its index in the record, its bytes on its own.
+
+    ``value`` is what a dead letter of this entry holds: the record as read (a single event, or an
+    envelope that cannot be read), or the event alone re-encoded (an invalid event of an envelope).
+    """
+
+    partition: int
+    offset: int
+    index: int
+    value: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Rejected:
-    """A record for the dead-letter topic, with its reason."""
+    """An entry for the dead-letter topic, with its reason."""
 
     position: int
     reason: str
@@ -39,8 +55,9 @@ class Rejected:
 
 @dataclass
 class Intake:
-    """A batch after decoding: valid events by batch position, and rejects."""
+    """A batch after decoding: its entries, valid events by entry position, and rejects."""
 
+    entries: list[Entry] = field(default_factory=list)
     events: dict[int, TouchpointEvent] = field(default_factory=dict)
     rejected: dict[int, Rejected] = field(default_factory=dict)
 
@@ -59,24 +76,41 @@ def decode_batch(records: list[Record], codec: AvroCodec,
                  may_continue: Callable[[], bool]) -> Intake:
     """Decode and validate every record; wait out a registry outage (``Interrupted`` if told to stop)."""
     intake = Intake()
-    for position, record in enumerate(records):
-        delay = 0.5
-        while True:
+    for record in records:
+        events = _decoded(record, codec, may_continue, intake)
+        for index, event in enumerate(events):
+            position = len(intake.entries)
+            value = record.value if len(events) == 1 else b""  # an envelope's event: kept apart
             try:
-                intake.events[position] = validate_decoded(codec.decode(record.value))
-            except (UndecodableMessage, InvalidEvent) as exc:
-                reason = exc.reason
-                intake.rejected[position] = Rejected(position, reason, str(exc))
-            except RegistryUnavailable as exc:
-                log.warning("record %d/%d: %s; retrying in %.1fs", record.partition, record.offset,
-                            exc, delay)
-                if not may_continue():
-                    raise Interrupted(str(exc)) from exc
-                time.sleep(delay)
-                delay = min(delay * 2, MAX_RETRY_DELAY_S)
-                continue
-            except Exception as exc:  # a decoder bug for this record: dead-letter it, never stop
-                log.exception("record %d/%d failed to decode", record.partition, record.offset)
-                intake.rejected[position] = Rejected(position, "processing_error", repr(exc)[:500])
-            break
+                intake.events[position] = validate_decoded(event)
+            except InvalidEvent as exc:
+                intake.rejected[position] = Rejected(position, exc.reason, str(exc))
+                value = value or codec.encode(event)
+            intake.entries.append(Entry(record.partition, record.offset, index, value))
     return intake
+
+
+def _decoded(record: Record, codec: AvroCodec, may_continue: Callable[[], bool],
+             intake: Intake) -> list[TouchpointEvent]:
+    """The events of one record; an undecodable record becomes one rejected entry."""
+    delay = 0.5
+    while True:
+        try:
+            return codec.decode_all(record.value)
+        except UndecodableMessage as exc:
+            reason, detail = exc.reason, str(exc)
+        except RegistryUnavailable as exc:
+            log.warning("record %d/%d: %s; retrying in %.1fs", record.partition, record.offset,
+                        exc, delay)
+            if not may_continue():
+                raise Interrupted(str(exc)) from exc
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_RETRY_DELAY_S)
+            continue
+        except Exception as exc:  # a decoder bug for this record: dead-letter it, never stop
+            log.exception("record %d/%d failed to decode", record.partition, record.offset)
+            reason, detail = "processing_error", repr(exc)[:500]
+        position = len(intake.entries)
+        intake.rejected[position] = Rejected(position, reason, detail)
+        intake.entries.append(Entry(record.partition, record.offset, 0, record.value))
+        return []

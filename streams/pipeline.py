@@ -128,17 +128,19 @@ class WorkerPipeline:
         if self._applied is None:
             self._applied = self.sink.run("checkpoint read", self.checkpoints.read)
         applied = self._applied
-        live = [i for i, r in enumerate(records) if r.offset >= applied.get(r.partition, 0)]
-        result = BatchResult(records=len(records), already_applied=len(records) - len(live))
+        entries = intake.entries
+        live = [i for i, e in enumerate(entries) if e.offset >= applied.get(e.partition, 0)]
+        result = BatchResult(records=len(entries), already_applied=len(entries) - len(live))
         for i in live:
             if i in intake.rejected and i not in sent:
                 bad = intake.rejected[i]
-                self.outbox.dead_letter(records[i], bad.reason, bad.detail)
+                self.outbox.dead_letter(entries[i], bad.reason, bad.detail)
                 sent.add(i)
         result.dead_lettered = sum(1 for i in live if i in intake.rejected)
         self.failpoints.reach("after_dead_letters")
         copies = [Copy(intake.events[i]["event_id"], int(intake.events[i].get("version") or 0),
-                       records[i].partition, records[i].offset, (i, intake.events[i]))
+                       entries[i].partition, entries[i].offset, (i, intake.events[i]),
+                       entries[i].index)
                   for i in live if i in intake.events]
         stored = self.sink.run("dedupe look-up",
                                lambda db: stored_copies(db, [c.event_id for c in copies]))
@@ -197,7 +199,8 @@ class WorkerPipeline:
         for d, event_flags in zip(winners, flags, strict=True):
             if not d.already_stored:
                 position, event = d.winner.payload
-                rows.append(event_row(event, d.winner.partition, d.winner.offset, event_flags))
+                rows.append(event_row(event, d.winner.partition, d.winner.offset, event_flags,
+                                      d.winner.index))
                 sources.append(frozenset((position,)))
         return TableRows("touchpoint_events", EVENT_COLUMNS, rows, sources)
 

@@ -37,7 +37,7 @@ from connectors.sdk.privacy import (
 )
 from schemas.codec import AvroCodec
 from schemas.event import InvalidEvent, TouchpointEvent, validate_event
-from schemas.kafka import DeliveryTracker, dead_letter_headers, produce, producer_config
+from schemas.kafka import DeliveryTracker, dead_letter_headers, partition_for, produce, producer_config
 from schemas.topics import Topics
 
 
@@ -187,14 +187,52 @@ class BasePublisher(ABC):
 
 
 class EventPublisher(BasePublisher):
-    """``BasePublisher`` over a producer of its own for ``bootstrap`` (or ``producer``, if given)."""
+    """``BasePublisher`` over a producer of its own for ``bootstrap`` (or ``producer``, if given).
+
+    With ``batch_events`` > 1 (and no schema registry), events are sent in envelopes: up to that
+    many events of one partition in one Kafka record, each envelope in the partition its events'
+    key would pick (``schemas.kafka.partition_for``), so the worker sees them exactly where single
+    records would be. The worker pays its per-record cost once per envelope. Envelopes leave when
+    full and at every ``flush``.
+    """
 
     def __init__(self, bootstrap: str, topics: Topics, codec: AvroCodec, source: str, *,
                  privacy_key: PrivacyKeyLike | PrivacyKey | None = None,
-                 raw_id_fields: Iterable[str] = (), producer: Producer | None = None) -> None:
+                 raw_id_fields: Iterable[str] = (), producer: Producer | None = None,
+                 batch_events: int = 0) -> None:
         super().__init__(topics, codec, source, privacy_key=privacy_key, raw_id_fields=raw_id_fields)
         self._producer = producer or Producer(producer_config(bootstrap))
         self._tracker = DeliveryTracker()
+        self._batch_events = batch_events if codec.sends_envelopes else 0
+        self._partitions = 0
+        self._envelopes: dict[int, list[TouchpointEvent]] = {}
+
+    def publish_event(self, event: TouchpointEvent) -> None:
+        """Produce one event returned by ``prepare``: in its partition's envelope when batching."""
+        if self._batch_events <= 1 or not self._partition_count():
+            super().publish_event(event)
+            return
+        partition = partition_for(partition_key(event), self._partitions)
+        envelope = self._envelopes.setdefault(partition, [])
+        envelope.append(event)
+        self.summary.accepted += 1
+        self._published.inc()
+        if len(envelope) >= self._batch_events:
+            self._send_envelope(partition)
+
+    def _partition_count(self) -> int:
+        if not self._partitions:
+            topic = self._topics.touchpoints
+            found = self._producer.list_topics(topic, timeout=10).topics.get(topic)
+            if found is not None and found.error is None and found.partitions:
+                self._partitions = len(found.partitions)
+        return self._partitions
+
+    def _send_envelope(self, partition: int) -> None:
+        events = self._envelopes.pop(partition, [])
+        if events:
+            produce(self._producer, self._topics.touchpoints, self._codec.encode_batch(events), None,
+                    None, self._tracker, partition=partition)
 
     def _send(self, topic: str, value: bytes, key: bytes | None,
               headers: list[tuple[str, bytes]] | None) -> None:
@@ -202,7 +240,9 @@ class EventPublisher(BasePublisher):
         produce(self._producer, topic, value, key, headers, self._tracker)
 
     def flush(self, timeout: float = 120.0) -> PublishSummary:
-        """Wait until Kafka acknowledged everything; raise if any record was not delivered."""
+        """Send the open envelopes, wait until Kafka acknowledged everything; raise if any was not."""
+        for partition in list(self._envelopes):
+            self._send_envelope(partition)
         remaining = self._producer.flush(timeout)
         if remaining or self._tracker.failed:
             raise DeliveryFailed(

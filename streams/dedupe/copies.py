@@ -30,6 +30,8 @@ class Copy(Generic[T]):
     offset: int
     payload: T
     """The event (a batch copy) or its stored row (a stored copy)."""
+    index: int = 0
+    """Its place in its record (an envelope holds many events)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +57,8 @@ def _best(copies: Iterable[Copy[Any]]) -> Copy[Any] | None:
     """Highest version; among equal versions the earliest record (lowest partition, offset)."""
     best: Copy[Any] | None = None
     for copy in copies:
-        if best is None or (copy.version, -copy.partition, -copy.offset) > (
-                best.version, -best.partition, -best.offset):
+        if best is None or (copy.version, -copy.partition, -copy.offset, -copy.index) > (
+                best.version, -best.partition, -best.offset, -best.index):
             best = copy
     return best
 
@@ -88,6 +90,6 @@ def resolve(batch: list[Copy[T]], stored: Mapping[str, list[Copy[Any]]],
             continue
         duplicates += len(copies) - 1
         already = any(c.partition == candidate.partition and c.offset == candidate.offset
-                      for c in known)
+                      and c.index == candidate.index for c in known)
         decisions.append(Decision(candidate, current, already))
     return Resolution(decisions, duplicates)

@@ -28,5 +28,5 @@ def stored_copies(db: ServerDatabase, event_ids: list[str]) -> dict[str, list[Co
         row = dict(zip(EVENT_COLUMNS, values, strict=True))
         found.setdefault(row["event_id"], []).append(
             Copy(row["event_id"], int(row["version"]), int(row["kafka_partition"]),
-                 int(row["kafka_offset"]), row))
+                 int(row["kafka_offset"]), row, int(row["kafka_index"])))
     return found

@@ -87,13 +87,13 @@ EVENT_COLUMNS = (
     "agent_id", "attribute_keys", "attribute_values", "csat_response", "csat_satisfied",
     "nps_response", "nps_promoter", "nps_detractor", "ces_response", "ces_easy", "contact",
     "fcr_eligible", "survey_fcr_response", "survey_fcr_yes", "kafka_partition", "kafka_offset",
-    "version",
+    "kafka_index", "version",
 )
 """Columns of ``touchpoint_events`` written by the sink, in this order."""
 
 
 def event_row(event: TouchpointEvent, partition: int, offset: int,
-              flags: dict[str, int] | None = None) -> tuple[Any, ...]:
+              flags: dict[str, int] | None = None, index: int = 0) -> tuple[Any, ...]:
     """One ``touchpoint_events`` row: the event, its contribution flags, and where it came from."""
     flags = flags or score_flags(event)
     attributes = event.get("attributes") or {}
@@ -111,7 +111,7 @@ def event_row(event: TouchpointEvent, partition: int, offset: int,
         flags["csat_response"], flags["csat_satisfied"], flags["nps_response"],
         flags["nps_promoter"], flags["nps_detractor"], flags["ces_response"], flags["ces_easy"],
         flags["contact"], flags["fcr_eligible"], flags["survey_fcr_response"], flags["survey_fcr_yes"],
-        partition, offset, int(event.get("version") or 0),
+        partition, offset, index, int(event.get("version") or 0),
     )
 
 

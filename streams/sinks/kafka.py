@@ -10,7 +10,7 @@ from confluent_kafka import Producer
 
 from schemas.kafka import DeliveryTracker, dead_letter_headers, produce, producer_config
 from schemas.topics import Topics
-from streams.intake import Record
+from streams.intake import Entry
 from streams.metrics import DEAD_LETTERED
 from streams.sinks.clickhouse import Retriable
 
@@ -25,12 +25,17 @@ class Outbox:
         self._producer = producer or Producer(producer_config(bootstrap))
         self._tracker = DeliveryTracker()
 
-    def dead_letter(self, record: Record, reason: str, detail: str) -> None:
-        """The record as it was read, with its reason, where it came from, and ``cx.origin``."""
+    def dead_letter(self, entry: Entry, reason: str, detail: str) -> None:
+        """The entry as it was read, with its reason, and where it came from.
+
+        ``cx.origin`` is topic/partition/offset, and /index for a later event of an envelope.
+        """
         headers = dead_letter_headers(reason, detail, WORKER_SOURCE)
-        headers.append(("cx.origin",
-                        f"{self.topics.touchpoints}/{record.partition}/{record.offset}".encode()))
-        produce(self._producer, self.topics.dlq, record.value, None, headers, self._tracker)
+        origin = f"{self.topics.touchpoints}/{entry.partition}/{entry.offset}"
+        if entry.index:
+            origin += f"/{entry.index}"
+        headers.append(("cx.origin", origin.encode()))
+        produce(self._producer, self.topics.dlq, entry.value, None, headers, self._tracker)
         DEAD_LETTERED.labels(reason).inc()
 
     def send(self, topic: str, key: bytes, value: bytes) -> None:

@@ -9,7 +9,6 @@ the last batch acknowledged: what kill -9 and a restart do to the worker.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +16,7 @@ from connectors.sdk.publisher import partition_key
 from cxpulse.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.event import validate_event
-from schemas.kafka import ensure_topics
+from schemas.kafka import ensure_topics, partition_for
 from schemas.topics import Topics
 from sql.client import ServerDatabase
 from sql.migrate import migrate
@@ -54,16 +53,31 @@ class CrashAt(Failpoints):
                 raise Crash(point)
 
 
-def records_of(events: list[dict[str, Any]], codec: AvroCodec | None = None) -> list[Record]:
-    """Events as Kafka delivers them: partitioned by the producer's key, offsets per partition."""
+def records_of(events: list[dict[str, Any]], codec: AvroCodec | None = None,
+               envelope: int = 1) -> list[Record]:
+    """Events as Kafka delivers them: partitioned by the producer's key, offsets per partition.
+
+    ``envelope`` > 1: consecutive events of a partition travel together, up to that many a record.
+    """
     codec = codec or AvroCodec()
     offsets = [0] * PARTITIONS
+    open_envelopes: dict[int, list[dict[str, Any]]] = {}
     out = []
+
+    def close(partition: int) -> None:
+        batch = open_envelopes.pop(partition)
+        value = codec.encode(batch[0]) if envelope == 1 else codec.encode_batch(batch)
+        out.append(Record(partition, offsets[partition], value))
+        offsets[partition] += 1
+
     for event in events:
         canonical = validate_event(event)
-        partition = zlib.crc32(partition_key(canonical)) % PARTITIONS
-        out.append(Record(partition, offsets[partition], codec.encode(canonical)))
-        offsets[partition] += 1
+        partition = partition_for(partition_key(canonical), PARTITIONS)
+        open_envelopes.setdefault(partition, []).append(canonical)
+        if len(open_envelopes[partition]) >= envelope:
+            close(partition)
+    for partition in list(open_envelopes):
+        close(partition)
     return out
 
 

@@ -17,6 +17,7 @@ from clickhouse_driver import errors
 
 from cxpulse.settings import Settings
 from schemas.codec import AvroCodec
+from schemas.event import validate_event
 from sql.client import ServerDatabase
 from streams.failpoints import POINTS
 from streams.fence import Fence
@@ -41,23 +42,25 @@ def lane(running_stack: Settings) -> Iterator[Lane]:
     lane.close()
 
 
-def crash_and_restart(lane: Lane, records: list[Record], point: str, nth: int) -> int:
+def crash_and_restart(lane: Lane, records: list[Record], point: str, nth: int,
+                      batch: int = BATCH) -> int:
     """Feed batches until the crash, then a new worker reads again from the last acked batch."""
     first = lane.pipeline(failpoints=CrashAt(point, nth))
     acked = 0
     with pytest.raises(Crash):
-        for start in range(0, len(records), BATCH):
-            first.process(records[start:start + BATCH])
-            acked = start + BATCH
-    lane.feed(lane.pipeline(), records[acked:], BATCH)
+        for start in range(0, len(records), batch):
+            first.process(records[start:start + batch])
+            acked = start + batch
+    lane.feed(lane.pipeline(), records[acked:], batch)
     return acked
 
 
+@pytest.mark.parametrize("envelope", [1, 40], ids=["single events", "envelopes of 40"])
 @pytest.mark.parametrize("point", POINTS)
-def test_a_crash_at_any_step_of_a_batch_changes_no_figure(lane: Lane, history: History, point: str
-                                                          ) -> None:
-    records = records_of(shuffled(history.events, 1))
-    crash_and_restart(lane, records, point, 3)
+def test_a_crash_at_any_step_of_a_batch_changes_no_figure(lane: Lane, history: History, point: str,
+                                                          envelope: int) -> None:
+    records = records_of(shuffled(history.events, 1), envelope=envelope)
+    crash_and_restart(lane, records, point, 3, max(1, BATCH // envelope))
     assert lane.mismatches(history.events, int(time.time() * 1000)) == []
 
 
@@ -213,7 +216,22 @@ def test_versions_and_transfer_legs_in_any_order_with_restarts_are_exact(
         lane: Lane, versioned: History) -> None:
     """Contact records updated (resolution set, reason corrected) and transferred, shuffled, twice."""
     events = shuffled(versioned.events, 5)
-    records = records_of([*events, *events[: len(events) // 2]])
+    records = records_of([*events, *events[: len(events) // 2]], envelope=25)
     for start in range(0, len(records), 700):  # a restart (empty cache) every 700 records
         lane.feed(lane.pipeline(cached=40), records[start:start + 700], 150)
     assert lane.mismatches(versioned.events, int(time.time() * 1000)) == []
+
+
+def test_a_bad_event_in_an_envelope_is_dead_lettered_alone(lane: Lane, history: History) -> None:
+    codec = AvroCodec()
+    events = received_order(history.events)[:30]
+    good = [validate_event(e) for e in events]
+    bad = {**good[3], "event_id": "bad-in-envelope", "csat": 9}  # the Avro type allows it
+    record = Record(0, 0, codec.encode_batch([*good[:3], bad, *good[3:]]))
+    result = lane.pipeline().process([record, Record(0, 1, b"not an envelope")])
+    assert result.dead_lettered == 2 and result.stored == len({e["event_id"] for e in good})
+    letters = {dict(m.headers())["cx.reason"].decode(): m
+               for m in read_topic(lane.settings.bootstrap, lane.topics.dlq)}
+    assert codec.decode(letters["score_out_of_range"].value())["event_id"] == "bad-in-envelope"
+    assert dict(letters["score_out_of_range"].headers())["cx.origin"].endswith(b"/0/0/3")
+    assert letters["undecodable"].value() == b"not an envelope"

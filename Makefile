@@ -4,11 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := clickhouse-server clickhouse-client prometheus prometheus-alertmanager mosquitto
-TEST_APT_PACKAGES := chromium chromium-driver
+CLUSTER_APT_PACKAGES := zookeeper
+TEST_APT_PACKAGES := chromium chromium-driver zookeeper redis-server
 CXPULSE := $(BIN)/cxpulse
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards bench bench-fcr bench-ingest bench-alerts chaos
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test bench bench-fcr bench-ingest bench-alerts chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -27,7 +28,7 @@ endef
 system-packages: ## apt-get the servers the stack runs (ClickHouse, Prometheus, Alertmanager, Mosquitto)
 	$(call apt_install,$(APT_PACKAGES))
 
-test-packages: ## apt-get what only the tests need (Chromium and its driver, for the survey widget)
+test-packages: ## apt-get what only the tests need (Chromium and its driver, ZooKeeper, Redis)
 	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(VENV)/.installed: pyproject.toml
@@ -50,16 +51,33 @@ status: ## each component, its port, pid and health
 demo: setup ## the whole stack, simulated traffic, and a live view of the figures (Ctrl-C to leave)
 	$(CXPULSE) demo
 
-lint: $(VENV)/.installed ## ruff, mypy --strict, and the dashboard drift check
+lint: $(VENV)/.installed ## ruff, mypy --strict, the dashboard and cluster-SQL drift checks
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m dashboards.build --check
+	$(BIN)/python -m sql.clustering --check
 
 unit: $(VENV)/.installed ## fast tests, no servers
 	$(BIN)/pytest -q tests/unit tests/contract
 
 test: setup test-packages lint ## everything CI runs: lint, unit, contract and integration tests on the real components
 	$(BIN)/pytest -q tests
+
+cluster-sql: $(VENV)/.installed ## regenerate sql/cluster/ (each migration's ReplicatedMergeTree + Distributed form)
+	$(BIN)/python -m sql.clustering
+
+cluster-up: setup ## a local ClickHouse cluster (2 shards x 2 replicas, ZooKeeper) in .run/cluster/
+	$(call apt_install,$(CLUSTER_APT_PACKAGES))
+	$(CXPULSE) cluster up
+
+cluster-down: ## stop the local cluster
+	@if [ -x $(CXPULSE) ]; then $(CXPULSE) cluster down; else echo "nothing to stop"; fi
+
+cluster-status: ## each cluster process, its port, pid and health
+	$(CXPULSE) cluster status
+
+cluster-test: setup test-packages ## the cluster test alone (its own 2x2 cluster, ~45 s; `make test` runs it too)
+	$(BIN)/pytest -q tests/integration/test_cluster.py
 
 dashboards: $(VENV)/.installed ## regenerate dashboards/generated/*.json from the boards as code
 	$(BIN)/python -m dashboards.build

@@ -14,6 +14,7 @@ name.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -231,6 +232,8 @@ def start_node(layout: Layout, node: Node, credentials: Credentials, timeout: fl
 
 def up(layout: Layout, credentials: Credentials) -> None:
     """Render the configs, start ZooKeeper and every node (those not running), wait for all."""
+    # clickhouse-driver logs a traceback per refused connection while a node starts
+    logging.getLogger("clickhouse_driver.connection").setLevel(logging.CRITICAL)
     render(layout, credentials)
     start_zookeeper(layout)
     for node in layout.nodes:

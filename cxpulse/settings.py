@@ -33,6 +33,12 @@ class Settings(BaseSettings):
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
 
+    cluster_name: str = Field("cxpulse", description="`cxpulse cluster up`: the local cluster's name")
+    cluster_shards: int = Field(2, ge=1, description="`cxpulse cluster up`: shards")
+    cluster_replicas: int = Field(2, ge=1, description="`cxpulse cluster up`: replicas per shard")
+    cluster_base_port: int = Field(29100, description="`cxpulse cluster up`: first of its ports "
+                                   "(ZooKeeper, then three per node: native, HTTP, interserver)")
+
     prometheus_port: int = 19090
     alertmanager_port: int = 19093
     webhook_port: int = Field(19094, description="the local Alertmanager webhook receiver")
@@ -105,6 +111,11 @@ class Settings(BaseSettings):
     def worker_data_path(self) -> Path:
         """The worker's local table state (RocksDB), rebuilt from changelog topics when lost."""
         return self.run_path / "worker-data"
+
+    @property
+    def cluster_path(self) -> Path:
+        """The local cluster's run folder (`cxpulse cluster up`)."""
+        return self.run_path / "cluster"
 
     @property
     def run_path(self) -> Path:

@@ -258,12 +258,15 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         progress(f"  {'worker':<12} healthy on 127.0.0.1:{settings.worker_port}")
 
 
-def migrate_database(settings: Settings) -> list[Migration]:
-    """Create the configured database if missing and apply every migration not yet recorded."""
+def migrate_database(settings: Settings, cluster: str | None = None) -> list[Migration]:
+    """Create the configured database if missing and apply every migration not yet recorded.
+
+    With ``cluster``, on every node of that cluster (``sql/cluster/`` forms, ``ON CLUSTER``).
+    """
     db = wiring.database(settings)
     try:
-        db.create_database()
-        return migrate(db)
+        db.create_database(cluster)
+        return migrate(db, cluster=cluster, database=settings.clickhouse_database)
     finally:
         db.close()
 

@@ -1,4 +1,4 @@
-"""The cluster form of every migration: ReplicatedMergeTree tables ``<name>_local`` + a Distributed ``<name>``.
+"""The cluster form of every migration: ReplicatedMergeTree ``<name>_local`` + a Distributed ``<name>``.
 
 ``python -m sql.clustering`` writes ``sql/cluster/NNNN_name.sql`` for every ``sql/migrations/NNNN_name.sql``;
 ``--check`` exits 1 when that would change a file (``make lint`` runs it, like the dashboards' drift

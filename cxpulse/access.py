@@ -24,6 +24,7 @@ from pathlib import Path
 from string import Template
 from xml.sax.saxutils import escape
 
+from sql.access import boards_database
 from sql.client import checked_identifier
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
@@ -63,11 +64,6 @@ class Credentials:
     def password_of(self, user: str) -> str:
         """The password of one of our users ('' for the local operator, ``default``)."""
         return self.passwords.get(user, "")
-
-
-def boards_database(database: str) -> str:
-    """The database the boards' user sees: ``<database>_boards``."""
-    return checked_identifier(f"{database}_boards")
 
 
 def write_secret(path: Path, text: str) -> None:

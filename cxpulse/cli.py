@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:  # it logs a traceback per refused connection while a server starts
         logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
     try:
-        settings = Settings()
+        settings = Settings.load()
     except ValidationError as exc:  # pydantic lists every bad variable at once
         console.error(f"configuration error: {_configuration_problems(exc)}")
         return 2

@@ -5,10 +5,16 @@ Read once at start-up (``Settings()``) and passed down; nothing reads the enviro
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE_VARIABLE = "CXPULSE_ENV_FILE"
+"""Names a JSON file of CXPULSE_* settings (mode 0600): how supervised programs get their secrets."""
 
 
 class Settings(BaseSettings):
@@ -91,6 +97,19 @@ class Settings(BaseSettings):
 
     sink_batch_size: int = Field(10_000, description="max events per ClickHouse insert")
     sink_batch_seconds: float = Field(1.0, description="max wait before a partial batch is written")
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings of this process: the environment, then the file ``CXPULSE_ENV_FILE`` names.
+
+        Values in that file win over the environment; it is a JSON object of ``CXPULSE_*`` names.
+        """
+        path = (os.environ if environ is None else environ).get(ENV_FILE_VARIABLE)
+        if not path:
+            return cls()
+        values = json.loads(Path(path).read_text())
+        return cls(**{k.removeprefix("CXPULSE_").lower(): v for k, v in values.items()
+                      if k.startswith("CXPULSE_") and k != ENV_FILE_VARIABLE})
 
     @property
     def bootstrap(self) -> str:

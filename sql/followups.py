@@ -87,7 +87,7 @@ def followup_status_sql(bounds: Bounds = BOUND_PARAMETERS) -> str:
         "ALL LEFT JOIN (SELECT customer_id, occurred_at_ms AS recovery_ms FROM touchpoint_events "
         "WHERE csat_satisfied = 1 AND customer_id != '' "
         f"AND occurred_at >= {bounds.from_time} AND occurred_at <= {bounds.as_of} "
-        f"AND customer_id IN (SELECT customer_id FROM followups WHERE {bounds.trigger_filter} "
+        f"AND customer_id GLOBAL IN (SELECT customer_id FROM followups WHERE {bounds.trigger_filter} "
         "AND customer_id != '')) AS recoveries_of_customers USING customer_id "
         f"GROUP BY {fields}, as_of_ms)"
     )

@@ -92,6 +92,13 @@ class Settings(BaseSettings):
     ingest_master_key: SecretStr | None = Field(
         None, description="derives every server key's signing secret (>= 16 bytes); default: a "
         "random key kept in the run folder (local stack only). Changing it revokes all server keys")
+    ingest_redis_url: str = Field("", description="Redis shared by ingest instances (rate limits, "
+                                  "replay cache), e.g. redis://redis:6379/0; empty: per instance")
+    ingest_trusted_proxies: str = Field("", description="load balancers whose X-Forwarded-For is "
+                                        "believed: addresses or networks, comma-separated")
+    ingest_client_rate: float = Field(2.0, gt=0, description="items/s one client may post with a "
+                                      "browser key (per address, or per widget-token subject)")
+    ingest_client_burst: int = Field(20, ge=1, description="burst of that per-client limit")
     web_survey_stages: str = Field("", description="journey stage per web survey touchpoint, "
                                    "e.g. checkout=purchase,delivery=delivery")
 

@@ -11,8 +11,9 @@ Order of checks on a POST, each failure answered at once and nothing sent to Kaf
 replay, origin and widget token (browser keys), rate limit (browser keys: per client first — its
 token's subject, else its address, ``clients.client_address`` — then per key). With a Redis URL,
 limits and the replay cache are shared by every instance (``shared``). Then every item is processed
-by its connector through the SDK runtime (privacy, validation, dead letters) and the answer — one result per item: ``accepted``,
-``duplicate`` or ``rejected`` with its reason — is sent only after Kafka acknowledged every record.
+by its connector through the SDK runtime (privacy, validation, dead letters) and the answer — one
+result per item: ``accepted``, ``duplicate`` or ``rejected`` with its reason — is sent only after
+Kafka acknowledged every record.
 """
 
 from __future__ import annotations

@@ -7,9 +7,12 @@ APT_PACKAGES := clickhouse-server clickhouse-client prometheus prometheus-alertm
 CLUSTER_APT_PACKAGES := zookeeper
 TEST_APT_PACKAGES := chromium chromium-driver zookeeper redis-server
 CXPULSE := $(BIN)/cxpulse
+COMPOSE_VENV := .venv-compose
+# docker-compose 1.29.2 pins old libraries (PyYAML 5, whose sdist needs Cython < 3 to build): its own venv
+COMPOSE_PINS := docker-compose==1.29.2 pyyaml==5.4.1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test bench bench-fcr bench-ingest bench-alerts chaos
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test compose-venv bench bench-fcr bench-ingest bench-alerts chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -39,6 +42,14 @@ $(VENV)/.installed: pyproject.toml
 
 setup: system-packages $(VENV)/.installed ## install everything (system packages and .venv/); idempotent
 
+$(COMPOSE_VENV)/.installed: Makefile
+	@test -x $(COMPOSE_VENV)/bin/python || $(PYTHON) -m venv $(COMPOSE_VENV)
+	$(COMPOSE_VENV)/bin/pip install -q --upgrade pip "cython<3" wheel "setuptools<70"
+	$(COMPOSE_VENV)/bin/pip install -q --no-build-isolation $(COMPOSE_PINS)
+	@touch $@
+
+compose-venv: $(COMPOSE_VENV)/.installed ## docker-compose (validates infra/compose) in its own venv
+
 up: setup ## start the local stack (broker, MQTT, ClickHouse, Prometheus, Alertmanager, webhook, ingest API, worker), wait until healthy
 	$(CXPULSE) stack up
 
@@ -57,10 +68,10 @@ lint: $(VENV)/.installed ## ruff, mypy --strict, the dashboard and cluster-SQL d
 	$(BIN)/python -m dashboards.build --check
 	$(BIN)/python -m sql.clustering --check
 
-unit: $(VENV)/.installed ## fast tests, no servers
+unit: $(VENV)/.installed $(COMPOSE_VENV)/.installed ## fast tests, no servers
 	$(BIN)/pytest -q tests/unit tests/contract
 
-test: setup test-packages lint ## everything CI runs: lint, unit, contract and integration tests on the real components
+test: setup test-packages lint $(COMPOSE_VENV)/.installed ## everything CI runs: lint, unit, contract and integration tests on the real components
 	$(BIN)/pytest -q tests
 
 cluster-sql: $(VENV)/.installed ## regenerate sql/cluster/ (each migration's ReplicatedMergeTree + Distributed form)

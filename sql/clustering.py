@@ -20,6 +20,24 @@ Translation, statement by statement (the only forms our migrations use):
 - ``ALTER TABLE t ...`` -> the change on ``t_local``, then ``t`` made again over it (18.16 cannot
   alter a Distributed table ON CLUSTER when its shards are replicated);
 - ``DROP TABLE t`` -> both tables (a view: the view).
+
+Writing to a cluster (each rule shown on ClickHouse 18.16 by ``tests/integration/test_cluster.py``):
+
+- ``touchpoint_events``, ``followups``, ``fcr_contacts``, ``alerts``: insert through the Distributed
+  table with ``insert_distributed_sync = 1`` (the default, 0, queues rows on the receiving node and
+  sends them later: the worker's next read would miss them, and a lost node loses them). A sync insert
+  writes one live replica per shard and fails over when one is down.
+- ``minute_counts``: one insert per batch straight into ONE shard's ``minute_counts_local`` (any
+  shard; reads sum over all), with ``insert_deduplicate = 0``: a replicated table silently drops a
+  block identical to a recent one, and two batches may well carry identical deltas and checkpoint
+  steps. Its Distributed table refuses inserts (no sharding key), so it cannot split the batch.
+- Reads that decide writes (checkpoints, the dedupe look-up, FCR history) must see every
+  acknowledged write: a replica lags its peer by up to a replication fetch. Either write with
+  ``insert_quorum`` = replicas per shard (a quorum insert fails while a replica is down: the worker
+  retries, exact but paused) and read with ``select_sequential_consistency = 1``, or run
+  ``SYSTEM SYNC REPLICA`` on the replicas read before trusting them after a failover.
+- Never ``skip_unavailable_shards``: a missing shard would read as fewer checkpoints and events.
+- 18.16 has none of ``insert_deduplication_token``, ``async_insert``, ``optimize_skip_unused_shards``.
 """
 
 from __future__ import annotations

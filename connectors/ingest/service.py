@@ -150,26 +150,26 @@ class IngestService:
                           "of the server clock")
         return key
 
+    def _token_subject(self, request: web.Request, key: ApiKey) -> str | None:
+        """The subject of the request's widget token, if its key's signer signed it and it lives."""
+        signer = self.keys.get(key.token_signer) if key.token_signer else None
+        secret = self.keys.secret_of(signer) if signer is not None else None
+        if secret is None:
+            return None
+        return clients.token_subject(secret, request.headers.get("X-Cx-Widget-Token", ""),
+                                     key.key_id, self._clock())
+
     def check_widget_token(self, request: web.Request, key: ApiKey) -> None:
         """401 unless a browser key that requires widget tokens got a valid, live one."""
-        if not key.token_signer:
-            return
-        signer = self.keys.get(key.token_signer)
-        secret = self.keys.secret_of(signer) if signer is not None else None
-        token = request.headers.get("X-Cx-Widget-Token", "")
-        if secret is None or clients.token_subject(secret, token, key.key_id, self._clock()) is None:
+        if key.token_signer and self._token_subject(request, key) is None:
             raise Refused(401, "bad_widget_token", "this key needs a valid X-Cx-Widget-Token from "
                           "the site's back end")
 
     def client_of(self, request: web.Request, key: ApiKey) -> str:
         """Whom a browser key's per-client limit counts: the token's subject, else the address."""
-        if key.token_signer:
-            signer = self.keys.get(key.token_signer)
-            secret = self.keys.secret_of(signer) if signer is not None else None
-            subject = clients.token_subject(secret or "", request.headers.get("X-Cx-Widget-Token", ""),
-                                            key.key_id, self._clock())
-            if subject:
-                return f"token:{subject}"
+        subject = self._token_subject(request, key)
+        if subject:
+            return f"token:{subject}"
         return "addr:" + clients.client_address(request.remote or "", request.headers.get(
             "X-Forwarded-For", ""), self.config.trusted_proxies)
 

@@ -4,11 +4,15 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := clickhouse-server clickhouse-client prometheus prometheus-alertmanager mosquitto
-TEST_APT_PACKAGES := chromium chromium-driver
+CLUSTER_APT_PACKAGES := zookeeper
+TEST_APT_PACKAGES := chromium chromium-driver zookeeper redis-server
 CXPULSE := $(BIN)/cxpulse
+COMPOSE_VENV := .venv-compose
+# docker-compose 1.29.2 pins old libraries (PyYAML 5, whose sdist needs Cython < 3 to build): its own venv
+COMPOSE_PINS := docker-compose==1.29.2 pyyaml==5.4.1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards bench bench-fcr bench-ingest bench-alerts chaos
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test compose-venv bench bench-fcr bench-ingest bench-alerts chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -27,7 +31,7 @@ endef
 system-packages: ## apt-get the servers the stack runs (ClickHouse, Prometheus, Alertmanager, Mosquitto)
 	$(call apt_install,$(APT_PACKAGES))
 
-test-packages: ## apt-get what only the tests need (Chromium and its driver, for the survey widget)
+test-packages: ## apt-get what only the tests need (Chromium and its driver, ZooKeeper, Redis)
 	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(VENV)/.installed: pyproject.toml
@@ -37,6 +41,14 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 setup: system-packages $(VENV)/.installed ## install everything (system packages and .venv/); idempotent
+
+$(COMPOSE_VENV)/.installed: Makefile
+	@test -x $(COMPOSE_VENV)/bin/python || $(PYTHON) -m venv $(COMPOSE_VENV)
+	$(COMPOSE_VENV)/bin/pip install -q --upgrade pip "cython<3" wheel "setuptools<70"
+	$(COMPOSE_VENV)/bin/pip install -q --no-build-isolation $(COMPOSE_PINS)
+	@touch $@
+
+compose-venv: $(COMPOSE_VENV)/.installed ## docker-compose (validates infra/compose) in its own venv
 
 up: setup ## start the local stack (broker, MQTT, ClickHouse, Prometheus, Alertmanager, webhook, ingest API, worker), wait until healthy
 	$(CXPULSE) stack up
@@ -50,16 +62,33 @@ status: ## each component, its port, pid and health
 demo: setup ## the whole stack, simulated traffic, and a live view of the figures (Ctrl-C to leave)
 	$(CXPULSE) demo
 
-lint: $(VENV)/.installed ## ruff, mypy --strict, and the dashboard drift check
+lint: $(VENV)/.installed ## ruff, mypy --strict, the dashboard and cluster-SQL drift checks
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m dashboards.build --check
+	$(BIN)/python -m sql.clustering --check
 
-unit: $(VENV)/.installed ## fast tests, no servers
+unit: $(VENV)/.installed $(COMPOSE_VENV)/.installed ## fast tests, no servers
 	$(BIN)/pytest -q tests/unit tests/contract
 
-test: setup test-packages lint ## everything CI runs: lint, unit, contract and integration tests on the real components
+test: setup test-packages lint $(COMPOSE_VENV)/.installed ## everything CI runs: lint, unit, contract and integration tests on the real components
 	$(BIN)/pytest -q tests
+
+cluster-sql: $(VENV)/.installed ## regenerate sql/cluster/ (each migration's ReplicatedMergeTree + Distributed form)
+	$(BIN)/python -m sql.clustering
+
+cluster-up: setup ## a local ClickHouse cluster (2 shards x 2 replicas, ZooKeeper) in .run/cluster/
+	$(call apt_install,$(CLUSTER_APT_PACKAGES))
+	$(CXPULSE) cluster up
+
+cluster-down: ## stop the local cluster
+	@if [ -x $(CXPULSE) ]; then $(CXPULSE) cluster down; else echo "nothing to stop"; fi
+
+cluster-status: ## each cluster process, its port, pid and health
+	$(CXPULSE) cluster status
+
+cluster-test: setup test-packages ## the cluster test alone (its own 2x2 cluster, ~45 s; `make test` runs it too)
+	$(BIN)/pytest -q tests/integration/test_cluster.py
 
 dashboards: $(VENV)/.installed ## regenerate dashboards/generated/*.json from the boards as code
 	$(BIN)/python -m dashboards.build

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 
 from connectors.sdk.base import ConnectorError
 from cxpulse import console
-from cxpulse.commands import connector, demo, figures, ingest, pipeline, simulate, stack
+from cxpulse.commands import cluster, connector, dashboards, demo, figures, ingest, pipeline, simulate, stack
 from cxpulse.settings import Settings
 from cxpulse.stack import StackError
 
-GROUPS = (stack, pipeline, figures, connector, simulate, ingest, demo)
+GROUPS = (stack, cluster, pipeline, figures, dashboards, connector, simulate, ingest, demo)
 """The command modules, in the order ``cxpulse --help`` lists them."""
 
 
@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:  # it logs a traceback per refused connection while a server starts
         logging.getLogger("clickhouse_driver").setLevel(logging.CRITICAL)
     try:
-        settings = Settings()
+        settings = Settings.load()
     except ValidationError as exc:  # pydantic lists every bad variable at once
         console.error(f"configuration error: {_configuration_problems(exc)}")
         return 2

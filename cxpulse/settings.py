@@ -5,10 +5,16 @@ Read once at start-up (``Settings()``) and passed down; nothing reads the enviro
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE_VARIABLE = "CXPULSE_ENV_FILE"
+"""Names a JSON file of CXPULSE_* settings (mode 0600): how supervised programs get their secrets."""
 
 
 class Settings(BaseSettings):
@@ -32,6 +38,12 @@ class Settings(BaseSettings):
     clickhouse_database: str = "cxpulse"
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
+
+    cluster_name: str = Field("cxpulse", description="`cxpulse cluster up`: the local cluster's name")
+    cluster_shards: int = Field(2, ge=1, description="`cxpulse cluster up`: shards")
+    cluster_replicas: int = Field(2, ge=1, description="`cxpulse cluster up`: replicas per shard")
+    cluster_base_port: int = Field(29100, description="`cxpulse cluster up`: first of its ports "
+                                   "(ZooKeeper, then three per node: native, HTTP, interserver)")
 
     prometheus_port: int = 19090
     alertmanager_port: int = 19093
@@ -80,6 +92,13 @@ class Settings(BaseSettings):
     ingest_master_key: SecretStr | None = Field(
         None, description="derives every server key's signing secret (>= 16 bytes); default: a "
         "random key kept in the run folder (local stack only). Changing it revokes all server keys")
+    ingest_redis_url: str = Field("", description="Redis shared by ingest instances (rate limits, "
+                                  "replay cache), e.g. redis://redis:6379/0; empty: per instance")
+    ingest_trusted_proxies: str = Field("", description="load balancers whose X-Forwarded-For is "
+                                        "believed: addresses or networks, comma-separated")
+    ingest_client_rate: float = Field(2.0, gt=0, description="items/s one client may post with a "
+                                      "browser key (per address, or per widget-token subject)")
+    ingest_client_burst: int = Field(20, ge=1, description="burst of that per-client limit")
     web_survey_stages: str = Field("", description="journey stage per web survey touchpoint, "
                                    "e.g. checkout=purchase,delivery=delivery")
 
@@ -88,6 +107,19 @@ class Settings(BaseSettings):
         500, description="events per Kafka record sent by connectors, the simulator and publish "
         "(envelopes per partition; 0 or 1: one event per record; never with a schema registry)")
     sink_batch_seconds: float = Field(1.0, description="max wait before a partial batch is written")
+
+    @classmethod
+    def load(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings of this process: the environment, then the file ``CXPULSE_ENV_FILE`` names.
+
+        Values in that file win over the environment; it is a JSON object of ``CXPULSE_*`` names.
+        """
+        path = (os.environ if environ is None else environ).get(ENV_FILE_VARIABLE)
+        if not path:
+            return cls()
+        values = json.loads(Path(path).read_text())
+        return cls(**{k.removeprefix("CXPULSE_").lower(): v for k, v in values.items()
+                      if k.startswith("CXPULSE_") and k != ENV_FILE_VARIABLE})
 
     @property
     def bootstrap(self) -> str:
@@ -108,6 +140,11 @@ class Settings(BaseSettings):
     def worker_data_path(self) -> Path:
         """The worker's local table state (RocksDB), rebuilt from changelog topics when lost."""
         return self.run_path / "worker-data"
+
+    @property
+    def cluster_path(self) -> Path:
+        """The local cluster's run folder (`cxpulse cluster up`)."""
+        return self.run_path / "cluster"
 
     @property
     def run_path(self) -> Path:

@@ -10,6 +10,7 @@ component is healthy. ``down`` stops this run folder's supervisord and only it.
 from __future__ import annotations
 
 import getpass
+import json
 import logging
 import os
 import shutil
@@ -24,13 +25,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from string import Template
 from typing import Any
+from xml.sax.saxutils import escape
 
 from pydantic import SecretStr
 from supervisor.xmlrpc import SupervisorTransport
 
 from cxpulse import wiring
+from cxpulse.access import (
+    MIGRATE_USER,
+    WORKER_USER,
+    Credentials,
+    kept_credentials,
+    render_users,
+    write_secret,
+)
 from cxpulse.settings import Settings
 from cxpulse.webhook import notifications_file
+from sql.access import refresh_board_tables
 from sql.migrate import Migration, migrate
 
 INFRA_DIR = Path(__file__).resolve().parent.parent / "infra"
@@ -102,22 +113,56 @@ def render_configs(settings: Settings) -> Path:
         "python": sys.executable,
         "demo_rate": settings.demo_rate,
         "demo_scenario": settings.demo_scenario,
-        "worker_env": ",".join(
-            f'{k}="{v}"' for k, v in sorted(worker_environment(settings).items())
-        ),
     }
-    _render("clickhouse/config.xml.tmpl", run / "clickhouse/config.xml", values)
-    shutil.copyfile(INFRA_DIR / "clickhouse/users.xml", run / "clickhouse/users.xml")
+    credentials = kept_credentials(run, settings.clickhouse_database)
+    values.update(program_env_files(settings, credentials))
+    render_users(run / "clickhouse/users.xml", credentials)
+    _render("clickhouse/config.xml.tmpl", run / "clickhouse/config.xml",
+            {**values, "cluster_user": credentials.cluster_user,
+             "cluster_password": credentials.cluster_password}, xml_escape)
     _render("prometheus/prometheus.yml.tmpl", run / "prometheus/prometheus.yml", values)
     shutil.copyfile(INFRA_DIR / "prometheus/rules.yml", run / "prometheus/rules.yml")
     _render("alertmanager/alertmanager.yml.tmpl", run / "alertmanager/alertmanager.yml", values)
     _render("mosquitto/mosquitto.conf.tmpl", run / "mosquitto/mosquitto.conf", values)
-    _render("supervisord.conf.tmpl", run / "supervisord.conf", values)
+    _render("supervisord.conf.tmpl", run / "supervisord.conf", values, supervisor_escape)
     return run / "supervisord.conf"
 
 
-def _render(template: str, target: Path, values: dict[str, Any]) -> None:
-    target.write_text(Template((INFRA_DIR / template).read_text()).substitute(values))
+def program_env_files(settings: Settings, credentials: Credentials) -> dict[str, Path]:
+    """Each supervised program's settings, in its own file only its owner can read.
+
+    The worker connects as the worker user; the ingest service and the simulator need no
+    ClickHouse. The files are JSON (``Settings.from_env_file`` reads them): any character of a
+    password survives, quotes, ``%`` and newlines included.
+    """
+    base = worker_environment(settings)
+    worker = {**base, "CXPULSE_CLICKHOUSE_USER": WORKER_USER,
+              "CXPULSE_CLICKHOUSE_PASSWORD": credentials.password_of(WORKER_USER)}
+    files = {}
+    for name, env in (("worker_env", worker), ("ingest_env", base)):
+        path = settings.run_path / "secrets" / f"{name.replace('_', '.')}.json"
+        write_secret(path, json.dumps(env, indent=1, sort_keys=True))
+        files[name] = path
+    return files
+
+
+def xml_escape(value: str) -> str:
+    """A value placed in an XML config: ``& < > " '`` escaped."""
+    return escape(value, {'"': "&quot;", "'": "&apos;"})
+
+
+def supervisor_escape(value: str) -> str:
+    """A value placed in supervisord.conf: ``%`` doubled (supervisord expands ``%(name)s``); one line."""
+    if "\n" in value or "\r" in value or '"' in value:
+        raise StackError(f"cannot place {value!r} in supervisord.conf: quote or line break")
+    return value.replace("%", "%%")
+
+
+def _render(template: str, target: Path, values: dict[str, Any],
+            quote: Callable[[str], str] = str) -> None:
+    text = Template((INFRA_DIR / template).read_text()).substitute(
+        {k: quote(str(v)) for k, v in values.items()})
+    write_secret(target, text)
 
 
 def supervisor(settings: Settings) -> Any:
@@ -251,7 +296,9 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         progress(f"  {name:<12} healthy on 127.0.0.1:{ports(settings)[name]}")
     ensure_topics(settings.bootstrap, [*wiring.topics(settings).specs(settings.touchpoint_partitions),
                                        *worker_topics(settings.worker_group)])
-    applied = migrate_database(settings)
+    credentials = kept_credentials(settings.run_path, settings.clickhouse_database)
+    applied = migrate_database(settings.model_copy(update={
+        "clickhouse_user": MIGRATE_USER, "clickhouse_password": credentials.password_of(MIGRATE_USER)}))
     progress(f"  topics ready; database {settings.clickhouse_database}: "
              f"{len(applied)} migration(s) applied")
     if "worker" in components:
@@ -260,12 +307,17 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         progress(f"  {'worker':<12} healthy on 127.0.0.1:{settings.worker_port}")
 
 
-def migrate_database(settings: Settings) -> list[Migration]:
-    """Create the configured database if missing and apply every migration not yet recorded."""
+def migrate_database(settings: Settings, cluster: str | None = None) -> list[Migration]:
+    """Create the configured database if missing and apply every migration not yet recorded.
+
+    With ``cluster``, on every node of that cluster (``sql/cluster/`` forms, ``ON CLUSTER``).
+    """
     db = wiring.database(settings)
     try:
-        db.create_database()
-        return migrate(db)
+        db.create_database(cluster)
+        applied = migrate(db, cluster=cluster, database=settings.clickhouse_database)
+        refresh_board_tables(db, settings.clickhouse_database, cluster)
+        return applied
     finally:
         db.close()
 

@@ -48,9 +48,10 @@ class ServerDatabase:
         self._admin = Client(host=host, port=port, database="default", user=user,
                              password=password, connect_timeout=connect_timeout)
 
-    def create_database(self) -> None:
-        """Create this client's database if missing (identifier validated above)."""
-        self._admin.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}")
+    def create_database(self, cluster: str | None = None) -> None:
+        """Create this client's database if missing (on every node of ``cluster`` if given)."""
+        on = f" ON CLUSTER {checked_identifier(cluster)}" if cluster else ""
+        self._admin.execute(f"CREATE DATABASE IF NOT EXISTS {self.database}{on}")
 
     def drop_database(self) -> None:
         """Drop this client's database (tests use one per run)."""

@@ -78,7 +78,7 @@ def followup_status_sql(bounds: Bounds = BOUND_PARAMETERS) -> str:
     fields = ", ".join((*FOLLOWUP_FIELDS, "occurred_at", "due_at"))
     responses = latest_events(
         f"csat_satisfied = 1 AND customer_id != '' AND occurred_at >= {bounds.from_time} "  # noqa: S608
-        f"AND occurred_at <= {bounds.as_of} AND customer_id IN (SELECT customer_id "
+        f"AND occurred_at <= {bounds.as_of} AND customer_id GLOBAL IN (SELECT customer_id "
         f"FROM followups WHERE {bounds.trigger_filter} AND customer_id != '')")
     recovering = ("recovery_ms > occurred_at_ms AND recovery_ms <= recover_by_ms "
                   "AND recovery_ms <= as_of_ms")

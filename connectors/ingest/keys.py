@@ -58,6 +58,9 @@ class ApiKey(BaseModel):
     """Browser keys: origins (scheme://host[:port]) pages may submit from."""
     rate_per_s: float = Field(50.0, gt=0)
     burst: int = Field(200, ge=1)
+    token_signer: str = ""
+    """Browser keys: the server key whose secret signs this key's widget tokens; set, every
+    request needs one (``connectors.ingest.clients``), and the per-client rate is per token subject."""
     created_at: int = 0
     """Unix seconds."""
 
@@ -135,17 +138,22 @@ class KeyStore:
 
     def add(self, kind: KeyKind, source: str, *, channel: str | None = None, partner_id: str = "",
             allowed_origins: tuple[str, ...] = (), rate_per_s: float = 50.0,
-            burst: int = 200) -> tuple[ApiKey, str]:
+            burst: int = 200, token_signer: str = "") -> tuple[ApiKey, str]:
         """Create a key; returns it and its secret (server keys; the key id for browser keys).
 
         The secret is returned once and never stored.
         """
+        signer = self._keys.get(token_signer) if token_signer else None
+        if token_signer and (kind != "browser" or signer is None or signer.kind != "server"):
+            raise ValueError("--token-signer: a browser key's widget tokens are signed by an existing "
+                             f"server key; {token_signer!r} is none")
         key_id = _PREFIX[kind] + secrets.token_hex(12)
         secret = derive_secret(self._master, key_id) if kind == "server" else ""
         key = ApiKey(key_id=key_id, kind=kind, source=source, channel=channel,
                      partner_id=partner_id, allowed_origins=tuple(allowed_origins),
                      secret_sha256=secret_hash(secret) if secret else "",
-                     rate_per_s=rate_per_s, burst=burst, created_at=int(time.time()))
+                     rate_per_s=rate_per_s, burst=burst, token_signer=token_signer,
+                     created_at=int(time.time()))
         self._keys[key_id] = key
         self._save()
         return key, secret or key_id

@@ -8,9 +8,12 @@ Routes (the OpenAPI document at ``/openapi.json`` is the reference):
 
 Order of checks on a POST, each failure answered at once and nothing sent to Kafka: body size (from
 ``Content-Length``, before reading; a chunked body is cut off at the cap), key, timestamp, signature,
-replay, origin (browser keys), rate limit. Then every item is processed by its connector through the
-SDK runtime (privacy, validation, dead letters) and the answer — one result per item: ``accepted``,
-``duplicate`` or ``rejected`` with its reason — is sent only after Kafka acknowledged every record.
+replay, origin and widget token (browser keys), rate limit (browser keys: per client first — its
+token's subject, else its address, ``clients.client_address`` — then per key). With a Redis URL,
+limits and the replay cache are shared by every instance (``shared``). Then every item is processed
+by its connector through the SDK runtime (privacy, validation, dead letters) and the answer — one
+result per item: ``accepted``, ``duplicate`` or ``rejected`` with its reason — is sent only after
+Kafka acknowledged every record.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from connectors.ingest import signing
+from connectors.ingest import clients, signing
 from connectors.ingest.delivery import RecentIds, RequestPublisher, SharedProducer
 from connectors.ingest.keys import ApiKey, KeyFileError, KeyStore
 from connectors.ingest.openapi import openapi_document
+from connectors.ingest.shared import RateLimits, RedisRateLimiter, RedisReplayCache, Replays
 from connectors.sdk.base import Connector
 from connectors.sdk.privacy import PrivacyKey
 from connectors.sdk.publisher import DeliveryFailed
@@ -67,6 +71,13 @@ class IngestConfig:
     ack_timeout_s: float = 30.0
     max_in_flight: int = 64
     """Requests being processed at once; more are answered 503 at once rather than queued."""
+    redis_url: str = ""
+    """Shared rate limits and replay cache (several instances); empty: this instance's own."""
+    redis_prefix: str = "cxpulse:"
+    trusted_proxies: tuple[clients.Network, ...] = ()
+    client_rate_per_s: float = 2.0
+    """Browser keys: items per second one client (address or token subject) may post."""
+    client_burst: int = 20
 
 
 class Refused(Exception):
@@ -84,8 +95,11 @@ class IngestService:
         self.config = config
         self.keys = KeyStore(config.keys_file, config.master_key)
         self._clock = clock
-        self.replays = signing.ReplayCache()
-        self.limits = signing.RateLimiter()
+        self.replays: Replays = signing.ReplayCache()
+        self.limits: RateLimits = signing.RateLimiter()
+        if config.redis_url:
+            self.replays = RedisReplayCache(config.redis_url, config.redis_prefix)
+            self.limits = RedisRateLimiter(config.redis_url, config.redis_prefix)
         self.recent = RecentIds()
         self.producer: SharedProducer | None = None
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="ingest")
@@ -127,6 +141,7 @@ class IngestService:
             origin = request.headers.get("Origin", "")
             if origin not in key.allowed_origins:
                 raise Refused(403, "origin_not_allowed", f"origin {origin or '(none)'} not allowed")
+            self.check_widget_token(request, key)
             return key
         timestamp = request.headers.get("X-Cx-Timestamp", "")
         if not signing.timestamp_fresh(timestamp, self._clock()):
@@ -134,6 +149,29 @@ class IngestService:
                           f"X-Cx-Timestamp must be unix seconds within {signing.REPLAY_WINDOW_S} s "
                           "of the server clock")
         return key
+
+    def _token_subject(self, request: web.Request, key: ApiKey) -> str | None:
+        """The subject of the request's widget token, if its key's signer signed it and it lives."""
+        signer = self.keys.get(key.token_signer) if key.token_signer else None
+        secret = self.keys.secret_of(signer) if signer is not None else None
+        if secret is None:
+            return None
+        return clients.token_subject(secret, request.headers.get("X-Cx-Widget-Token", ""),
+                                     key.key_id, self._clock())
+
+    def check_widget_token(self, request: web.Request, key: ApiKey) -> None:
+        """401 unless a browser key that requires widget tokens got a valid, live one."""
+        if key.token_signer and self._token_subject(request, key) is None:
+            raise Refused(401, "bad_widget_token", "this key needs a valid X-Cx-Widget-Token from "
+                          "the site's back end")
+
+    def client_of(self, request: web.Request, key: ApiKey) -> str:
+        """Whom a browser key's per-client limit counts: the token's subject, else the address."""
+        subject = self._token_subject(request, key)
+        if subject:
+            return f"token:{subject}"
+        return "addr:" + clients.client_address(request.remote or "", request.headers.get(
+            "X-Forwarded-For", ""), self.config.trusted_proxies)
 
     def verify_signature(self, request: web.Request, key: ApiKey, body: bytes) -> str | None:
         """401 for a bad signature, 409 for a signature already used (a replayed request).
@@ -153,14 +191,22 @@ class IngestService:
             raise Refused(409, "replayed_request", "this signed request was already received")
         return signature
 
-    def check_rate(self, key: ApiKey, items: int) -> None:
-        """429 with Retry-After when the key's token bucket cannot pay one token per item.
+    def check_rate(self, key: ApiKey, items: int, client: str = "") -> None:
+        """429 with Retry-After when a budget cannot pay one token per item.
 
-        A batch larger than the bucket could never pass: 413, split it.
+        Browser keys pay from their client's budget, then the key's; a batch larger than the
+        bucket could never pass: 413, split it.
         """
         if items > key.burst:
             raise Refused(413, "too_many_items",
                           f"key {key.key_id} takes at most {key.burst} items per request")
+        if key.kind == "browser" and client:  # first: a refused client spends none of the key's
+            rate, burst = self.config.client_rate_per_s, self.config.client_burst
+            wait = self.limits.take(f"{key.key_id}/{client}", items, rate, burst, time.monotonic())
+            if wait > 0:
+                raise Refused(429, "client_rate_limited", f"one client may post {rate:g} items/s "
+                              f"(burst {burst}) with this key",
+                              {"Retry-After": str(max(1, int(min(wait, 3600) + 0.999)))})
         wait = self.limits.take(key.key_id, items, key.rate_per_s, key.burst, time.monotonic())
         if wait > 0:
             retry = str(max(1, int(wait + 0.999)))
@@ -228,7 +274,7 @@ class IngestService:
             body = await request.read()
             signature = self.verify_signature(request, key, body)
             items = self.items_of(body)
-            self.check_rate(key, len(items))
+            self.check_rate(key, len(items), self.client_of(request, key))
             response = await self._publish_and_answer(request, route, key, items)
             answered_ok = True
             return response
@@ -301,7 +347,7 @@ class IngestService:
         return web.Response(status=204, headers={
             "Access-Control-Allow-Origin": origin, "Vary": "Origin",
             "Access-Control-Allow-Methods": "POST",
-            "Access-Control-Allow-Headers": "Content-Type, X-Cx-Key",
+            "Access-Control-Allow-Headers": "Content-Type, X-Cx-Key, X-Cx-Widget-Token",
             "Access-Control-Max-Age": "600"})
 
     async def handle_health(self, _request: web.Request) -> web.Response:

@@ -19,6 +19,7 @@ def _stages(spec: str) -> dict[str, str]:
 
 def build_service(settings: Settings) -> Any:
     """The ingest service as configured by ``settings`` (keys, limits, topics, privacy)."""
+    from connectors.ingest.clients import trusted_networks
     from connectors.ingest.service import IngestConfig, IngestService
     from connectors.sdk import registry
     from connectors.web import WebSurveyConfig, WebSurveyConnector
@@ -30,7 +31,10 @@ def build_service(settings: Settings) -> Any:
         bootstrap=settings.bootstrap, topics=wiring.topics(settings), codec=wiring.codec(settings),
         keys_file=settings.ingest_keys_path, master_key=wiring.master_key(settings),
         privacy_key=wiring.privacy_key(settings), max_body_bytes=settings.ingest_max_body_bytes,
-        max_items=settings.ingest_max_items, survey=survey))
+        max_items=settings.ingest_max_items, survey=survey, redis_url=settings.ingest_redis_url,
+        redis_prefix=f"cxpulse:{settings.topic_prefix}",
+        trusted_proxies=trusted_networks(settings.ingest_trusted_proxies),
+        client_rate_per_s=settings.ingest_client_rate, client_burst=settings.ingest_client_burst))
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -50,7 +54,8 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     if args.action == "add":
         key, secret = store.add(args.kind, args.source, channel=args.channel,
                                 partner_id=args.partner, allowed_origins=tuple(args.origin),
-                                rate_per_s=args.rate, burst=args.burst)
+                                rate_per_s=args.rate, burst=args.burst,
+                                token_signer=args.token_signer)
         print(f"key_id  {key.key_id}")
         if key.kind == "server":
             print(f"secret  {secret}\n(shown once: only its hash is stored in "
@@ -92,6 +97,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                      help="browser keys: an allowed page origin, e.g. https://shop.example (repeat)")
     add.add_argument("--rate", type=float, default=50.0, help="items per second (default 50)")
     add.add_argument("--burst", type=int, default=200, help="bucket size (default 200)")
+    add.add_argument("--token-signer", default="", metavar="SERVER_KEY_ID",
+                     help="browser keys: require widget tokens signed with this server key's secret "
+                          "(connectors.ingest.clients.widget_token, on the site's back end)")
     key_actions.add_parser("list", help="every key (no secrets)")
     revoke = key_actions.add_parser("revoke", help="remove a key")
     revoke.add_argument("key_id")

@@ -63,10 +63,10 @@ def cmd_drain(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_db(_args: argparse.Namespace, settings: Settings) -> int:
-    """Create the database if needed and apply the migrations not applied yet."""
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    """Create the database if needed and apply the migrations not applied yet (``--cluster``: ON CLUSTER)."""
     with console.progress(f"migrate {settings.clickhouse_database}", unit="migrations") as tracker:
-        applied = stack.migrate_database(settings)
+        applied = stack.migrate_database(settings, args.cluster)
         tracker.set(len(applied))
     for m in applied:
         console.stdout.print(f"applied {m.version:04d}_{m.name}")
@@ -90,4 +90,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
     p = commands.add_parser("db", help="database tasks")
     p.add_argument("action", choices=["migrate"])
+    p.add_argument("--cluster", default=None, metavar="NAME",
+                   help="apply the cluster forms (sql/cluster/: ReplicatedMergeTree + Distributed) "
+                        "ON CLUSTER NAME, through the server CXPULSE_CLICKHOUSE_HOST/PORT")
     p.set_defaults(func=cmd_db)

@@ -1,0 +1,6 @@
+-- Why by hand: the single-server form copies minute_satisfaction into minute_counts with one
+-- INSERT ... SELECT, which cannot be translated: minute_counts' Distributed table takes no inserts
+-- (its rows go straight into one shard's local table, see 0009), and an INSERT is not ON CLUSTER.
+-- Nothing to copy on a cluster: cluster forms start with this release, so every cluster runs 0003
+-- to 0011 in one `cxpulse db migrate --cluster`, before any worker could write; minute_satisfaction
+-- is empty on every shard. This migration is recorded and does nothing.

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     clickhouse_password: str = ""
 
     cluster_name: str = Field("cxpulse", description="`cxpulse cluster up`: the local cluster's name")
+    clickhouse_cluster: bool = Field(False, description="ClickHouse is a cluster migrated with "
+                                     "`db migrate --cluster` (the worker writes as a cluster needs)")
+    clickhouse_insert_quorum: int = Field(
+        0, description="on a cluster: replicas that must hold each worker write (set it to the "
+        "replicas per shard so reads never miss a write; writes then wait while one is down)")
     cluster_shards: int = Field(2, ge=1, description="`cxpulse cluster up`: shards")
     cluster_replicas: int = Field(2, ge=1, description="`cxpulse cluster up`: replicas per shard")
     cluster_base_port: int = Field(29100, description="`cxpulse cluster up`: first of its ports "

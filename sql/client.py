@@ -40,11 +40,12 @@ class ServerDatabase:
 
     def __init__(self, host: str, port: int, database: str, user: str = "default",
                  password: str = "", connect_timeout: float = 5.0,
-                 send_receive_timeout: float = 300.0) -> None:
+                 send_receive_timeout: float = 300.0, settings: dict[str, Any] | None = None) -> None:
         self.database = checked_identifier(database)
         self.client = Client(host=host, port=port, database=database, user=user,
                              password=password, connect_timeout=connect_timeout,
-                             send_receive_timeout=send_receive_timeout, settings={"use_numpy": False})
+                             send_receive_timeout=send_receive_timeout,
+                             settings={"use_numpy": False, **(settings or {})})
         self._admin = Client(host=host, port=port, database="default", user=user,
                              password=password, connect_timeout=connect_timeout)
 

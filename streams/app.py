@@ -35,7 +35,7 @@ from streams.intake import Interrupted, Record
 from streams.metrics import CONSUMER_LAG, FCR_CACHED_CONTACTS
 from streams.pipeline import BatchResult, WorkerPipeline
 from streams.sinks.checkpoints import Checkpoints, topic_id
-from streams.sinks.clickhouse import ClickHouseSink
+from streams.sinks.clickhouse import ClickHouseSink, cluster_settings
 from streams.sinks.kafka import Outbox
 
 log = logging.getLogger(__name__)
@@ -116,11 +116,12 @@ class WorkerHealth:
 
 def build_pipeline(config: WorkerConfig, fence: Fence) -> WorkerPipeline:
     """The pipeline with its real ClickHouse sink and Kafka outbox."""
+    settings = cluster_settings(config.clickhouse_insert_quorum) if config.clickhouse_cluster else {}
     sink = ClickHouseSink(lambda: ServerDatabase(
         config.clickhouse_host, config.clickhouse_port, config.clickhouse_database,
         config.clickhouse_user, config.clickhouse_password, connect_timeout=3.0,
-        send_receive_timeout=CLICKHOUSE_CALL_TIMEOUT_S,
-    ))
+        send_receive_timeout=CLICKHOUSE_CALL_TIMEOUT_S, settings=settings,
+    ), cluster=config.clickhouse_cluster)
     return WorkerPipeline(
         codec=AvroCodec(registry_url=config.schema_registry_url,
                         subject=f"{config.topics.touchpoints}-value"),

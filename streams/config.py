@@ -36,6 +36,10 @@ class WorkerConfig:
     rebalance_timeout_s: float = 20.0
     rebalance_grace_s: float = 5.0
     """How long a batch in flight may keep writing after a rebalance started (see ``streams.fence``)."""
+    clickhouse_cluster: bool = False
+    """ClickHouse is a cluster (``sql/cluster``): see ``streams.sinks.clickhouse.cluster_settings``."""
+    clickhouse_insert_quorum: int = 0
+    """On a cluster: replicas that must hold a write before it returns (0: no quorum)."""
     failpoint_file: str = ""
     """Fault matrix only (``streams.failpoints``)."""
     max_poll_interval_s: float = 300.0

@@ -35,6 +35,8 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
         fcr_cached_contacts=settings.fcr_cache_contacts,
         max_poll_interval_s=settings.worker_max_poll_interval_s, web_bind=settings.worker_bind,
         failpoint_file=settings.worker_failpoint_file,
+        clickhouse_cluster=settings.clickhouse_cluster,
+        clickhouse_insert_quorum=settings.clickhouse_insert_quorum,
         alerts_enabled=settings.alerts_enabled, board_url=settings.board_url,
         followup_sla=parse_sla_spec(settings.followup_sla),
     )

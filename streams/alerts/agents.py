@@ -22,6 +22,7 @@ from sql.client import ServerDatabase
 from streams.alerts.engine import AlertEngine
 from streams.config import WorkerConfig
 from streams.metrics import ALERT_EVALUATION_FAILURES
+from streams.sinks.clickhouse import cluster_settings
 from streams.sinks.kafka import Outbox
 
 log = logging.getLogger(__name__)
@@ -40,10 +41,11 @@ def register_alerting(app: faust.App, config: WorkerConfig, executor: Executor, 
             outbox.send(outbox.topics.alerts, alert["alert_id"].encode(), orjson.dumps(alert))
         outbox.flush()
 
+    settings = cluster_settings(config.clickhouse_insert_quorum) if config.clickhouse_cluster else {}
     engine = AlertEngine(
         lambda: ServerDatabase(config.clickhouse_host, config.clickhouse_port,
                                config.clickhouse_database, config.clickhouse_user,
-                               config.clickhouse_password),
+                               config.clickhouse_password, settings=settings),
         publish, board_url=config.board_url,
     )
     lock = asyncio.Lock()

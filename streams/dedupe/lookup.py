@@ -19,7 +19,8 @@ def stored_copies(db: ServerDatabase, event_ids: list[str]) -> dict[str, list[Co
     if not event_ids:
         return {}
     rows = db.client.execute(
-        f"SELECT {_COLUMNS} FROM touchpoint_events WHERE event_id IN batch_ids",  # noqa: S608
+        # GLOBAL: over a cluster's Distributed table the ids go to every shard (one server: IN)
+        f"SELECT {_COLUMNS} FROM touchpoint_events WHERE event_id GLOBAL IN batch_ids",  # noqa: S608
         external_tables=[{"name": "batch_ids", "structure": [("event_id", "String")],
                           "data": [{"event_id": e} for e in set(event_ids)]}],
     )

@@ -25,7 +25,7 @@ def stored_contacts(db: ServerDatabase, keys: list[str], from_ms: int) -> dict[s
     # version of a row whose newest version it would drop.
     rows = db.client.execute(
         f"SELECT * FROM (SELECT {_SELECT} FROM fcr_contacts FINAL "  # noqa: S608
-        "WHERE (customer_id, contact_reason) IN fcr_keys) "
+        "WHERE (customer_id, contact_reason) GLOBAL IN fcr_keys) "
         "WHERE occurred_at_ms >= %(from_ms)s AND removed != 1",
         {"from_ms": from_ms},
         external_tables=[{"name": "fcr_keys",

@@ -35,15 +35,19 @@ class MinuteDeltas:
     """Signed minute count deltas of one batch, per cell (counts, not ratios)."""
 
     def __init__(self) -> None:
-        self.cells: dict[Cell, list[int]] = {}
+        self._parts: dict[Cell, list[tuple[int, ...]]] = {}
         self.sources: dict[Cell, set[int]] = {}
 
-    def add(self, cell: Cell, counts: Iterable[int], sign: int, source: int) -> None:
+    def add(self, cell: Cell, counts: tuple[int, ...], sign: int, source: int) -> None:
         """Add (sign 1) or take out (sign -1) one event's contribution, made from batch record ``source``."""
-        total = self.cells.setdefault(cell, [0] * len(COUNT_COLUMNS))
-        for i, value in enumerate(counts):
-            total[i] += sign * value
+        self._parts.setdefault(cell, []).append(counts if sign > 0 else tuple(-v for v in counts))
         self.sources.setdefault(cell, set()).add(source)
+
+    @property
+    def cells(self) -> dict[Cell, list[int]]:
+        """Each cell's summed deltas (COUNT_COLUMNS order); summed column by column, in C."""
+        return {cell: [sum(column) for column in zip(*parts, strict=True)]
+                for cell, parts in self._parts.items()}
 
 
 class Checkpoints:

@@ -55,6 +55,25 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def cluster_settings(quorum: int) -> dict[str, Any]:
+    """Session settings of the worker's connection to a ClickHouse cluster (checked on 18.16).
+
+    - ``insert_distributed_sync``: an insert through a Distributed table returns once every shard
+      stored its rows; asynchronous, the next batch's dedupe look-up or FCR read could miss them.
+    - ``insert_deduplicate`` off: a replicated table drops a block identical to a recent one, and
+      two ledger inserts may well be identical (same deltas, same checkpoint steps). Every other
+      table is idempotent by design, so nothing needs the block check.
+    - ``insert_quorum`` / ``select_sequential_consistency``: with a quorum, the reads that decide
+      the next writes see every acknowledged write whichever replica answers; a write then waits
+      (and the batch retries) while too few replicas are up. Without one, reads may hit a lagging
+      replica: use it only with one replica per shard.
+    """
+    settings: dict[str, Any] = {"insert_distributed_sync": 1, "insert_deduplicate": 0}
+    if quorum > 1:
+        settings |= {"insert_quorum": quorum, "select_sequential_consistency": 1}
+    return settings
+
+
 class Retriable(Exception):
     """The write did not happen (or may not have): back off and try the batch again."""
 
@@ -90,8 +109,14 @@ def _is_data_error(exc: BaseException) -> bool:
 class ClickHouseSink:
     """Inserts ``TableRows`` over one (re)connecting client; knows nothing of what the rows mean."""
 
-    def __init__(self, connect: Callable[[], ServerDatabase]) -> None:
+    def __init__(self, connect: Callable[[], ServerDatabase], cluster: bool = False) -> None:
+        """Write through ``connect``'s client.
+
+        ``cluster``: an atomic write goes into the connected node's ``<table>_local``, one part on
+        one shard (a Distributed table splits an insert across shards); reads sum all shards.
+        """
         self._connect = connect
+        self._cluster = cluster
         self._db: ServerDatabase | None = None
         self.failing = False
         """True while the last attempt failed (reported by /health)."""
@@ -117,7 +142,8 @@ class ClickHouseSink:
             return
         started = time.monotonic()
         try:
-            self.database().insert(batch.table, batch.columns, batch.rows)
+            table = f"{batch.table}_local" if batch.atomic and self._cluster else batch.table
+            self.database().insert(table, batch.columns, batch.rows)
         except Exception as exc:
             if batch.atomic or not _is_data_error(exc):
                 self._failed(f"insert into {batch.table}", exc)

@@ -15,11 +15,11 @@ from pydantic import ValidationError
 
 from connectors.sdk.base import ConnectorError
 from cxpulse import console
-from cxpulse.commands import connector, demo, figures, ingest, pipeline, simulate, stack
+from cxpulse.commands import connector, cx, demo, figures, ingest, pipeline, simulate, stack
 from cxpulse.settings import Settings
 from cxpulse.stack import StackError
 
-GROUPS = (stack, pipeline, figures, connector, simulate, ingest, demo)
+GROUPS = (stack, pipeline, figures, cx, connector, simulate, ingest, demo)
 """The command modules, in the order ``cxpulse --help`` lists them."""
 
 

@@ -14,7 +14,7 @@ latest version of each ``event_id`` whose event time is in W):
   ``silent_recovered``, ``complained_unrecovered`` or ``complained_recovered``;
 - their **CLV** is the latest (event time, then event id) finite, non-negative ``attributes.clv`` in W,
   else the default of the channel of their latest event (``Assumptions.clv_defaults``);
-- their **revenue at risk** is CLV × the loss rate of their outcome: silent, complained-unrecovered and
+- their **revenue at risk** is CLV x the loss rate of their outcome: silent, complained-unrecovered and
   complained-recovered each have a rate; ``none`` and ``silent_recovered`` are not at risk.
 
 Everything is a function of the set of events in W, so it is exact and order-independent. The SQL

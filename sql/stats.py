@@ -7,8 +7,8 @@ Every interval is a 95% interval (``Z_95``); every p-value is two-sided. Proport
 - a difference of two proportions: Newcombe's hybrid score interval (Newcombe 1998, method 10), the
   pooled two-proportion z-test, or Fisher's exact test when any cell of the 2x2 table is below
   ``EXACT_BELOW`` (METRICS.md);
-- a difference of two NPS: normal, with the variance 100²·(p + d − (p − d)²)/n of each NPS;
-- a difference of two means (CES): Welch's t-test with the Welch–Satterthwaite degrees of freedom.
+- a difference of two NPS: normal, with the variance 100²·(p + d - (p - d)²)/n of each NPS;
+- a difference of two means (CES): Welch's t-test with the Welch-Satterthwaite degrees of freedom.
 
 The Student t distribution comes from the regularized incomplete beta function (a continued
 fraction, Numerical Recipes §6.4), so scipy is not needed for one function.
@@ -73,6 +73,23 @@ def wilson_sql(successes: str, n: str) -> tuple[str, str]:
             f"least(100, {scale} * ({centre} + {half}))")
 
 
+def nps_interval(promoters: int, detractors: int, n: int) -> tuple[float, float]:
+    """95% normal interval of an NPS (points) by its variance; (-100, 100) when ``n`` is 0."""
+    if n <= 0:
+        return -100.0, 100.0
+    nps = 100.0 * (promoters - detractors) / n
+    half = Z_95 * math.sqrt(nps_variance(promoters, detractors, n))
+    return max(-100.0, nps - half), min(100.0, nps + half)
+
+
+def nps_interval_sql(promoters: str, detractors: str, n: str) -> tuple[str, str]:
+    """:func:`nps_interval` as SQL over three count expressions; NULL where n is 0."""
+    p, d = f"({promoters}) / nullIf({n}, 0)", f"({detractors}) / nullIf({n}, 0)"
+    nps = f"100 * ({p} - {d})"
+    half = f"{Z_95!r} * sqrt(10000 * ({p} + {d} - ({p} - {d}) * ({p} - {d})) / ({n}))"
+    return f"greatest(-100, {nps} - {half})", f"least(100, {nps} + {half})"
+
+
 def newcombe_interval(s_before: int, n_before: int, s_after: int, n_after: int,
                       z: float = Z_95) -> tuple[float, float]:
     """Newcombe's hybrid score interval of ``p_after - p_before`` (fractions), from two Wilson intervals."""
@@ -125,7 +142,7 @@ def compare_proportions(s_before: int, n_before: int, s_after: int, n_after: int
 
 
 def nps_variance(promoters: int, detractors: int, n: int) -> float:
-    """Variance of an NPS (in points, -100..100) from n answers: 100²·(p + d − (p − d)²)/n."""
+    """Variance of an NPS (in points, -100..100) from n answers: 100²·(p + d - (p - d)²)/n."""
     p, d = promoters / n, detractors / n
     return 100.0 ** 2 * (p + d - (p - d) ** 2) / n
 

@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from connectors.simulator.customers import CLV_CHANNELS, CLV_SHARE, Aftermath, customer_clv, is_problem
 from connectors.simulator.model import (
     CHANNEL_WEIGHTS,
     COMMENT_SHARE,
@@ -88,6 +89,25 @@ class Incident:
         return self.drop if hit else 0.0
 
 
+@dataclass(frozen=True)
+class Improvement:
+    """What the ``fix`` scenario improves, from event time ``at_ms`` on.
+
+    One channel's touchpoint has a CSAT satisfied share higher by ``lift`` (0.15 = 15 points).
+    Nothing else changes.
+    """
+
+    at_ms: int
+    channel: str = "web"
+    touchpoint: str = "order_status"
+    lift: float = 0.15
+
+    def lift_at(self, t_ms: int, event: TouchpointEvent) -> float:
+        """Satisfied-share lift for ``event`` at event time ``t_ms``; 0.0 before the fix or elsewhere."""
+        hit = event["channel"] == self.channel and event["touchpoint"] == self.touchpoint
+        return self.lift if hit and t_ms >= self.at_ms else 0.0
+
+
 def blank_event(channel: str, kind: str, touchpoint: str, journey_stage: str) -> TouchpointEvent:
     """Every field of TouchpointEvent v1, in canonical form, with its default."""
     return {
@@ -106,8 +126,10 @@ class Simulation:
     """
 
     def __init__(self, *, seed: int, start_ms: int, end_ms: int | None, rate: float,
-                 incident: Incident | None, id_prefix: str) -> None:
+                 incident: Incident | None, id_prefix: str, improvement: Improvement | None = None) -> None:
         self._rng = random.Random(seed)
+        self._improvement = improvement
+        self._aftermath = Aftermath(self._rng)
         self._start_ms, self._end_ms = start_ms, end_ms
         self._rate = rate
         self._incident = incident
@@ -145,13 +167,22 @@ class Simulation:
     def _event(self, occurred_at: int) -> TouchpointEvent:
         rng = self._rng
         channel = rng.choices(_CHANNELS, cum_weights=_CHANNEL_CUM)[0]
-        if rng.random() < CONTACT_SHARE[channel]:
+        planned = self._aftermath.due(occurred_at)
+        if planned is not None:
+            event = self._complaint(planned.customer_id, occurred_at) if planned.kind == "complaint" \
+                else self._recovery(planned.customer_id)
+        elif rng.random() < CONTACT_SHARE[channel]:
             event = self._contact(channel, occurred_at)
         elif channel == "kiosk":
             event = self._kiosk_press(occurred_at)
         else:
             event = self._response(channel, occurred_at)
         self._count += 1
+        customer = event["customer_id"]
+        if customer and event["channel"] in CLV_CHANNELS and rng.random() < CLV_SHARE:
+            event["attributes"]["clv"] = f"{customer_clv(customer):.2f}"
+        if customer and event["kind"] == "response" and is_problem(event["csat"], event["nps"], event["ces"]):
+            self._aftermath.after_problem(customer, occurred_at)
         event["event_id"] = f"{self._id_prefix}-{self._count}"
         event["occurred_at"] = occurred_at
         event["received_at"] = occurred_at + self._delivery_delay_ms(occurred_at)
@@ -178,6 +209,8 @@ class Simulation:
             event["agent_id"] = self._agent(channel)
         if self._incident is not None:
             satisfied -= self._incident.drop_at(t, event)
+        if self._improvement is not None:
+            satisfied += self._improvement.lift_at(t, event)
         self._scores(event, tp, clamp_share(satisfied), promoters, passives)
         known = self._recent and rng.random() < RESPONSE_FROM_KNOWN_CUSTOMER
         event["customer_id"] = rng.choice(self._recent) if known else self._new_customer()
@@ -230,7 +263,30 @@ class Simulation:
         event["resolved"], event["complaint"], event["language"] = resolved, complaint, language
         if complaint:
             event["comment"] = sample_comment(rng, language, "bad", COMPLAINT_COMMENT_SHARE)
+            self._aftermath.after_complaint(customer, t)
         self._plan_repeat(customer, reason, t, resolved)
+        return event
+
+    def _complaint(self, customer: str, t: int) -> TouchpointEvent:
+        """An unhappy customer calls to complain about an earlier bad experience."""
+        rng = self._rng
+        event = blank_event("call_center", "contact", "agent_support", "support")
+        event["customer_id"], event["contact_reason"], event["complaint"] = customer, "complaint", True
+        event["interaction_id"] = f"call_center-{rng.getrandbits(40):010x}"
+        event["agent_id"] = self._agent("call_center")
+        event["resolved"] = rng.random() < 0.6
+        event["language"] = self._language()
+        event["comment"] = sample_comment(rng, event["language"], "bad", COMPLAINT_COMMENT_SHARE)
+        self._aftermath.after_complaint(customer, t)
+        return event
+
+    def _recovery(self, customer: str) -> TouchpointEvent:
+        """A follow-up survey answered happily: the customer was won back."""
+        rng = self._rng
+        event = blank_event("email", "response", "followup_survey", "support")
+        event["customer_id"], event["language"] = customer, self._language()
+        event["csat"] = 5 if rng.random() < 0.6 else 4
+        event["nps"] = (10 if rng.random() < 0.5 else 9) if rng.random() < 0.5 else None
         return event
 
     def _contact_subject(self, t: int) -> tuple[str, str, bool]:

@@ -93,6 +93,11 @@ def clv_spec_problems(spec: str) -> list[str]:
     return problems
 
 
+DEFAULT_ASSUMPTIONS: Final = Assumptions("call_center=400,retail_partner=350,default=300", 0.25, 0.35, 0.10)
+"""The documented defaults (``CXPULSE_CLV_DEFAULTS``, ``CXPULSE_LOSS_RATE_*``): placeholders until a
+company sets them from its own churn data."""
+
+
 @dataclass(frozen=True)
 class Selection:
     """Which events a figure reads, and how settings reach its SQL.

@@ -28,11 +28,13 @@ from typing import Any, Final
 from sql.client import Database, checked_identifier
 from sql.experience import SCOPE_DIMENSIONS, Selection, bound, latest_events
 from sql.figures import FCR_COUNTS
-from sql.stats import Comparison, Sample, compare_means, compare_nps, compare_proportions
+from sql.stats import UNDEFINED, Comparison, Sample, compare_means, compare_nps, compare_proportions
 
 ALPHA: Final = 0.05
 VERDICTS: Final = ("improved", "worse", "no significant change", "not enough data")
 FIGURES: Final = ("csat_pct", "nps", "ces_mean", "fcr_pct")
+OVERALL: Final = "overall"
+"""The figure name under which a fix's overall verdict is stored."""
 DEFAULT_WINDOW_S: Final = 14 * 86_400
 DEFAULT_SETTLE_S: Final = 0
 _SATISFACTION: Final = {
@@ -211,9 +213,13 @@ def compare_fix(db: Database, fix: Fix, window_s: int = DEFAULT_WINDOW_S, settle
 
 def store_comparisons(db: Database, fix: Fix, results: Sequence[FigureComparison], window_s: int,
                       settle_s: int) -> None:
-    """Keep the latest comparison of each figure of ``fix`` (``fix_comparisons``) for the boards."""
+    """Keep the latest comparison of each figure of ``fix`` (``fix_comparisons``) for the boards.
+
+    A row with figure ``overall`` holds the fix's overall verdict (its values NULL, its n 0).
+    """
     version = time.time_ns()
-    for r in results:
+    whole = FigureComparison(OVERALL, None, 0, None, 0, UNDEFINED, overall([r.verdict for r in results]))
+    for r in [*results, whole]:
         c = asdict(r.comparison)
         db.execute(
             "INSERT INTO fix_comparisons (fix_id, figure, window_s, settle_s, before_value, before_n, "
@@ -228,6 +234,6 @@ def store_comparisons(db: Database, fix: Fix, results: Sequence[FigureComparison
 
 def stored_verdicts(db: Database) -> dict[str, dict[str, Any]]:
     """Per fix: its overall verdict from the latest stored comparison, and when it was computed."""
-    rows = db.query("SELECT fix_id, groupArray(verdict) AS verdicts, toUInt32(max(compared_at)) AS at_s "
-                    "FROM fix_comparisons FINAL GROUP BY fix_id")
-    return {r["fix_id"]: {"verdict": overall(r["verdicts"]), "compared_at_s": int(r["at_s"])} for r in rows}
+    rows = db.query("SELECT fix_id, verdict, toUInt32(compared_at) AS at_s FROM fix_comparisons FINAL "
+                    "WHERE figure = %(overall)s", {"overall": OVERALL})
+    return {r["fix_id"]: {"verdict": r["verdict"], "compared_at_s": int(r["at_s"])} for r in rows}

@@ -77,11 +77,13 @@ class Settings(BaseSettings):
     clv_defaults: str = Field(DEFAULT_ASSUMPTIONS.clv_defaults,
                               description="CLV of a customer without attributes.clv, by the channel of "
                               "their latest event; 'default' for the rest")
-    loss_rate_silent: float = Field(DEFAULT_ASSUMPTIONS.loss_silent, ge=0, le=1, description="share of CLV lost when a customer "
-                                    "with a problem neither complains nor recovers")
-    loss_rate_complained: float = Field(DEFAULT_ASSUMPTIONS.loss_complained, ge=0, le=1, description="... who complained and did not "
-                                        "recover")
-    loss_rate_recovered: float = Field(DEFAULT_ASSUMPTIONS.loss_recovered, ge=0, le=1, description="... who complained and recovered")
+    loss_rate_silent: float = Field(DEFAULT_ASSUMPTIONS.loss_silent, ge=0, le=1,
+                                    description="share of CLV lost when a customer with a problem "
+                                    "neither complains nor recovers")
+    loss_rate_complained: float = Field(DEFAULT_ASSUMPTIONS.loss_complained, ge=0, le=1,
+                                        description="... who complained and did not recover")
+    loss_rate_recovered: float = Field(DEFAULT_ASSUMPTIONS.loss_recovered, ge=0, le=1,
+                                       description="... who complained and recovered")
     fix_window: str = Field("14d", description="L: length of the before and after periods of a fix")
     fix_settle: str = Field("0d", description="time after a fix before its after period starts")
 

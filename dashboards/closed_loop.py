@@ -16,7 +16,7 @@ from typing import Final
 
 from dashboards.fixes_board import fixes_annotation
 from dashboards.panels import JSON, Column, Layout, dashboard, table, time_series
-from dashboards.variables import SCOPE_FILTER, board_variables
+from dashboards.variables import MASKED, MIN_N_SQL, SCOPE_FILTER, board_variables
 from sql.followups import (
     GRAFANA_MACROS,
     Bounds,
@@ -38,7 +38,7 @@ RATE_COLUMNS: Final = (
     Column("followups_created", "Follow-ups"), Column("recoverable", "Recoverable"),
     Column("recovered", "Recovered"), Column("open_followups", "Open"),
     Column("overdue_followups", "Past SLA"),
-    Column("recovery_pct", "Recovery rate", unit="percent", decimals=1),
+    Column("recovery_pct", "Recovery rate", unit="percent", decimals=1, no_value=MASKED),
 )
 LIST_COLUMNS: Final = (
     Column("triggered_at", "Triggered", unit="dateTimeAsIso"), Column("event_id", "Event", unit="string"),
@@ -90,7 +90,7 @@ def recovery_by(key: str, header: str) -> JSON:
     """Recovery counts and rate per ``key`` (a column of ``followups``)."""
     return table(
         f"Recovery rate by {header.lower()}",
-        recovery_rate_sql([key], BOARD_BOUNDS),
+        recovery_rate_sql([key], BOARD_BOUNDS, MIN_N_SQL),
         description=f"Per {header.lower()} (empty: none): follow-ups created, recoverable, recovered, "
                     f"open and past SLA. {RECOVERY_NOTE}",
         columns=[Column(key, header, unit="string"), *RATE_COLUMNS],

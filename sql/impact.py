@@ -87,7 +87,8 @@ def scope_counts_sql(keys: Sequence[str], selection: Selection = BOUND) -> str:
         "AS unrecovered_customers, "
         "toUInt64(sum(customer_id != '' AND scope_positive = 1)) AS positive_customers, "
         "toUInt64(sum(scope_complaints)) AS complaints, "
-        f"sum(if({problem}, customer_revenue * scope_problems / customer_problems, 0.)) AS revenue_at_risk "
+        f"sum(if({problem}, customer_revenue * scope_problems / nullIf(customer_problems, 0), 0.)) "
+        "AS revenue_at_risk "
         f"FROM ({_scope_rows(checked, selection)}) AS scopes "
         f"ALL LEFT JOIN ({_customer_columns(selection)}) AS customers USING customer_id{group}"
     )

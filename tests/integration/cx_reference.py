@@ -61,8 +61,10 @@ def customer(events: list[Event], roles: dict[str, str]) -> dict[str, Any]:
     problems = [e for e in events if is_problem(e, roles)]
     complained = any(e["kind"] == "contact" and e["complaint"] for e in events)
     recovered = bool(problems) and any(
-        is_positive(e) and problems[-1]["occurred_at"] < e["occurred_at"] <= problems[-1]["occurred_at"]
-        + RECOVERY_MS for e in events)
+        is_positive(e)
+        and problems[-1]["occurred_at"] < e["occurred_at"] <= problems[-1]["occurred_at"] + RECOVERY_MS
+        for e in events
+    )
     if not problems:
         outcome = "none"
     elif complained:
@@ -72,9 +74,15 @@ def customer(events: list[Event], roles: dict[str, str]) -> dict[str, Any]:
     clvs = [clv for e in events if (clv := clv_of(e["attributes"].get("clv"))) is not None]
     clv = clvs[-1] if clvs else CLV_DEFAULTS.get(events[-1]["channel"], CLV_DEFAULT)
     responses = [e for e in events if e["kind"] == "response"]
-    return {"problems": len(problems), "complained": complained, "recovered": recovered, "outcome": outcome,
-            "clv": clv, "revenue": clv * LOSS.get(outcome, 0.0),
-            "latest_positive": bool(responses) and is_positive(responses[-1])}
+    return {
+        "problems": len(problems),
+        "complained": complained,
+        "recovered": recovered,
+        "outcome": outcome,
+        "clv": clv,
+        "revenue": clv * LOSS.get(outcome, 0.0),
+        "latest_positive": bool(responses) and is_positive(responses[-1]),
+    }
 
 
 def customers(events: list[Event], roles: dict[str, str]) -> dict[str, dict[str, Any]]:
@@ -85,7 +93,9 @@ def customers(events: list[Event], roles: dict[str, str]) -> dict[str, dict[str,
     return {c: customer(evs, roles) for c, evs in by_customer.items()}
 
 
-def scopes(events: list[Event], roles: dict[str, str], keys: Sequence[str]) -> dict[tuple[Any, ...], dict[str, Any]]:
+def scopes(
+    events: list[Event], roles: dict[str, str], keys: Sequence[str]
+) -> dict[tuple[Any, ...], dict[str, Any]]:
     """Pain-point figures per scope (``keys`` empty: the whole window, one scope ``()``)."""
     people = customers(events, roles)
     grouped: dict[tuple[Any, ...], list[Event]] = defaultdict(list)
@@ -103,13 +113,18 @@ def scopes(events: list[Event], roles: dict[str, str], keys: Sequence[str]) -> d
             latest_here[e["customer_id"]] = e
         unhappy = [people[c] for c in problems]
         row = {
-            "customers_seen": len(seen), "customers_with_problem": len(problems),
+            "customers_seen": len(seen),
+            "customers_with_problem": len(problems),
             "complainants": sum(p["complained"] for p in unhappy),
             "recovered_complainants": sum(p["complained"] and p["recovered"] for p in unhappy),
-            "unrecovered_customers": sum(p["outcome"] in ("silent", "complained_unrecovered") for p in unhappy),
+            "unrecovered_customers": sum(
+                p["outcome"] in ("silent", "complained_unrecovered") for p in unhappy
+            ),
             "positive_customers": sum(is_positive(e) for e in latest_here.values()),
             "complaints": sum(1 for e in members if e["kind"] == "contact" and e["complaint"]),
-            "revenue_at_risk": sum(people[c]["revenue"] * n / people[c]["problems"] for c, n in problems.items()),
+            "revenue_at_risk": sum(
+                people[c]["revenue"] * n / people[c]["problems"] for c, n in problems.items()
+            ),
         }
         row |= rates(row)
         out[scope] = row
@@ -119,11 +134,14 @@ def scopes(events: list[Event], roles: dict[str, str], keys: Sequence[str]) -> d
 
 def rates(row: dict[str, Any]) -> dict[str, Any]:
     with_problem, complainants = row["customers_with_problem"], row["complainants"]
-    return {"problem_rate": masked(with_problem, row["customers_seen"]),
-            "complaint_rate": masked(complainants, with_problem),
-            "silent_rate": masked(with_problem - complainants, with_problem),
-            "recovery_rate": masked(row["recovered_complainants"], complainants),
-            "negative_reach": 10 * row["unrecovered_customers"], "positive_reach": 5 * row["positive_customers"]}
+    return {
+        "problem_rate": masked(with_problem, row["customers_seen"]),
+        "complaint_rate": masked(complainants, with_problem),
+        "silent_rate": masked(with_problem - complainants, with_problem),
+        "recovery_rate": masked(row["recovered_complainants"], complainants),
+        "negative_reach": 10 * row["unrecovered_customers"],
+        "positive_reach": 5 * row["positive_customers"],
+    }
 
 
 def ranks(rows: dict[tuple[Any, ...], dict[str, Any]]) -> None:
@@ -154,8 +172,13 @@ def moments_of_truth(events: list[Event], roles: dict[str, str]) -> dict[str, di
             continue
         nps = {k: masked(sum(s >= 9 for s in v) - sum(s <= 6 for s in v), len(v)) for k, v in groups.items()}
         score = None if nps[False] is None or nps[True] is None else nps[False] - nps[True]
-        out[touchpoint] = {"clean_customers": len(groups[False]), "problem_customers": len(groups[True]),
-                           "nps_without_problem": nps[False], "nps_with_problem": nps[True], "mot_score": score}
+        out[touchpoint] = {
+            "clean_customers": len(groups[False]),
+            "problem_customers": len(groups[True]),
+            "nps_without_problem": nps[False],
+            "nps_with_problem": nps[True],
+            "mot_score": score,
+        }
     return out
 
 
@@ -165,22 +188,35 @@ def satisfaction(events: list[Event]) -> dict[str, Any]:
     nps = [e["nps"] for e in events if e["nps"] is not None]
     ces = [e["ces"] for e in events if e["ces"] is not None]
     contacts = [e for e in events if e["kind"] == "contact"]
-    return {"volume": len(events), "csat_pct": masked(sum(s >= 4 for s in csat), len(csat)),
-            "csat_n": len(csat), "csat_satisfied": sum(s >= 4 for s in csat),
-            "nps": masked(sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps), len(nps)), "nps_n": len(nps),
-            "promoters": sum(s >= 9 for s in nps), "detractors": sum(s <= 6 for s in nps),
-            "ces_mean": masked(sum(ces), len(ces), 1.0), "ces_n": len(ces),
-            "ces_sum": sum(ces), "ces_squares": sum(s * s for s in ces),
-            "complaint_rate": masked(sum(bool(e["complaint"]) for e in contacts), len(contacts)),
-            "contacts": len(contacts), "complaints": sum(bool(e["complaint"]) for e in contacts)}
+    return {
+        "volume": len(events),
+        "csat_pct": masked(sum(s >= 4 for s in csat), len(csat)),
+        "csat_n": len(csat),
+        "csat_satisfied": sum(s >= 4 for s in csat),
+        "nps": masked(sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps), len(nps)),
+        "nps_n": len(nps),
+        "promoters": sum(s >= 9 for s in nps),
+        "detractors": sum(s <= 6 for s in nps),
+        "ces_mean": masked(sum(ces), len(ces), 1.0),
+        "ces_n": len(ces),
+        "ces_sum": sum(ces),
+        "ces_squares": sum(s * s for s in ces),
+        "complaint_rate": masked(sum(bool(e["complaint"]) for e in contacts), len(contacts)),
+        "contacts": len(contacts),
+        "complaints": sum(bool(e["complaint"]) for e in contacts),
+    }
 
 
 def fcr(events: list[Event], roles: dict[str, str]) -> dict[str, Any]:
     own = [roles[e["event_id"]] for e in events if e["event_id"] in roles]
     success, failure = own.count("success"), own.count("failure")
-    return {"fcr_success": success, "fcr_failure": failure, "fcr_pending": own.count("pending"),
-            "fcr_first_contacts": success + failure + own.count("pending"),
-            "fcr_pct": masked(success, success + failure)}
+    return {
+        "fcr_success": success,
+        "fcr_failure": failure,
+        "fcr_pending": own.count("pending"),
+        "fcr_first_contacts": success + failure + own.count("pending"),
+        "fcr_pct": masked(success, success + failure),
+    }
 
 
 def wilson(successes: int, n: int) -> tuple[float, float]:

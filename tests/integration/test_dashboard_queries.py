@@ -29,8 +29,8 @@ from streams.fcr.processor import FCR_COLUMNS
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_row
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, minute_rows
 from tests.conftest import unique_name
-from tests.integration.board_variables import all_of, masked
 from tests.fcr_table import worker_batches
+from tests.integration.board_variables import all_of, masked
 from tests.integration.dashboard_reference import (
     CONTACT_ONLY_CHANNEL,
     LATE_EVENT_ID,

@@ -62,6 +62,17 @@ def journey_table(view: dict[str, Any], min_n: int) -> Table:
     return console.table(JOURNEY_HEAD, body, right=JOURNEY_HEAD[2:])
 
 
+COMPACT_HEAD = ("stage", "touchpoint", "CSAT %", "n", "Δ", "NPS", "n", "volume")
+
+
+def compact_journey(rows: list[dict[str, Any]], min_n: int) -> Table:
+    """The journey map in 80 columns: CSAT % and NPS with n, CSAT change, volume."""
+    body = [[c["journey_stage"], _name(c["touchpoint"]), shown(c, "csat_pct", min_n), c["csat_responses"],
+             signed(c["change"]["csat_pct"]), shown(c, "nps", min_n), c["nps_responses"], f"{c['events']:,}"]
+            for c in rows if c["csat_responses"] or c["nps_responses"]]
+    return console.table(COMPACT_HEAD, body, right=COMPACT_HEAD[2:])
+
+
 def journey_screen(view: dict[str, Any], start_s: int, end_s: int, min_n: int) -> Group:
     """Title, the map, and how to read it."""
     head = Text(f"Journey map {stamp(start_s)} .. {stamp(end_s)} (Δ: against the previous "

@@ -133,18 +133,15 @@ COMPLAINT_RATE: Final = Figure(
 )
 
 
-CSAT_N: Final = Figure(
-    name="csat_n", title="n (CSAT)", sql="sum(csat_responses)", unit="short", decimals=0,
-    steps=thresholds(Step("blue")), meaning="CSAT responses: the n of CSAT %",
-)
-NPS_N: Final = Figure(
-    name="nps_n", title="n (NPS)", sql="sum(nps_responses)", unit="short", decimals=0,
-    steps=thresholds(Step("blue")), meaning="NPS responses: the n of NPS",
-)
-CES_N: Final = Figure(
-    name="ces_n", title="n (CES)", sql="sum(ces_responses)", unit="short", decimals=0,
-    steps=thresholds(Step("blue")), meaning="CES responses: the n of the CES mean",
-)
+def n_of(figure: str, column: str, answers: str) -> Figure:
+    """The n shown beside a ratio: the summed ``column`` (its denominator)."""
+    return Figure(name=f"{figure}_n", title=f"n ({figure.upper()})", sql=f"sum({column})", unit="short",
+                  decimals=0, steps=thresholds(Step("blue")), meaning=f"{answers}: the n beside it")
+
+
+CSAT_N: Final = n_of("csat", "csat_responses", "CSAT responses")
+NPS_N: Final = n_of("nps", "nps_responses", "NPS responses")
+CES_N: Final = n_of("ces", "ces_responses", "CES responses")
 COMPLAINTS: Final = Figure(
     name="complaint_count", title="Complaints", sql="sum(complaints)", unit="short", decimals=0,
     steps=thresholds(Step("blue")), meaning="contacts flagged as complaints",

@@ -10,8 +10,8 @@
   else goes quiet. A silent customer sometimes comes back happy on their own
   (``RECOVER_ON_THEIR_OWN``), sometimes only after the 30-day recovery window.
 
-``Aftermath`` plans those events in event time; the traffic engine emits one when it is due in
-place of a random arrival, so the overall rate stays the same.
+``Aftermath`` plans those events in event time with a generator of its own; the traffic engine adds
+each one when it is due, leaving the rest of a seeded run exactly as it was.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -60,7 +61,8 @@ class Aftermath:
     """Plans complaints and recoveries of unhappy customers; hands each out once it is due."""
 
     def __init__(self, rng: random.Random) -> None:
-        self._rng = rng
+        self.rng = rng
+        """The generator every draw about customers' behaviour (and CLV on events) comes from."""
         self._plans: list[Planned] = []
         self._count = 0
 
@@ -71,19 +73,18 @@ class Aftermath:
 
     def after_problem(self, customer_id: str, t_ms: int) -> None:
         """A customer just had a problem: complain, recover on their own, or stay silent."""
-        u = self._rng.random()
+        u = self.rng.random()
         if u < COMPLAIN_SHARE:
-            self._plan("complaint", customer_id, t_ms + int(self._rng.uniform(30 * MINUTE_MS, 2 * DAY_MS)))
+            self._plan("complaint", customer_id, t_ms + int(self.rng.uniform(30 * MINUTE_MS, 2 * DAY_MS)))
         elif u < COMPLAIN_SHARE + RECOVER_ON_THEIR_OWN:
-            self._plan("recovery", customer_id, t_ms + int(self._rng.uniform(2 * DAY_MS, 40 * DAY_MS)))
+            self._plan("recovery", customer_id, t_ms + int(self.rng.uniform(2 * DAY_MS, 40 * DAY_MS)))
 
     def after_complaint(self, customer_id: str, t_ms: int) -> None:
         """A customer complained: a follow-up wins them back, or not."""
-        if self._rng.random() < RECOVER_AFTER_COMPLAINT:
-            self._plan("recovery", customer_id, t_ms + int(self._rng.uniform(2 * HOUR_MS, 21 * DAY_MS)))
+        if self.rng.random() < RECOVER_AFTER_COMPLAINT:
+            self._plan("recovery", customer_id, t_ms + int(self.rng.uniform(2 * HOUR_MS, 21 * DAY_MS)))
 
-    def due(self, t_ms: int) -> Planned | None:
-        """The earliest planned move due at or before ``t_ms``, taken off the plan; else None."""
-        if self._plans and self._plans[0].due_ms <= t_ms:
-            return heapq.heappop(self._plans)
-        return None
+    def due_until(self, t_ms: int) -> Iterator[Planned]:
+        """Every planned move due at or before ``t_ms``, earliest first, each taken off the plan."""
+        while self._plans and self._plans[0].due_ms <= t_ms:
+            yield heapq.heappop(self._plans)

@@ -12,7 +12,14 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from connectors.simulator.customers import CLV_CHANNELS, CLV_SHARE, Aftermath, customer_clv, is_problem
+from connectors.simulator.customers import (
+    CLV_CHANNELS,
+    CLV_SHARE,
+    Aftermath,
+    Planned,
+    customer_clv,
+    is_problem,
+)
 from connectors.simulator.model import (
     CHANNEL_WEIGHTS,
     COMMENT_SHARE,
@@ -129,7 +136,10 @@ class Simulation:
                  incident: Incident | None, id_prefix: str, improvement: Improvement | None = None) -> None:
         self._rng = random.Random(seed)
         self._improvement = improvement
-        self._aftermath = Aftermath(self._rng)
+        # What unhappy customers do next draws from a generator of its own and adds events, so the
+        # rest of a seeded run is the same event for event as without it
+        self._aftermath = Aftermath(random.Random(f"aftermath-{seed}"))
+        self._after_count = 0
         self._start_ms, self._end_ms = start_ms, end_ms
         self._rate = rate
         self._incident = incident
@@ -143,6 +153,9 @@ class Simulation:
         """Canonical events (JSON form, epoch-ms times), ordered by ``received_at``."""
         pending: list[tuple[int, int, TouchpointEvent]] = []
         for occurred_at in self._arrivals():
+            for planned in self._aftermath.due_until(occurred_at):
+                follow = self._aftermath_event(planned)
+                heapq.heappush(pending, (follow["received_at"], -self._after_count, follow))
             event = self._event(occurred_at)
             heapq.heappush(pending, (event["received_at"], self._count, event))
             # every later event is received after it occurred, i.e. after this arrival: safe to emit
@@ -167,22 +180,14 @@ class Simulation:
     def _event(self, occurred_at: int) -> TouchpointEvent:
         rng = self._rng
         channel = rng.choices(_CHANNELS, cum_weights=_CHANNEL_CUM)[0]
-        planned = self._aftermath.due(occurred_at)
-        if planned is not None:
-            event = self._complaint(planned.customer_id, occurred_at) if planned.kind == "complaint" \
-                else self._recovery(planned.customer_id)
-        elif rng.random() < CONTACT_SHARE[channel]:
+        if rng.random() < CONTACT_SHARE[channel]:
             event = self._contact(channel, occurred_at)
         elif channel == "kiosk":
             event = self._kiosk_press(occurred_at)
         else:
             event = self._response(channel, occurred_at)
         self._count += 1
-        customer = event["customer_id"]
-        if customer and event["channel"] in CLV_CHANNELS and rng.random() < CLV_SHARE:
-            event["attributes"]["clv"] = f"{customer_clv(customer):.2f}"
-        if customer and event["kind"] == "response" and is_problem(event["csat"], event["nps"], event["ces"]):
-            self._aftermath.after_problem(customer, occurred_at)
+        self._customer_side(event, occurred_at)
         event["event_id"] = f"{self._id_prefix}-{self._count}"
         event["occurred_at"] = occurred_at
         event["received_at"] = occurred_at + self._delivery_delay_ms(occurred_at)
@@ -267,26 +272,35 @@ class Simulation:
         self._plan_repeat(customer, reason, t, resolved)
         return event
 
-    def _complaint(self, customer: str, t: int) -> TouchpointEvent:
-        """An unhappy customer calls to complain about an earlier bad experience."""
-        rng = self._rng
-        event = blank_event("call_center", "contact", "agent_support", "support")
-        event["customer_id"], event["contact_reason"], event["complaint"] = customer, "complaint", True
-        event["interaction_id"] = f"call_center-{rng.getrandbits(40):010x}"
-        event["agent_id"] = self._agent("call_center")
-        event["resolved"] = rng.random() < 0.6
-        event["language"] = self._language()
-        event["comment"] = sample_comment(rng, event["language"], "bad", COMPLAINT_COMMENT_SHARE)
-        self._aftermath.after_complaint(customer, t)
-        return event
+    def _customer_side(self, event: TouchpointEvent, t: int) -> None:
+        """The customer's CLV on the event, and their next move after a problem response."""
+        customer, rng = event["customer_id"], self._aftermath.rng
+        if customer and event["channel"] in CLV_CHANNELS and rng.random() < CLV_SHARE:
+            event["attributes"]["clv"] = f"{customer_clv(customer):.2f}"
+        if customer and event["kind"] == "response" and is_problem(event["csat"], event["nps"], event["ces"]):
+            self._aftermath.after_problem(customer, t)
 
-    def _recovery(self, customer: str) -> TouchpointEvent:
-        """A follow-up survey answered happily: the customer was won back."""
-        rng = self._rng
-        event = blank_event("email", "response", "followup_survey", "support")
-        event["customer_id"], event["language"] = customer, self._language()
-        event["csat"] = 5 if rng.random() < 0.6 else 4
-        event["nps"] = (10 if rng.random() < 0.5 else 9) if rng.random() < 0.5 else None
+    def _aftermath_event(self, planned: Planned) -> TouchpointEvent:
+        """A complaint call about an earlier bad experience, or a happy follow-up survey answer."""
+        rng, customer, t = self._aftermath.rng, planned.customer_id, planned.due_ms
+        language = "vi" if rng.random() < VIETNAMESE_SHARE else "en"
+        if planned.kind == "complaint":
+            event = blank_event("call_center", "contact", "agent_support", "support")
+            event["contact_reason"], event["complaint"] = "complaint", True
+            event["resolved"] = rng.random() < 0.6
+            event["interaction_id"] = f"call_center-{rng.getrandbits(40):010x}"
+            event["agent_id"] = f"agent-{rng.randint(1, 40):03d}"
+            event["comment"] = sample_comment(rng, language, "bad", COMPLAINT_COMMENT_SHARE)
+            self._aftermath.after_complaint(customer, t)
+        else:
+            event = blank_event("email", "response", "followup_survey", "support")
+            event["csat"] = 5 if rng.random() < 0.6 else 4
+            event["nps"] = (10 if rng.random() < 0.5 else 9) if rng.random() < 0.5 else None
+        self._after_count += 1
+        event["customer_id"], event["language"] = customer, language
+        self._customer_side(event, t)
+        event["event_id"] = f"{self._id_prefix}-a{self._after_count}"
+        event["occurred_at"], event["received_at"] = t, t + rng.randint(100, 3000)
         return event
 
     def _contact_subject(self, t: int) -> tuple[str, str, bool]:

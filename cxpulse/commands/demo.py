@@ -19,26 +19,31 @@ from cxpulse import console, stack, wiring
 from cxpulse.settings import Settings
 
 
+def history(settings: Settings, now_ms: int, seed: int | None = None) -> SimulatorConfig:
+    """The demo's history: the last ``demo_backfill_hours`` of the ``fix`` scenario, received by now."""
+    hours = settings.demo_backfill_hours
+    return SimulatorConfig(
+        scenario="fix", seed=now_ms // 3_600_000 if seed is None else seed,
+        start_ms=now_ms - int(hours * 3_600_000), duration_s=hours * 3600, rate=settings.demo_rate / 4,
+        realtime=False, received_before_ms=now_ms)
+
+
 def backfill(settings: Settings) -> int | None:
     """Publish the last ``demo_backfill_hours`` of simulated history, so every window has data.
 
     Through the simulator connector in the runtime, as fast as it goes; stops at now. The history
-    is the ``fix`` scenario; returns its start (epoch ms), or None without history.
+    is the ``fix`` scenario (:func:`history`); returns its start (epoch ms), or None without history.
     """
-    hours = settings.demo_backfill_hours
-    if hours <= 0:
+    if settings.demo_backfill_hours <= 0:
         return None
-    now_ms = int(time.time() * 1000)
-    start_ms = now_ms - int(hours * 3_600_000)
-    connector = SimulatorConnector(SimulatorConfig(
-        scenario="fix", seed=now_ms // 3_600_000, start_ms=start_ms,
-        duration_s=hours * 3600, rate=settings.demo_rate / 4, realtime=False,
-        received_before_ms=now_ms))
+    config = history(settings, int(time.time() * 1000))
+    connector = SimulatorConnector(config)
     runtime = ConnectorRuntime(connector, wiring.publisher(settings, connector.name))
-    with console.progress(f"  history: {hours:g} h of simulated events", unit="events") as tracker:
+    with console.progress(f"  history: {settings.demo_backfill_hours:g} h of simulated events",
+                          unit="events") as tracker:
         runtime.run_pull(InMemoryCursorStore(), batch_size=10_000, on_record=tracker.advance)
     console.stdout.print(f"  history: {runtime.summary.line()}")
-    return start_ms
+    return config.start_ms
 
 
 def record_fix(settings: Settings, start_ms: int) -> None:

@@ -227,7 +227,7 @@ def test_past_sla_created_and_latest_list(engine: Database, followup_events: lis
 CHECKED_HERE = {("ops_overview", "Satisfaction-drop alerts"),
                 *(("closed_loop", p["title"]) for p, _s in sql_queries(closed_loop.build()))}
 CHECKED_ELSEWHERE = {"journey_map", "pain_points", "fixes", "partners_locations"}
-"""Boards whose every panel ``test_cx_boards`` runs (and checks it does)."""
+"""Boards whose every panel ``tests/integration/cx/`` runs (and checks it does)."""
 
 
 def test_every_panel_and_annotation_is_checked_somewhere() -> None:
@@ -239,5 +239,5 @@ def test_every_panel_and_annotation_is_checked_somewhere() -> None:
             for target in panel.get("targets", []):
                 assert shows_figures(target["rawSql"]) or (name, panel["title"]) in CHECKED_HERE, (
                     f"{name}: {panel['title']!r} is run by no integration test")
-        assert [a["name"] for a, _s in annotation_queries(board)] == (  # fixes: test_cx_boards
+        assert [a["name"] for a, _s in annotation_queries(board)] == (  # fixes: tests/integration/cx/
             ["Satisfaction-drop alerts", "Fixes"] if name == "ops_overview" else ["Fixes"])

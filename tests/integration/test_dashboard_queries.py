@@ -128,7 +128,7 @@ def shows_figures(sql: str) -> bool:
 
 
 OPS_BOARDS = ("ops_overview", "contact_center")
-"""Boards whose figure panels this module checks; the CX boards: ``test_cx_boards``."""
+"""Boards whose figure panels this module checks; the CX boards: ``tests/integration/cx/``."""
 FIGURE_QUERIES = [(name, panel, sql) for name, panel, sql in all_panel_queries()
                   if shows_figures(sql) and name in OPS_BOARDS]
 

@@ -15,11 +15,22 @@ from pydantic import ValidationError
 
 from connectors.sdk.base import ConnectorError
 from cxpulse import console
-from cxpulse.commands import cluster, connector, dashboards, demo, figures, ingest, pipeline, simulate, stack
+from cxpulse.commands import (
+    cluster,
+    connector,
+    cx,
+    dashboards,
+    demo,
+    figures,
+    ingest,
+    pipeline,
+    simulate,
+    stack,
+)
 from cxpulse.settings import Settings
 from cxpulse.stack import StackError
 
-GROUPS = (stack, cluster, pipeline, figures, dashboards, connector, simulate, ingest, demo)
+GROUPS = (stack, cluster, pipeline, figures, cx, dashboards, connector, simulate, ingest, demo)
 """The command modules, in the order ``cxpulse --help`` lists them."""
 
 

@@ -49,7 +49,7 @@ def show(renderable: RenderableType) -> None:
         Console(file=sys.stdout, width=PIPE_WIDTH, color_system=None, highlight=False).print(renderable)
 
 
-def render(renderable: Table, width: int = 240) -> str:
+def render(renderable: RenderableType, width: int = 240) -> str:
     """A table as plain text (no colour), e.g. for a test or a file."""
     console = Console(file=io.StringIO(), width=width, color_system=None, highlight=False)
     console.print(renderable)

@@ -13,6 +13,9 @@ from pathlib import Path
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from sql.experience import DEFAULT_ASSUMPTIONS
+from sql.figures import MIN_N
+
 ENV_FILE_VARIABLE = "CXPULSE_ENV_FILE"
 """Names a JSON file of CXPULSE_* settings (mode 0600): how supervised programs get their secrets."""
 
@@ -80,6 +83,35 @@ class Settings(BaseSettings):
         from streams.followups.rules import parse_sla_spec
 
         parse_sla_spec(value)
+        return value
+
+    min_n: int = Field(MIN_N, ge=1, description="a ratio over fewer answers (its n) is masked on boards, "
+                       "tables and reports (shown as n<N); JSON keeps it and lists it in `masked`")
+    analysis_window: str = Field("90d", description="W: default span of journey, impact and scorecards")
+    moments_of_truth: str = Field("", description="touchpoints configured as moments of truth, "
+                                  "comma-separated (the data scores every touchpoint as well)")
+    currency: str = Field("USD", description="currency of CLV and revenue at risk")
+    clv_defaults: str = Field(DEFAULT_ASSUMPTIONS.clv_defaults,
+                              description="CLV of a customer without attributes.clv, by the channel of "
+                              "their latest event; 'default' for the rest")
+    loss_rate_silent: float = Field(DEFAULT_ASSUMPTIONS.loss_silent, ge=0, le=1,
+                                    description="share of CLV lost when a customer with a problem "
+                                    "neither complains nor recovers")
+    loss_rate_complained: float = Field(DEFAULT_ASSUMPTIONS.loss_complained, ge=0, le=1,
+                                        description="... who complained and did not recover")
+    loss_rate_recovered: float = Field(DEFAULT_ASSUMPTIONS.loss_recovered, ge=0, le=1,
+                                       description="... who complained and recovered")
+    fix_window: str = Field("14d", description="L: length of the before and after periods of a fix")
+    fix_settle: str = Field("0d", description="time after a fix before its after period starts")
+
+    @field_validator("clv_defaults")
+    @classmethod
+    def _valid_clv(cls, value: str) -> str:
+        from sql.experience import clv_spec_problems
+
+        problems = clv_spec_problems(value)
+        if problems:
+            raise ValueError("; ".join(problems))
         return value
 
     pseudonym_key: SecretStr | None = Field(

@@ -23,6 +23,7 @@ from schemas.codec import AvroCodec
 from schemas.kafka import consumer_lag
 from schemas.topics import Topics
 from sql.client import ServerDatabase
+from sql.experience import Assumptions
 
 
 def topics(settings: Settings) -> Topics:
@@ -64,6 +65,12 @@ def database(settings: Settings, name: str | None = None, *,
     return ServerDatabase(settings.clickhouse_host, settings.clickhouse_port,
                           name or settings.clickhouse_database, settings.clickhouse_user,
                           settings.clickhouse_password, connect_timeout=connect_timeout)
+
+
+def assumptions(settings: Settings) -> Assumptions:
+    """CLV defaults, loss rates and currency of the revenue-at-risk figures."""
+    return Assumptions(settings.clv_defaults, settings.loss_rate_silent, settings.loss_rate_complained,
+                       settings.loss_rate_recovered, settings.currency)
 
 
 def local_defaults(settings: Settings, connector: str, config: object) -> object:

@@ -14,7 +14,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Final
 
-from dashboards import closed_loop, contact_center, ops_overview
+from dashboards import (
+    closed_loop,
+    contact_center,
+    fixes_board,
+    journey_map,
+    ops_overview,
+    pain_points,
+    scorecards,
+)
 from dashboards.panels import JSON
 
 GENERATED_DIR: Final = Path(__file__).parent / "generated"
@@ -22,6 +30,10 @@ BOARDS: Final[dict[str, Callable[[], JSON]]] = {
     "ops_overview": ops_overview.build,
     "contact_center": contact_center.build,
     "closed_loop": closed_loop.build,
+    "journey_map": journey_map.build,
+    "pain_points": pain_points.build,
+    "fixes": fixes_board.build,
+    "partners_locations": scorecards.build,
 }
 """Board name (the generated file's stem) -> the function building it. Add new boards here."""
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from dashboards.ops_overview import channel_variable
+from dashboards.fixes_board import fixes_annotation
 from dashboards.panels import JSON, Column, Layout, dashboard, table, time_series
-from dashboards.queries import CHANNEL_FILTER
+from dashboards.variables import MASKED, MIN_N_SQL, SCOPE_FILTER, board_variables
 from sql.followups import (
     GRAFANA_MACROS,
     Bounds,
@@ -30,15 +30,15 @@ TITLE: Final = "cxpulse / Closed loop"
 TIME_FROM: Final = "now-30d"
 """A follow-up has 30 days to recover: a month shows most of them decided."""
 LIST_LIMIT: Final = 200
-BOARD_BOUNDS: Final = Bounds(f"{GRAFANA_MACROS.trigger_filter} AND {CHANNEL_FILTER}",
+BOARD_BOUNDS: Final = Bounds(f"{GRAFANA_MACROS.trigger_filter} AND {SCOPE_FILTER}",
                              GRAFANA_MACROS.from_time, GRAFANA_MACROS.as_of)
-"""Triggers whose minute lies in the range, on a selected channel, decided as of ``now()``. A
-recovering response may come on any channel."""
+"""Triggers whose minute lies in the range, in the selected scope (channel, touchpoint, stage,
+partner, location), decided as of ``now()``. A recovering response may come from anywhere."""
 RATE_COLUMNS: Final = (
     Column("followups_created", "Follow-ups"), Column("recoverable", "Recoverable"),
     Column("recovered", "Recovered"), Column("open_followups", "Open"),
     Column("overdue_followups", "Past SLA"),
-    Column("recovery_pct", "Recovery rate", unit="percent", decimals=1),
+    Column("recovery_pct", "Recovery rate", unit="percent", decimals=1, no_value=MASKED),
 )
 LIST_COLUMNS: Final = (
     Column("triggered_at", "Triggered", unit="dateTimeAsIso"), Column("event_id", "Event", unit="string"),
@@ -90,7 +90,7 @@ def recovery_by(key: str, header: str) -> JSON:
     """Recovery counts and rate per ``key`` (a column of ``followups``)."""
     return table(
         f"Recovery rate by {header.lower()}",
-        recovery_rate_sql([key], BOARD_BOUNDS),
+        recovery_rate_sql([key], BOARD_BOUNDS, MIN_N_SQL),
         description=f"Per {header.lower()} (empty: none): follow-ups created, recoverable, recovered, "
                     f"open and past SLA. {RECOVERY_NOTE}",
         columns=[Column(key, header, unit="string"), *RATE_COLUMNS],
@@ -134,6 +134,6 @@ def build() -> JSON:
         UID, TITLE,
         description="Closed-loop follow-ups of unhappy customers: past SLA per route, recovery rate by "
                     "location and channel, follow-ups over time and the latest ones.",
-        panels=layout.panels, variables=[channel_variable()], tags=["cxpulse", "cx", "closed-loop"],
-        time_from=TIME_FROM, refresh="1m",
+        panels=layout.panels, variables=board_variables(), tags=["cxpulse", "cx", "closed-loop"],
+        time_from=TIME_FROM, refresh="1m", annotations=[fixes_annotation()],
     )

@@ -22,8 +22,8 @@ from collections.abc import Sequence
 from typing import Final
 
 from dashboards import queries
-from dashboards.ops_overview import channel_variable
-from dashboards.panels import JSON, NO_VALUE, Column, Layout, dashboard, stat, table, time_series
+from dashboards.fixes_board import fixes_annotation
+from dashboards.panels import JSON, Column, Layout, dashboard, stat, table, time_series
 from dashboards.queries import (
     COMPLAINT_RATE,
     COMPLAINTS,
@@ -41,6 +41,7 @@ from dashboards.queries import (
     REPEAT_CONTACTS,
     Figure,
 )
+from dashboards.variables import MASKED, board_variables
 
 UID: Final = "cxpulse-contact-center"
 TITLE: Final = "cxpulse / Contact center"
@@ -55,7 +56,7 @@ PENDING_NOTE: Final = ("Pending first contacts (resolved, under 7 days old, not 
 
 def columns(key: Column, figures: Sequence[Figure]) -> list[Column]:
     """Table columns: the group's key, then each figure with its title, unit and decimals."""
-    return [key, *(Column(f.name, f.title, f.unit, f.decimals) for f in figures)]
+    return [key, *(f.column() for f in figures)]
 
 
 def fcr_by_channel() -> JSON:
@@ -63,8 +64,8 @@ def fcr_by_channel() -> JSON:
     return stat(
         "FCR % by channel", queries.by_channel([FCR_PCT], FCR_CONTACTS),
         description=f"FCR % = {FCR_PCT.meaning}, from the channel's summed counts. {PENDING_NOTE} "
-                    f'"{NO_VALUE}" where no first contact is decided yet.',
-        unit=FCR_PCT.unit, decimals=FCR_PCT.decimals, steps=FCR_PCT.steps,
+                    f'"{MASKED}" where fewer than min n first contacts are decided.',
+        unit=FCR_PCT.unit, decimals=FCR_PCT.decimals, steps=FCR_PCT.steps, no_value=MASKED,
     )
 
 
@@ -76,7 +77,7 @@ def repeat_rate_by_channel() -> JSON:
                     "came in on. A repeat contact is an eligible contact within 7 days after a contact "
                     "of the same customer and reason, on any channel.",
         unit=REPEAT_CONTACT_RATE.unit, decimals=REPEAT_CONTACT_RATE.decimals,
-        steps=REPEAT_CONTACT_RATE.steps,
+        steps=REPEAT_CONTACT_RATE.steps, no_value=MASKED,
     )
 
 
@@ -110,7 +111,8 @@ def fcr_gap_table() -> JSON:
         description="Survey FCR % = \"yes\" answers to \"resolved at first contact?\" / answers x 100 "
                     "(survey responses); operational FCR % = successes / decided first contacts x 100 "
                     f"(contacts). FCR gap = {FCR_GAP.meaning}: positive when customers feel resolved "
-                    f'more often than the contact data shows. "{NO_VALUE}" where either side has no data.',
+                    f'more often than the contact data shows. "{MASKED}" where either side has fewer '
+                    "than min n.",
         columns=columns(Column("channel", "Channel", unit="string"), GAP_FIGURES),
     )
 
@@ -121,7 +123,7 @@ def complaints_table() -> JSON:
         "Complaints by channel",
         queries.by_channel(COMPLAINT_FIGURES),
         description=f"Complaint rate = {COMPLAINT_RATE.meaning}, over every contact (eligible for FCR "
-                    f'or not); "{NO_VALUE}" where a channel had no contacts.',
+                    f'or not); "{MASKED}" where a channel had fewer than min n contacts.',
         columns=columns(Column("channel", "Channel", unit="string"), COMPLAINT_FIGURES),
         sort_by=COMPLAINTS.title,
     )
@@ -168,6 +170,6 @@ def build() -> JSON:
         UID, TITLE,
         description="First-contact resolution, repeat contacts, complaints and the FCR gap per channel, "
                     "agent and contact reason.",
-        panels=layout.panels, variables=[channel_variable()], tags=["cxpulse", "cx", "contact-center"],
-        time_from=TIME_FROM, refresh="1m",
+        panels=layout.panels, variables=board_variables(), tags=["cxpulse", "cx", "contact-center"],
+        time_from=TIME_FROM, refresh="1m", annotations=[fixes_annotation()],
     )

@@ -18,18 +18,30 @@ from __future__ import annotations
 from typing import Final
 
 from dashboards import alerts, queries
+from dashboards.fixes_board import fixes_annotation
 from dashboards.panels import (
     JSON,
-    NO_VALUE,
     Column,
     Layout,
     dashboard,
-    query_variable,
     stat,
     table,
     time_series,
 )
-from dashboards.queries import CES_MEAN, COMPLAINT_RATE, CONTACTS, CSAT_PCT, NPS, RESPONSES, VOLUME, Figure
+from dashboards.queries import (
+    CES_MEAN,
+    CES_N,
+    COMPLAINT_RATE,
+    CONTACTS,
+    CSAT_N,
+    CSAT_PCT,
+    NPS,
+    NPS_N,
+    RESPONSES,
+    VOLUME,
+    Figure,
+)
+from dashboards.variables import MASKED, board_variables
 
 UID: Final = "cxpulse-ops-overview"
 TITLE: Final = "cxpulse / Ops overview"
@@ -37,7 +49,8 @@ WINDOWS: Final = (("5m", "last 5 minutes"), ("1h", "last hour"), ("24h", "last 2
 """Stat windows: Grafana relative-time overrides and how the board names them."""
 HEADLINE: Final = (CSAT_PCT, NPS, CES_MEAN, VOLUME)
 """The figures of each stat row, left to right."""
-TABLE_FIGURES: Final = (VOLUME, RESPONSES, CSAT_PCT, NPS, CES_MEAN, CONTACTS, COMPLAINT_RATE)
+TABLE_FIGURES: Final = (VOLUME, RESPONSES, CSAT_PCT, CSAT_N, NPS, NPS_N, CES_MEAN, CES_N, CONTACTS,
+                        COMPLAINT_RATE)
 
 
 def window_stat(figure: Figure, time_from: str, window: str) -> JSON:
@@ -45,12 +58,14 @@ def window_stat(figure: Figure, time_from: str, window: str) -> JSON:
     description = (f"{figure.title}: {figure.meaning}; from the counts of the minute buckets that "
                    f"started in the {window} (current minute included).")
     if figure.may_be_null:
-        description += f' "{NO_VALUE}" where a channel has nothing to compute it from in that window.'
+        description += (f' "{figure.no_value}" where a channel has fewer than min n (a variable, default 5) '
+                        "answers in that window.")
     return stat(
         f"{figure.title} by channel, {window}",
         queries.by_channel([figure]),
         description=description,
         unit=figure.unit, decimals=figure.decimals, steps=figure.steps, time_from=time_from,
+        no_value=figure.no_value,
     )
 
 
@@ -78,19 +93,15 @@ def volume_over_time() -> JSON:
 def channel_table() -> JSON:
     """Counts and figures per channel over the dashboard range."""
     columns = [Column("channel", "Channel", unit="string")]
-    columns += [Column(f.name, f.title, f.unit, f.decimals) for f in TABLE_FIGURES]
+    columns += [f.column() for f in TABLE_FIGURES]
     return table(
         "Channels over the dashboard range",
         queries.by_channel(TABLE_FIGURES),
         description="Per channel: volume, responses, CSAT %, NPS, CES mean, contacts and complaint rate; "
-                    f"every figure from the channel's summed counts; \"{NO_VALUE}\" where undefined.",
+                    f"every figure from the channel's summed counts, with its n; \"{MASKED}\" where its "
+                    "n is below min n (a variable, default 5).",
         columns=columns, sort_by=VOLUME.title,
     )
-
-
-def channel_variable() -> JSON:
-    """The ``channel`` variable: every channel seen, multi-select with All."""
-    return query_variable("channel", "Channel", queries.channels())
 
 
 def build() -> JSON:
@@ -110,6 +121,6 @@ def build() -> JSON:
         UID, TITLE,
         description="Live customer experience per channel: CSAT %, NPS, CES and volume; "
                     "satisfaction-drop alerts as annotations and in a table.",
-        panels=layout.panels, variables=[channel_variable()], tags=["cxpulse", "cx", "ops"],
-        annotations=[alerts.alerts_annotation()],
+        panels=layout.panels, variables=board_variables(), tags=["cxpulse", "cx", "ops"],
+        annotations=[alerts.alerts_annotation(), fixes_annotation()],
     )

@@ -23,13 +23,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from dashboards.panels import JSON, Step, thresholds
+from dashboards.panels import JSON, NO_VALUE, Column, Step, thresholds
+from dashboards.variables import MASKED, MIN_N_SQL, SCOPE_FILTER
 from sql.client import checked_identifier
 from sql.figures import FCR_COUNTS, RATIOS
 
 TABLE: Final = "minute_counts"
-CHANNEL_FILTER: Final = "channel IN (${channel:singlequote})"
-"""The ``channel`` template variable (multi-value, with All) as a list of quoted values."""
 TIME_FILTER: Final = "$__timeFilter(minute)"
 """Minute buckets whose start lies in the panel's time range (both ends included)."""
 BUCKET_5M: Final = "toStartOfFiveMinute(minute)"
@@ -75,24 +74,38 @@ class Figure:
         """True for a ratio: NULL where its denominator is 0 (no responses, no contacts)."""
         return "nullIf(" in self.sql
 
+    @property
+    def masked(self) -> bool:
+        """True for a ratio masked below the board's ``min_n``."""
+        return MIN_N_SQL in self.sql
+
+    @property
+    def no_value(self) -> str:
+        """What a panel shows where the figure is NULL: ``n<5`` for a masked ratio."""
+        return MASKED if self.masked else NO_VALUE
+
+    def column(self) -> Column:
+        """A table column showing this figure."""
+        return Column(self.name, self.title, self.unit, self.decimals, no_value=self.no_value)
+
 
 CSAT_PCT: Final = Figure(
     name="csat_pct", title="CSAT %",
-    sql=RATIOS["csat_pct"].sql(),
+    sql=RATIOS["csat_pct"].masked_sql(MIN_N_SQL),
     unit="percent", decimals=1,
     steps=thresholds(Step("red"), Step("orange", 70), Step("green", 80)),
     meaning="satisfied CSAT responses (score 4-5) / CSAT responses x 100",
 )
 NPS: Final = Figure(
     name="nps", title="NPS",
-    sql=RATIOS["nps"].sql(),
+    sql=RATIOS["nps"].masked_sql(MIN_N_SQL),
     unit="none", decimals=1,
     steps=thresholds(Step("red"), Step("orange", 0), Step("green", 30)),
     meaning="(promoters - detractors) / NPS responses x 100, in -100..100",
 )
 CES_MEAN: Final = Figure(
     name="ces_mean", title="CES mean",
-    sql=RATIOS["ces_mean"].sql(),
+    sql=RATIOS["ces_mean"].masked_sql(MIN_N_SQL),
     unit="none", decimals=2,
     steps=thresholds(Step("red"), Step("orange", 4), Step("green", 5)),
     meaning="mean CES score, 1-7 (7 = very easy)",
@@ -114,12 +127,21 @@ CONTACTS: Final = Figure(
 )
 COMPLAINT_RATE: Final = Figure(
     name="complaint_rate", title="Complaint rate",
-    sql=RATIOS["complaint_rate"].sql(), unit="percent", decimals=1,
+    sql=RATIOS["complaint_rate"].masked_sql(MIN_N_SQL), unit="percent", decimals=1,
     steps=thresholds(Step("green"), Step("orange", 5), Step("red", 10)),
     meaning="complaints / contacts x 100",
 )
 
 
+def n_of(figure: str, column: str, answers: str) -> Figure:
+    """The n shown beside a ratio: the summed ``column`` (its denominator)."""
+    return Figure(name=f"{figure}_n", title=f"n ({figure.upper()})", sql=f"sum({column})", unit="short",
+                  decimals=0, steps=thresholds(Step("blue")), meaning=f"{answers}: the n beside it")
+
+
+CSAT_N: Final = n_of("csat", "csat_responses", "CSAT responses")
+NPS_N: Final = n_of("nps", "nps_responses", "NPS responses")
+CES_N: Final = n_of("ces", "ces_responses", "CES responses")
 COMPLAINTS: Final = Figure(
     name="complaint_count", title="Complaints", sql="sum(complaints)", unit="short", decimals=0,
     steps=thresholds(Step("blue")), meaning="contacts flagged as complaints",
@@ -171,14 +193,16 @@ ELIGIBLE_CONTACTS: Final = Figure(
 )
 FCR_PCT: Final = Figure(
     name="fcr_pct", title="FCR %",
-    sql=RATIOS["fcr_pct"].sql({"fcr_success": FCR_SUCCESS.sql, "fcr_failure": FCR_FAILURE.sql}.__getitem__),
+    sql=RATIOS["fcr_pct"].masked_sql(
+        MIN_N_SQL, {"fcr_success": FCR_SUCCESS.sql, "fcr_failure": FCR_FAILURE.sql}.__getitem__),
     unit="percent", decimals=1,
     steps=thresholds(Step("red"), Step("orange", 65), Step("green", 75)),
     meaning="successes / (successes + failures) x 100; pending first contacts not counted",
 )
 REPEAT_CONTACT_RATE: Final = Figure(
     name="repeat_contact_rate", title="Repeat-contact rate",
-    sql=RATIOS["repeat_contact_rate"].sql(
+    sql=RATIOS["repeat_contact_rate"].masked_sql(
+        MIN_N_SQL,
         {"repeat_contacts": REPEAT_CONTACTS.sql, "fcr_eligible": ELIGIBLE_CONTACTS.sql}.__getitem__),
     unit="percent", decimals=1,
     steps=thresholds(Step("green"), Step("orange", 15), Step("red", 25)),
@@ -202,7 +226,8 @@ SURVEY_FCR_ANSWERS: Final = Figure(
 )
 SURVEY_FCR_PCT: Final = Figure(
     name="survey_fcr_pct", title="Survey FCR %",
-    sql=RATIOS["survey_fcr_pct"].sql(
+    sql=RATIOS["survey_fcr_pct"].masked_sql(
+        MIN_N_SQL,
         {"survey_fcr_yes": "sum(survey_yes)", "survey_fcr_responses": "sum(survey_answers)"}.__getitem__),
     unit="percent", decimals=1,
     steps=FCR_PCT.steps, meaning='"yes" answers / survey FCR answers x 100',
@@ -213,7 +238,8 @@ FCR_DECIDED: Final = Figure(
 )
 OPERATIONAL_FCR_PCT: Final = Figure(
     name="fcr_pct", title="Operational FCR %",
-    sql=RATIOS["fcr_pct"].sql({"fcr_success": "sum(successes)", "fcr_failure": "sum(failures)"}.__getitem__),
+    sql=RATIOS["fcr_pct"].masked_sql(
+        MIN_N_SQL, {"fcr_success": "sum(successes)", "fcr_failure": "sum(failures)"}.__getitem__),
     unit="percent",
     decimals=1, steps=FCR_PCT.steps, meaning=FCR_PCT.meaning,
 )
@@ -243,7 +269,7 @@ def _query(source: Source, keys: Sequence[str], columns: Sequence[str], bucket: 
         *source.prelude(),
         f"SELECT\n    {_select_list(select)}",
         f"FROM {source.table}",
-        f"WHERE {TIME_FILTER}\n  AND {CHANNEL_FILTER}",
+        f"WHERE {TIME_FILTER}\n  AND {SCOPE_FILTER}",
         f"GROUP BY {', '.join(group)}",
         *([f"ORDER BY {', '.join(group)}"] if ordered else []),
     ])
@@ -274,24 +300,30 @@ def by_channel_every_hour(figure: Figure, source: Source = MINUTES) -> str:
     return grouped([figure], ("channel",), source, BUCKET_1H)
 
 
+Branches = Sequence[tuple[Source, dict[str, str]]]
+"""Sources of one combined query, each with its counts (name -> SQL; the other sources' as 0)."""
+
+
+def combined(branches: Branches, keys: Sequence[str], figures: Sequence[Figure], having: str = "") -> str:
+    """One row per group of ``keys`` with a row in any branch: the figures over the summed branches."""
+    checked = [checked_identifier(k) for k in keys]
+    parts = [_query(source, checked, [f"{sql} AS {checked_identifier(name)}" for name, sql in counts.items()],
+                    None, ordered=False)
+             for source, counts in branches]
+    union = textwrap.indent("\nUNION ALL\n".join(parts), "    ")
+    return "\n".join([
+        f"SELECT\n    {_select_list([*checked, *_figure_columns(figures)])}",
+        f"FROM (\n{union}\n)",
+        f"GROUP BY {', '.join(checked)}",
+        *([f"HAVING {having}"] if having else []),
+        f"ORDER BY {', '.join(checked)}",
+    ])
+
+
 def fcr_gap_by_channel() -> str:
     """Per channel: survey FCR (minute_counts) next to operational FCR (fcr_contacts), and the gap.
 
     A channel with events of either kind in the range has a row; a figure without a denominator is
     NULL, and so is the gap then.
     """
-    branches = [_query(source, ["channel"], [f"{sql} AS {checked_identifier(name)}"
-                                             for name, sql in columns.items()], None, ordered=False)
-                for source, columns in _GAP_BRANCHES]
-    union = textwrap.indent("\nUNION ALL\n".join(branches), "    ")
-    return "\n".join([
-        f"SELECT\n    {_select_list(['channel', *_figure_columns(GAP_FIGURES)])}",
-        f"FROM (\n{union}\n)",
-        "GROUP BY channel",
-        "ORDER BY channel",
-    ])
-
-
-def channels() -> str:
-    """Every channel that ever had an event: the ``channel`` variable's options."""
-    return f"SELECT DISTINCT channel FROM {TABLE} WHERE checkpoint = '' ORDER BY channel"  # noqa: S608
+    return combined(_GAP_BRANCHES, ["channel"], GAP_FIGURES)

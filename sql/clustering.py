@@ -83,6 +83,10 @@ SHARDING: Final[dict[str, Sharding]] = {
                               "through Distributed would split it per shard. Counts and checkpoints "
                               "are sums, so any shard may take any batch, and sum() over the "
                               "Distributed table is exact"),
+    "fixes": Sharding("cityHash64(fix_id)", "every version of one fix on one shard, so FINAL keeps "
+                      "only the newest"),
+    "fix_comparisons": Sharding("cityHash64(fix_id)", "every rewrite of a fix's comparison on one "
+                                "shard, so FINAL keeps only the newest"),
     "minute_satisfaction": Sharding(None, "READS ONLY: filled on each shard by its materialized view "
                                     "from that shard's touchpoint_events_local (sums, any shard)"),
 }

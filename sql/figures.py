@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 from sql.client import Database, checked_identifier
 from sql.events import latest_events
@@ -60,10 +60,17 @@ class Ratio:
 
     def value(self, counts: Mapping[str, float]) -> float | None:
         """The figure of one group's counts."""
-        def total(terms: tuple[str, ...]) -> float:
-            return sum(-counts[t[1:]] if t.startswith("-") else counts[t] for t in terms)
-        denominator = total(self.denominator)
-        return None if not denominator else total(self.numerator) / denominator * self.scale
+        denominator = self.n(counts)
+        return None if not denominator else _total(self.numerator, counts) / denominator * self.scale
+
+    def n(self, counts: Mapping[str, float]) -> float:
+        """The figure's n: its denominator (responses, contacts, decided first contacts ...)."""
+        return _total(self.denominator, counts)
+
+    def masked_sql(self, min_n: str, count: Callable[[str], str] = lambda name: f"sum({name})") -> str:
+        """The figure as SQL, NULL where its n is below ``min_n`` (an SQL expression)."""
+        n = " + ".join(count(t) for t in self.denominator)
+        return f"if({n} >= {min_n}, {self.sql(count)}, NULL)"
 
     def sql(self, count: Callable[[str], str] = lambda name: f"sum({name})") -> str:
         """The figure as SQL; ``count`` gives each count's expression (default ``sum(name)``)."""
@@ -75,6 +82,10 @@ class Ratio:
             numerator = f"({numerator})"
         scaled = f"{self.scale} * " if self.scale != 1 else ""
         return f"{scaled}{numerator} / nullIf({total(self.denominator)}, 0)"
+
+
+def _total(terms: tuple[str, ...], counts: Mapping[str, float]) -> float:
+    return sum(-counts[t[1:]] if t.startswith("-") else counts[t] for t in terms)
 
 
 RATIOS: dict[str, Ratio] = {
@@ -89,6 +100,28 @@ RATIOS: dict[str, Ratio] = {
     "survey_fcr_pct": Ratio(("survey_fcr_yes",), ("survey_fcr_responses",)),
 }
 """Every ratio figure of METRICS.md, by the name the command line and the boards give it."""
+
+
+MIN_N: Final = 5
+"""Default minimum n (``CXPULSE_MIN_N``): a ratio over fewer is masked (METRICS.md)."""
+
+
+def masked_ratios(ratios: Mapping[str, Ratio], counts: Mapping[str, Any], min_n: int) -> list[str]:
+    """Names of the ``ratios`` whose n (denominator) is below ``min_n`` for these counts."""
+    return [name for name, ratio in ratios.items()
+            if all(t.lstrip("-") in counts for t in ratio.denominator) and ratio.n(counts) < min_n]
+
+
+def mask(row: dict[str, Any], min_n: int) -> dict[str, Any]:
+    """``row`` (counts and ``derive``d figures) with ``masked``: the figures whose n is below ``min_n``.
+
+    Values stay as they are (JSON keeps counts and figures); tables show a masked figure as "n<N".
+    The FCR gap is masked when either side is.
+    """
+    masked = masked_ratios(RATIOS, row, min_n)
+    if "fcr_pct" in masked or "survey_fcr_pct" in masked:
+        masked.append("fcr_gap")
+    return {**row, "masked": masked}
 
 
 def csat_pct(satisfied: float, responses: float) -> float | None:

@@ -97,16 +97,24 @@ def followup_status_sql(bounds: Bounds = BOUND_PARAMETERS) -> str:
     )
 
 
-def recovery_rate_sql(by: Sequence[str] = ("location_id",), bounds: Bounds = BOUND_PARAMETERS) -> str:
-    """Counts per group (``RATE_COUNTS``) and ``recovery_pct`` (NULL where nothing is recoverable)."""
+def recovery_rate_sql(by: Sequence[str] = ("location_id",), bounds: Bounds = BOUND_PARAMETERS,
+                      min_n: str | None = None) -> str:
+    """Counts per group (``RATE_COUNTS``) and ``recovery_pct`` (NULL where nothing is recoverable).
+
+    With ``min_n`` (an SQL expression, e.g. a board's variable) ``recovery_pct`` is also NULL where
+    fewer follow-ups than that are recoverable (METRICS.md, minimum n).
+    """
     keys = _checked_keys(by)
     head = "".join(f"{k}, " for k in keys)
+    pct = "100 * sum(is_recovered) / nullIf(sum(customer_id != ''), 0)"
+    if min_n is not None:
+        pct = f"if(sum(customer_id != '') >= {min_n}, {pct}, NULL)"
     group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
     return (
         f"SELECT {head}count() AS followups_created, "  # noqa: S608 - identifiers checked
         "sum(customer_id != '') AS recoverable, sum(is_recovered) AS recovered, "
         "sum(status = 'open') AS open_followups, sum(status = 'overdue') AS overdue_followups, "
-        "100 * sum(is_recovered) / nullIf(sum(customer_id != ''), 0) AS recovery_pct "
+        f"{pct} AS recovery_pct "
         f"FROM ({followup_status_sql(bounds)}){group}"
     )
 

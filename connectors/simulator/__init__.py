@@ -1,11 +1,12 @@
 """Realistic omnichannel traffic: the ``simulator`` connector, its model and its scenarios.
 
 ``model`` (the simulated company and its samplers), ``traffic`` (the seeded event engine),
-``scenarios`` (steady, incident; the pure generator), ``connector`` (the pull source), ``run``
+``scenarios`` (steady, incident, fix; the pure generator), ``connector`` (the pull source), ``run``
 (``cxpulse simulate``: into Kafka through the runtime, or to a JSON-lines file).
 """
 
 from connectors.simulator.run import SimulationOptions, run_simulation
-from connectors.simulator.scenarios import SCENARIOS, generate_events, incident_window
+from connectors.simulator.scenarios import SCENARIOS, fix_time, generate_events, incident_window
 
-__all__ = ["SCENARIOS", "SimulationOptions", "generate_events", "incident_window", "run_simulation"]
+__all__ = ["SCENARIOS", "SimulationOptions", "fix_time", "generate_events", "incident_window",
+           "run_simulation"]

@@ -30,7 +30,7 @@ class SimulatorConfig(ConnectorConfig):
     first event received at or after it (a backfill that must stop at now).
     """
 
-    scenario: Literal["steady", "incident"] = "steady"
+    scenario: Literal["steady", "incident", "fix"] = "steady"
     seed: int = 0
     start_ms: int | None = None
     duration_s: float = Field(0.0, ge=0)

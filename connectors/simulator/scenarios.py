@@ -1,7 +1,9 @@
 """The simulator's scenarios: what a run of given length, rate and seed looks like.
 
 ``steady`` is ordinary traffic; ``incident`` drops CSAT on web checkout and one kiosk location by
-~25 points for part of the run (``incident_window``). ``generate_events`` is the pure generator the
+~25 points for part of the run (``incident_window``); ``fix`` raises CSAT on web order status by ~15
+points from the middle of the run on (``fix_time``: a fix whose before/after comparison must say
+"improved", while every other touchpoint stays as it was). ``generate_events`` is the pure generator the
 connector, ``cxpulse simulate --output`` and the tests share.
 """
 
@@ -12,14 +14,29 @@ from collections.abc import Iterator
 from typing import Any
 
 from connectors.simulator.model import MINUTE_MS
-from connectors.simulator.traffic import Incident, Simulation
+from connectors.simulator.traffic import Improvement, Incident, Simulation
 
-SCENARIOS = ("steady", "incident")
+SCENARIOS = ("steady", "incident", "fix")
 INCIDENT_START_FRACTION = 0.4
 INCIDENT_END_FRACTION = 0.6
 """A run of known duration has its incident in [40%, 60%) of the run."""
 ENDLESS_INCIDENT_MS = (5 * MINUTE_MS, 20 * MINUTE_MS)
 """A run until Ctrl-C has its incident from 5 to 20 minutes after it started."""
+
+
+FIX_FRACTION = 0.5
+"""A run of known duration has its fix at the middle of the run."""
+ENDLESS_FIX_MS = 10 * MINUTE_MS
+"""A run until Ctrl-C has its fix 10 minutes after it started."""
+FIXED_TOUCHPOINT = ("web", "order_status")
+"""(channel, touchpoint) the ``fix`` scenario improves."""
+
+
+def fix_time(start_ms: int, duration_s: float | None) -> int:
+    """Event time (epoch ms) from which the ``fix`` scenario's touchpoint is better."""
+    if not duration_s:
+        return start_ms + ENDLESS_FIX_MS
+    return start_ms + int(duration_s * 1000 * FIX_FRACTION)
 
 
 def incident_window(start_ms: int, duration_s: float | None) -> tuple[int, int]:
@@ -50,8 +67,10 @@ def simulation(scenario: str, seed: int, start_ms: int, duration_s: float, rate:
     check_arguments(scenario, rate, duration_s)
     end_ms = start_ms + int(duration_s * 1000) if duration_s > 0 else None
     incident = Incident(*incident_window(start_ms, duration_s)) if scenario == "incident" else None
+    improvement = (Improvement(fix_time(start_ms, duration_s), *FIXED_TOUCHPOINT)
+                   if scenario == "fix" else None)
     return Simulation(seed=seed, start_ms=start_ms, end_ms=end_ms, rate=rate, incident=incident,
-                      id_prefix=id_prefix)
+                      id_prefix=id_prefix, improvement=improvement)
 
 
 def generate_events(scenario: str, seed: int, start_ms: int, duration_s: float,

@@ -12,6 +12,14 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from connectors.simulator.customers import (
+    CLV_CHANNELS,
+    CLV_SHARE,
+    Aftermath,
+    Planned,
+    customer_clv,
+    is_problem,
+)
 from connectors.simulator.model import (
     CHANNEL_WEIGHTS,
     COMMENT_SHARE,
@@ -88,6 +96,25 @@ class Incident:
         return self.drop if hit else 0.0
 
 
+@dataclass(frozen=True)
+class Improvement:
+    """What the ``fix`` scenario improves, from event time ``at_ms`` on.
+
+    One channel's touchpoint has a CSAT satisfied share higher by ``lift`` (0.15 = 15 points).
+    Nothing else changes.
+    """
+
+    at_ms: int
+    channel: str = "web"
+    touchpoint: str = "order_status"
+    lift: float = 0.15
+
+    def lift_at(self, t_ms: int, event: TouchpointEvent) -> float:
+        """Satisfied-share lift for ``event`` at event time ``t_ms``; 0.0 before the fix or elsewhere."""
+        hit = event["channel"] == self.channel and event["touchpoint"] == self.touchpoint
+        return self.lift if hit and t_ms >= self.at_ms else 0.0
+
+
 def blank_event(channel: str, kind: str, touchpoint: str, journey_stage: str) -> TouchpointEvent:
     """Every field of TouchpointEvent, in canonical form, with its default."""
     return {
@@ -106,8 +133,13 @@ class Simulation:
     """
 
     def __init__(self, *, seed: int, start_ms: int, end_ms: int | None, rate: float,
-                 incident: Incident | None, id_prefix: str) -> None:
+                 incident: Incident | None, id_prefix: str, improvement: Improvement | None = None) -> None:
         self._rng = random.Random(seed)
+        self._improvement = improvement
+        # What unhappy customers do next draws from a generator of its own and adds events, so the
+        # rest of a seeded run is the same event for event as without it
+        self._aftermath = Aftermath(random.Random(f"aftermath-{seed}"))
+        self._after_count = 0
         self._start_ms, self._end_ms = start_ms, end_ms
         self._rate = rate
         self._incident = incident
@@ -121,6 +153,9 @@ class Simulation:
         """Canonical events (JSON form, epoch-ms times), ordered by ``received_at``."""
         pending: list[tuple[int, int, TouchpointEvent]] = []
         for occurred_at in self._arrivals():
+            for planned in self._aftermath.due_until(occurred_at):
+                follow = self._aftermath_event(planned)
+                heapq.heappush(pending, (follow["received_at"], -self._after_count, follow))
             event = self._event(occurred_at)
             heapq.heappush(pending, (event["received_at"], self._count, event))
             # every later event is received after it occurred, i.e. after this arrival: safe to emit
@@ -152,6 +187,7 @@ class Simulation:
         else:
             event = self._response(channel, occurred_at)
         self._count += 1
+        self._customer_side(event, occurred_at)
         event["event_id"] = f"{self._id_prefix}-{self._count}"
         event["occurred_at"] = occurred_at
         event["received_at"] = occurred_at + self._delivery_delay_ms(occurred_at)
@@ -178,6 +214,8 @@ class Simulation:
             event["agent_id"] = self._agent(channel)
         if self._incident is not None:
             satisfied -= self._incident.drop_at(t, event)
+        if self._improvement is not None:
+            satisfied += self._improvement.lift_at(t, event)
         self._scores(event, tp, clamp_share(satisfied), promoters, passives)
         known = self._recent and rng.random() < RESPONSE_FROM_KNOWN_CUSTOMER
         event["customer_id"] = rng.choice(self._recent) if known else self._new_customer()
@@ -230,7 +268,39 @@ class Simulation:
         event["resolved"], event["complaint"], event["language"] = resolved, complaint, language
         if complaint:
             event["comment"] = sample_comment(rng, language, "bad", COMPLAINT_COMMENT_SHARE)
+            self._aftermath.after_complaint(customer, t)
         self._plan_repeat(customer, reason, t, resolved)
+        return event
+
+    def _customer_side(self, event: TouchpointEvent, t: int) -> None:
+        """The customer's CLV on the event, and their next move after a problem response."""
+        customer, rng = event["customer_id"], self._aftermath.rng
+        if customer and event["channel"] in CLV_CHANNELS and rng.random() < CLV_SHARE:
+            event["attributes"]["clv"] = f"{customer_clv(customer):.2f}"
+        if customer and event["kind"] == "response" and is_problem(event["csat"], event["nps"], event["ces"]):
+            self._aftermath.after_problem(customer, t)
+
+    def _aftermath_event(self, planned: Planned) -> TouchpointEvent:
+        """A complaint call about an earlier bad experience, or a happy follow-up survey answer."""
+        rng, customer, t = self._aftermath.rng, planned.customer_id, planned.due_ms
+        language = "vi" if rng.random() < VIETNAMESE_SHARE else "en"
+        if planned.kind == "complaint":
+            event = blank_event("call_center", "contact", "agent_support", "support")
+            event["contact_reason"], event["complaint"] = "complaint", True
+            event["resolved"] = rng.random() < 0.6
+            event["interaction_id"] = f"call_center-{rng.getrandbits(40):010x}"
+            event["agent_id"] = f"agent-{rng.randint(1, 40):03d}"
+            event["comment"] = sample_comment(rng, language, "bad", COMPLAINT_COMMENT_SHARE)
+            self._aftermath.after_complaint(customer, t)
+        else:
+            event = blank_event("email", "response", "followup_survey", "support")
+            event["csat"] = 5 if rng.random() < 0.6 else 4
+            event["nps"] = (10 if rng.random() < 0.5 else 9) if rng.random() < 0.5 else None
+        self._after_count += 1
+        event["customer_id"], event["language"] = customer, language
+        self._customer_side(event, t)
+        event["event_id"] = f"{self._id_prefix}-a{self._after_count}"
+        event["occurred_at"], event["received_at"] = t, t + rng.randint(100, 3000)
         return event
 
     def _contact_subject(self, t: int) -> tuple[str, str, bool]:

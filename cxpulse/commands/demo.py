@@ -1,4 +1,9 @@
-"""``cxpulse demo`` (``make demo``): the stack, some history, live traffic, and ``cxpulse top``."""
+"""``cxpulse demo`` (``make demo``): the stack, some history, live traffic, and ``cxpulse top``.
+
+The history is the simulator's ``fix`` scenario: web order status gets better half-way through it.
+The demo records that fix (``cxpulse fixes add``), compares before and after (``fixes compare``)
+and opens ``cxpulse top --journey``: the figures per channel, the journey map and the alerts.
+"""
 
 from __future__ import annotations
 
@@ -14,23 +19,56 @@ from cxpulse import console, stack, wiring
 from cxpulse.settings import Settings
 
 
-def backfill(settings: Settings) -> None:
+def history(settings: Settings, now_ms: int, seed: int | None = None) -> SimulatorConfig:
+    """The demo's history: the last ``demo_backfill_hours`` of the ``fix`` scenario, received by now."""
+    hours = settings.demo_backfill_hours
+    return SimulatorConfig(
+        scenario="fix", seed=now_ms // 3_600_000 if seed is None else seed,
+        start_ms=now_ms - int(hours * 3_600_000), duration_s=hours * 3600, rate=settings.demo_rate / 4,
+        realtime=False, received_before_ms=now_ms)
+
+
+def backfill(settings: Settings) -> int | None:
     """Publish the last ``demo_backfill_hours`` of simulated history, so every window has data.
 
-    Through the simulator connector in the runtime, as fast as it goes; stops at now.
+    Through the simulator connector in the runtime, as fast as it goes; stops at now. The history
+    is the ``fix`` scenario (:func:`history`); returns its start (epoch ms), or None without history.
     """
-    hours = settings.demo_backfill_hours
-    if hours <= 0:
-        return
-    now_ms = int(time.time() * 1000)
-    connector = SimulatorConnector(SimulatorConfig(
-        scenario="steady", seed=now_ms // 3_600_000, start_ms=now_ms - int(hours * 3_600_000),
-        duration_s=hours * 3600, rate=settings.demo_rate / 4, realtime=False,
-        received_before_ms=now_ms))
+    if settings.demo_backfill_hours <= 0:
+        return None
+    config = history(settings, int(time.time() * 1000))
+    connector = SimulatorConnector(config)
     runtime = ConnectorRuntime(connector, wiring.publisher(settings, connector.name))
-    with console.progress(f"  history: {hours:g} h of simulated events", unit="events") as tracker:
+    with console.progress(f"  history: {settings.demo_backfill_hours:g} h of simulated events",
+                          unit="events") as tracker:
         runtime.run_pull(InMemoryCursorStore(), batch_size=10_000, on_record=tracker.advance)
     console.stdout.print(f"  history: {runtime.summary.line()}")
+    return config.start_ms
+
+
+def record_fix(settings: Settings, start_ms: int) -> None:
+    """Record the history's fix and show its before/after comparison (what ``fixes compare`` prints)."""
+    from connectors.simulator import fix_time
+    from connectors.simulator.scenarios import FIXED_TOUCHPOINT
+    from cxpulse import cx_view
+    from sql import fixes
+
+    span_s = int(settings.demo_backfill_hours * 3600)
+    at_s = fix_time(start_ms, span_s) // 1000
+    db = wiring.database(settings)
+    try:
+        fix = fixes.add_fix(db, {"channel": FIXED_TOUCHPOINT[0], "touchpoint": FIXED_TOUCHPOINT[1]}, at_s,
+                            "order status page shows the courier's live position")
+        window_s = span_s // 2
+        results = fixes.compare_fix(db, fix, window_s, 0, settings.min_n)
+        fixes.store_comparisons(db, fix, results, window_s, 0)
+    finally:
+        db.close()
+    console.stdout.print(f"  fix: recorded {fix.fix_id} ({fix.scope_text()} at {cx_view.stamp(at_s)}); "
+                         f"before/after, {window_s / 3600:g} h each side:", markup=False)
+    console.show(cx_view.compare_table(results))
+    console.stdout.print(f"  verdict: {fixes.overall([r.verdict for r in results])} "
+                         f"(`cxpulse fixes compare {fix.fix_id} --window {window_s // 60}m`)", markup=False)
 
 
 def demo_ingest(settings: Settings, progress: Callable[[str], None] = console.stdout.print) -> None:
@@ -72,6 +110,7 @@ def where_things_are(settings: Settings) -> str:
         f"  ingest API      http://127.0.0.1:{settings.ingest_port}/openapi.json "
         "(keys: .venv/bin/cxpulse ingest keys add --help)\n"
         "  figures         .venv/bin/cxpulse metrics --by channel --from now-1h\n"
+        "  CX layer        .venv/bin/cxpulse journey | impact | scorecard | fixes list\n"
         "The simulator's incident (CSAT -25 points on web/checkout and one kiosk) starts 5 minutes\n"
         "after it and lasts 15: watch the alert fire, reach the webhook, and resolve.\n"
         "Stop everything with `make down`. Live view in 5 s (Ctrl-C leaves it; the stack keeps running).\n"
@@ -84,9 +123,11 @@ def cmd_demo(_args: argparse.Namespace, settings: Settings) -> int:
 
     console.stdout.print(f"cxpulse demo: starting the local stack in {settings.run_path}")
     stack.up(settings)
-    backfill(settings)
+    start_ms = backfill(settings)
     with console.progress("  worker: storing the history", unit="events stored") as tracker:
         wiring.drain(settings, timeout=900, progress=tracker.remaining)
+    if start_ms is not None:
+        record_fix(settings, start_ms)
     demo_ingest(settings)
     stack.start_component(settings, "simulator", health=False)
     console.stdout.print(f"  simulator  sending ~{settings.demo_rate:g} events/s (log: "
@@ -94,7 +135,8 @@ def cmd_demo(_args: argparse.Namespace, settings: Settings) -> int:
     console.stdout.print(where_things_are(settings), markup=False)
     time.sleep(5)
     code = run_top(lambda: wiring.database(settings), 2.0, once=False,
-                   webhook_log=settings.run_path / "alerts" / "webhook.jsonl")
+                   webhook_log=settings.run_path / "alerts" / "webhook.jsonl", min_n=settings.min_n,
+                   journey=True)
     console.stdout.print("\nThe stack is still running: `make down` stops it.")
     return code
 

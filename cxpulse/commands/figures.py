@@ -15,8 +15,8 @@ from cxpulse.timeparse import parse_time
 
 FIGURE_COLUMNS = (
     ("events", "events"), ("csat_pct", "CSAT %"), ("csat_responses", "n"), ("nps", "NPS"),
-    ("nps_responses", "n"), ("ces_mean", "CES"), ("ces_responses", "n"), ("contacts", "contacts"),
-    ("complaint_rate", "compl %"),
+    ("nps_responses", "n"), ("ces_mean", "CES"), ("ces_responses", "n"), ("fcr_pct", "FCR %"),
+    ("contacts", "contacts"), ("complaint_rate", "compl %"),
 )
 """The headline figures of ``metrics --format table``: (field, column title)."""
 
@@ -29,8 +29,11 @@ def _cell(value: Any) -> str:
     return str(value) if value != "" else "(none)"
 
 
-def figures_table(rows: list[dict[str, Any]], by: list[str], grain: str) -> Any:
-    """Time bucket (unless total), the dimensions, then the headline figures; a rich Table."""
+def figures_table(rows: list[dict[str, Any]], by: list[str], grain: str, min_n: int = 5) -> Any:
+    """Time bucket (unless total), the dimensions, then the headline figures; a rich Table.
+
+    A figure listed in a row's ``masked`` shows as ``n<min_n``.
+    """
     keys = (["bucket"] if grain != "total" else []) + by
     body = []
     for row in rows:
@@ -40,19 +43,21 @@ def figures_table(rows: list[dict[str, Any]], by: list[str], grain: str) -> Any:
             if key == "bucket" and value is not None:
                 value = datetime.fromtimestamp(int(value), UTC).strftime("%Y-%m-%d %H:%M")
             cells.append(_cell(value))
-        body.append(cells + [_cell(row.get(name)) for name, _ in FIGURE_COLUMNS])
+        body.append(cells + [f"n<{min_n}" if name in row.get("masked", ()) else _cell(row.get(name))
+                             for name, _ in FIGURE_COLUMNS])
     labels = [label for _, label in FIGURE_COLUMNS]
     return console.table([*keys, *labels], body, right=labels)
 
 
 def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     """Figures from ClickHouse, as JSON or a table."""
-    from sql.figures import figures
+    from sql.figures import figures, mask
 
     by = [d.strip() for d in args.by.split(",") if d.strip()] if args.by else []
     db = wiring.database(settings)
     try:
-        rows = figures(db, parse_time(args.start), parse_time(args.end), by, args.grain)
+        rows = [mask(r, settings.min_n)
+                for r in figures(db, parse_time(args.start), parse_time(args.end), by, args.grain)]
     finally:
         db.close()
     if args.format == "json":
@@ -60,7 +65,7 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     elif not rows:
         console.stdout.print("no events in that time range")
     else:
-        console.show(figures_table(rows, by, args.grain))
+        console.show(figures_table(rows, by, args.grain, settings.min_n))
     return 0
 
 
@@ -97,7 +102,8 @@ def cmd_top(args: argparse.Namespace, settings: Settings) -> int:
     from cxpulse.top import run_top
 
     return run_top(lambda: wiring.database(settings), args.interval, args.once,
-                   settings.run_path / "alerts" / "webhook.jsonl")
+                   settings.run_path / "alerts" / "webhook.jsonl", min_n=settings.min_n,
+                   journey=args.journey)
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -129,4 +135,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = commands.add_parser("top", help="live CSAT/NPS/CES per channel, refreshed from ClickHouse")
     p.add_argument("--interval", type=float, default=2.0, help="refresh seconds (default 2)")
     p.add_argument("--once", action="store_true", help="print one screen and exit")
+    p.add_argument("--journey", action="store_true",
+                   help="also show the journey map of the last 24 h (stage x touchpoint)")
     p.set_defaults(func=cmd_top)

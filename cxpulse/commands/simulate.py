@@ -28,7 +28,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--rate", type=float, default=50.0, help="mean events/s (default 50)")
     p.add_argument("--duration", default="0",
                    help="how long, e.g. 90s, 10m, 24h; 0 = until Ctrl-C (default)")
-    p.add_argument("--scenario", default="steady", help="steady | incident (default steady)")
+    p.add_argument("--scenario", default="steady", help="steady | incident | fix (default steady)")
     p.add_argument("--seed", type=int, default=None, help="seed for a reproducible run")
     p.add_argument("--output", default=None,
                    help="write JSON lines to this file (- for stdout) instead of Kafka; "

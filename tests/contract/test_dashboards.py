@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from dashboards import alerts, build, closed_loop, contact_center, queries
+from dashboards import alerts, build, closed_loop, contact_center, journey_map, queries
 from dashboards.macros import TimeRange, expand
 from dashboards.panels import CLICKHOUSE, GRID_WIDTH, PROMETHEUS, annotation_queries, sql_queries, walk_panels
-from sql.figures import FCR_COUNTS
+from dashboards.variables import MIN_N_SQL, SCOPE_FILTER, SCOPE_VARIABLES
+from sql.figures import FCR_COUNTS, MIN_N
 from sql.migrate import MIGRATIONS_DIR
 
 BOARDS = {name: make() for name, make in build.BOARDS.items()}
@@ -21,14 +22,15 @@ ANNOTATIONS = [(name, item, sql) for name, board in BOARDS.items() for item, sql
 ALL_SQL = [(name, sql) for name, _item, sql in QUERIES + ANNOTATIONS]
 ALL_SQL_IDS = [*QUERY_IDS, *(f"{name}:annotation:{item['name']}" for name, item, _sql in ANNOTATIONS)]
 MINUTE_TABLES = {"minute_counts", "fcr_contacts"}
-REPLACING_TABLES = ("fcr_contacts", "followups", "alerts")
+EVENT_TABLES = {"minute_counts", "fcr_contacts", "touchpoint_events"}
+REPLACING_TABLES = ("fcr_contacts", "followups", "alerts", "fixes", "fix_comparisons")
 """ReplacingMergeTree tables: a board reads their latest rows, with FINAL."""
 PROVISIONING = Path(build.__file__).parent / "provisioning"
 FORBIDDEN = ("DateTime64", "toStartOfInterval", "$__timeInterval", "$__interval", "OVER (", "OVER(",
              "JSONExtract", "avg(", "avgIf(")
 """Constructs ClickHouse 18.16 lacks, macros that expand to them, window functions, and averages
 (ratios come from summed counts, never from averaging)."""
-_TABLE_REF = re.compile(r"\b(?:FROM|JOIN)\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
+_TABLE_REF = re.compile(r"\b(?:FROM|(?<!ARRAY )JOIN)\s+([A-Za-z_][\w.]*)", re.IGNORECASE)
 _CREATE_TABLE = re.compile(r"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([A-Za-z_]\w*)", re.IGNORECASE)
 _DROP_TABLE = re.compile(r"DROP TABLE (?:IF EXISTS )?(\w+)")
 
@@ -52,7 +54,8 @@ def board_variables(board: dict[str, Any]) -> dict[str, list[str]]:
 
 
 def test_every_board_is_registered() -> None:
-    assert {"ops_overview", "contact_center", "closed_loop"} <= BOARDS.keys()
+    assert {"ops_overview", "contact_center", "closed_loop", "journey_map", "pain_points", "fixes",
+            "partners_locations"} <= BOARDS.keys()
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
@@ -155,29 +158,43 @@ def test_queries_use_only_supported_macros_and_defined_variables(name: str, sql:
 @pytest.mark.parametrize("name", sorted(BOARDS))
 def test_variables_query_only_migrated_tables(name: str) -> None:
     for variable in BOARDS[name]["templating"]["list"]:
+        if variable["type"] == "textbox":
+            continue
         assert variable["datasource"] == CLICKHOUSE
         assert referenced_tables(variable["query"]) <= migration_tables()
         expand(variable["query"], TimeRange(0, 60), board_variables(BOARDS[name]))
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
-def test_every_board_has_the_channel_variable_multi_with_all(name: str) -> None:
-    [variable] = BOARDS[name]["templating"]["list"]
-    assert (variable["name"], variable["multi"], variable["includeAll"]) == ("channel", True, True)
-    assert variable["query"].startswith("SELECT DISTINCT channel FROM minute_counts")
+def test_every_board_has_the_scope_variables_multi_with_all_and_min_n(name: str) -> None:
+    found = {v["name"]: v for v in BOARDS[name]["templating"]["list"]}
+    for variable, _label, column in SCOPE_VARIABLES:
+        v = found[variable]
+        assert (v["type"], v["multi"], v["includeAll"]) == ("query", True, True)
+        assert v["query"].startswith(f"SELECT DISTINCT if({column} = '', '(none)', {column})")
+        assert "FROM minute_counts" in v["query"]
+    assert (found["min_n"]["type"], found["min_n"]["query"]) == ("textbox", str(MIN_N))
+
+
+RANGE_FILTERS = ("$__timeFilter(minute)", "toStartOfMinute(occurred_at) >= $__fromTime AND "
+                 "toStartOfMinute(occurred_at) <= $__toTime", journey_map.PERIODS_FILTER)
+"""How a read of an event table selects the range: minute buckets in it (the journey map: and the
+previous period of the same length)."""
 
 
 @pytest.mark.parametrize(("name", "sql"), ALL_SQL, ids=ALL_SQL_IDS)
-def test_every_source_is_filtered_on_the_range_and_the_channel_variable(name: str, sql: str) -> None:
+def test_every_source_is_filtered_on_the_range_and_the_scope_variables(name: str, sql: str) -> None:
     tables = _TABLE_REF.findall(sql)
-    if set(tables) <= MINUTE_TABLES:  # every read: the minute in range, a selected channel
-        assert sql.count("channel IN (${channel:singlequote})") == len(tables), sql[:80]
-        assert sql.count("$__timeFilter(minute)") == len(tables), sql[:80]
+    if set(tables) <= EVENT_TABLES:  # every read: the minute in range, the selected scope
+        assert sql.count(SCOPE_FILTER) == len(tables), sql[:80]
+        assert sum(sql.count(f) for f in RANGE_FILTERS) == len(tables), sql[:80]
+    elif set(tables) <= {"fixes", "fix_comparisons"}:  # fixes of the range (comparisons: per fix)
+        assert sql.count("FROM fixes FINAL WHERE at >= $__fromTime AND at <= $__toTime") == 1, sql[:80]
     elif "followups" in tables:  # every follow-up read: the trigger's minute in range, a selected channel
         flat = " ".join(sql.split())
         assert flat.count(f"followups FINAL WHERE {closed_loop.BOARD_BOUNDS.trigger_filter}") == 1, sql[:80]
         assert flat.count(closed_loop.BOARD_BOUNDS.trigger_filter) == tables.count("followups")
-        assert "channel IN (${channel:singlequote})" in closed_loop.BOARD_BOUNDS.trigger_filter
+        assert SCOPE_FILTER in closed_loop.BOARD_BOUNDS.trigger_filter
     else:  # an alert query: alerts overlapping the range, channel scopes on a selected channel
         assert set(tables) == {"alerts"}, sql[:80]
         assert alerts.ALERT_CHANNEL_FILTER in sql and "$__toTime" in sql and "$__fromTime" in sql
@@ -193,7 +210,15 @@ def test_ratios_divide_by_nullif_so_empty_groups_are_null() -> None:
     for _name, panel, sql in QUERIES:
         for line in sql.splitlines():
             if " / " in line:
-                assert "/ nullIf(sum(" in line or "/ nullIf(count()" in line, f"{panel['title']!r}: {line}"
+                assert "/ nullIf(" in line, f"{panel['title']!r}: {line}"
+
+
+def test_every_ratio_on_a_board_is_masked_below_min_n() -> None:
+    for _name, panel, sql in QUERIES:
+        for line in sql.splitlines():
+            if "/ nullIf(" in line and "wilson" not in line:
+                assert MIN_N_SQL in line or "scope_problems / nullIf(customer_problems, 0)" in line, \
+                    f"{panel['title']!r}: {line}"
 
 
 def test_provisioning_declares_the_datasource_uids_the_boards_use() -> None:
@@ -230,7 +255,9 @@ def test_fcr_contacts_is_read_with_final_and_filtered_on_the_contacts_minute(
         name: str, panel: dict[str, Any], sql: str) -> None:
     reads = re.findall(r"FROM fcr_contacts\b(\s+FINAL\b)?", sql)
     assert all(reads), f"{panel['title']!r}: read fcr_contacts with FINAL (latest outcome per contact)"
-    assert sql.count("WITH toStartOfMinute(occurred_at) AS minute") == len(reads), panel["title"]
+    on_minute = len(re.findall(r"FROM fcr_contacts FINAL\s+WHERE\s+(?:\$__timeFilter\(minute\)|"
+                               r"toStartOfMinute\(occurred_at\) >= \$__fromTime)", sql))
+    assert on_minute == len(reads), panel["title"]
 
 
 def test_fcr_outcomes_are_decided_against_now_with_the_rules_of_sql_figures() -> None:
@@ -239,7 +266,8 @@ def test_fcr_outcomes_are_decided_against_now_with_the_rules_of_sql_figures() ->
     assert queries.FCR_SUCCESS.sql.endswith("decides_at <= now())")
     assert queries.FCR_PENDING.sql.endswith("decides_at > now())")
     success, failure = queries.FCR_SUCCESS.sql, queries.FCR_FAILURE.sql
-    assert queries.FCR_PCT.sql == f"100 * {success} / nullIf({success} + {failure}, 0)"
+    assert queries.FCR_PCT.sql == (f"if({success} + {failure} >= {MIN_N_SQL}, "
+                                   f"100 * {success} / nullIf({success} + {failure}, 0), NULL)")
 
 
 def test_decided_now_rejects_a_count_with_another_bound_parameter(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -319,10 +347,13 @@ def test_alert_and_closed_loop_tables_show_every_column_they_query(
         assert re.search(rf"(?:\bAS |SELECT |, ){name}(?:,|\s|$)", outer), name
 
 
-def test_ops_overview_annotates_alerts() -> None:
-    [(item, sql)] = list(annotation_queries(BOARDS["ops_overview"]))
+def test_ops_overview_annotates_alerts_and_every_board_fixes() -> None:
+    [(item, sql), (_fixes, fixes_sql)] = list(annotation_queries(BOARDS["ops_overview"]))
     assert item["datasource"] == CLICKHOUSE and item["enable"] and item["name"]
     assert (item["target"]["editorType"], item["target"]["format"]) == ("sql", 1)
     aliases = re.findall(r"\bAS (\w+)", sql.split("FROM", 1)[0])
     assert aliases == ["time", "timeEnd", "text", "tags"]  # the columns Grafana maps to annotations
-    assert all(not list(annotation_queries(b)) for n, b in BOARDS.items() if n != "ops_overview")
+    assert re.findall(r"\bAS (\w+)", fixes_sql.split("FROM", 1)[0]) == ["time", "text", "tags"]
+    for name, board in BOARDS.items():
+        names = [a["name"] for a, _sql in annotation_queries(board)]
+        assert names == (["Satisfaction-drop alerts", "Fixes"] if name == "ops_overview" else ["Fixes"])

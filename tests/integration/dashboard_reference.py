@@ -15,6 +15,7 @@ from typing import Any
 
 from dashboards.macros import TimeRange
 from schemas.event import validate_event
+from tests.integration.board_variables import MIN_N
 
 Event = dict[str, Any]
 DAY_S = 86_400
@@ -166,7 +167,8 @@ def fcr_roles(events: list[Event], now_ms: int) -> dict[str, str]:
 
 
 def _ratio(numerator: float, denominator: int, scale: float = 100.0) -> float | None:
-    return None if denominator == 0 else numerator / denominator * scale
+    """A ratio as the boards show it: masked (None) below the boards' min n, as METRICS.md says."""
+    return None if denominator < MIN_N else numerator / denominator * scale
 
 
 def _minus(a: float | None, b: float | None) -> float | None:
@@ -185,6 +187,7 @@ def satisfaction_figures(events: list[Event]) -> dict[str, float | None]:
         "nps": _ratio(sum(s >= 9 for s in nps) - sum(s <= 6 for s in nps), len(nps)),
         "ces_mean": _ratio(sum(ces), len(ces), 1.0),
         "volume": len(events),
+        "csat_n": len(csat), "nps_n": len(nps), "ces_n": len(ces),
         "response_count": sum(e["kind"] == "response" for e in events),
         "contact_count": len(contacts),
         "complaint_count": sum(e["complaint"] for e in contacts),

@@ -30,6 +30,7 @@ from streams.satisfaction.contributions import EVENT_COLUMNS, event_row
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, minute_rows
 from tests.conftest import unique_name
 from tests.fcr_table import worker_batches
+from tests.integration.board_variables import all_of, masked
 from tests.integration.dashboard_reference import (
     CONTACT_ONLY_CHANNEL,
     LATE_EVENT_ID,
@@ -126,7 +127,10 @@ def shows_figures(sql: str) -> bool:
     return any(table in sql for table in FIGURE_TABLES) and "FROM alerts" not in sql
 
 
-FIGURE_QUERIES = [(name, panel, sql) for name, panel, sql in all_panel_queries() if shows_figures(sql)]
+OPS_BOARDS = ("ops_overview", "contact_center")
+"""Boards whose figure panels this module checks; the CX boards: ``tests/integration/cx/``."""
+FIGURE_QUERIES = [(name, panel, sql) for name, panel, sql in all_panel_queries()
+                  if shows_figures(sql) and name in OPS_BOARDS]
 
 
 PANEL_QUERIES = FIGURE_QUERIES
@@ -141,7 +145,7 @@ def panel_titled(board: str, title: str) -> tuple[JSON, str]:
 def run_panel(db: Database, scenario: Scenario, panel: JSON, sql: str,
               channels: list[str] | None = None) -> list[dict[str, Any]]:
     window = panel_range(panel, scenario.dashboard_range, scenario.now)
-    expanded = expand(sql, window, {"channel": channels or scenario.channels})
+    expanded = expand(sql, window, all_of(scenario.events, channels or scenario.channels))
     return [normalise(row) for row in db.query(expanded)]
 
 
@@ -215,7 +219,7 @@ def test_csat_pct_by_channel_stat_equals_the_recomputed_csat(
     for channel, events in group(in_range(scenario.events, window, scenario.channels),
                                  lambda e: e["channel"]).items():
         scores = [e["csat"] for e in events if e["csat"] is not None]
-        expected[channel] = 100 * sum(s >= 4 for s in scores) / len(scores) if scores else None
+        expected[channel] = masked(sum(s >= 4 for s in scores), len(scores))
     assert rows == pytest.approx(expected)
     assert rows[CONTACT_ONLY_CHANNEL] is None  # no responses: no CSAT, not a CSAT of 0
     assert all(rows[c] is not None for c in SCORED_CHANNELS)
@@ -228,10 +232,10 @@ def brute_force_by_channel(scenario: Scenario, column: str) -> dict[str, Any]:
                                  lambda e: e["channel"]).items():
         role = [scenario.roles[e["event_id"]] for e in events if e["event_id"] in scenario.roles]
         decided = role.count("success") + role.count("failure")
-        fcr = 100 * role.count("success") / decided if decided else None
+        fcr = masked(role.count("success"), decided)
         answers = [e["attributes"].get("resolved_first_contact") for e in events
                    if e["kind"] == "response" and e["attributes"].get("resolved_first_contact")]
-        survey = 100 * answers.count("yes") / len(answers) if answers else None
+        survey = masked(answers.count("yes"), len(answers))
         if column == "fcr_gap":
             expected[channel] = None if fcr is None or survey is None else survey - fcr
         elif role:  # fcr_contacts has a row per eligible contact only
@@ -275,6 +279,10 @@ def test_channel_variable_lists_every_channel(engine: Database, scenario: Scenar
                 continue
             sql = expand(variable["query"], scenario.dashboard_range)
             assert [next(iter(r.values())) for r in engine.query(sql)] == scenario.channels
+    for variable in BOARDS["journey_map"]()["templating"]["list"]:
+        if variable["type"] == "query":  # every value the events have, an empty one as "(none)"
+            options = [next(iter(r.values())) for r in engine.query(variable["query"])]
+            assert options == all_of(scenario.events)[variable["name"]], variable["name"]
 
 
 def test_channel_selection_narrows_every_panel(engine: Database, scenario: Scenario) -> None:

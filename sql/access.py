@@ -18,7 +18,8 @@ from typing import Final
 
 from sql.client import ServerDatabase, checked_identifier
 
-BOARD_TABLES: Final = ("minute_counts", "fcr_contacts", "followups", "alerts", "touchpoint_events")
+BOARD_TABLES: Final = ("minute_counts", "fcr_contacts", "followups", "alerts", "touchpoint_events",
+                       "fixes", "fix_comparisons")
 """Every table a board's query reads (a contract test keeps this list equal to the boards' tables)."""
 HIDDEN_COLUMNS: Final = {"touchpoint_events": frozenset({"comment", "attribute_values"})}
 """Columns the boards never read and their user must not: free text written by customers."""

@@ -139,7 +139,8 @@ def latest_events(selection: Selection) -> str:
 PROBLEM: Final = ("(kind = 'response' AND (ifNull(csat, 5) <= 2 OR ifNull(nps, 10) <= 6 "
                   "OR ifNull(ces, 7) <= 3)) OR (kind = 'contact' AND complaint = 1) OR fcr_failed = 1")
 POSITIVE: Final = "kind = 'response' AND (ifNull(csat, 0) >= 4 OR ifNull(nps, 0) >= 9)"
-CLV_ATTRIBUTE: Final = "toFloat64OrNull(attribute_values[indexOf(attribute_keys, 'clv')])"
+CLV_ATTRIBUTE: Final = "clv"
+"""``attributes.clv`` as a number (migration 0020), readable by the boards' user."""
 EXPERIENCE_COLUMNS: Final = ("event_id", "occurred_at_ms", "customer_id", "kind", "complaint", "nps",
                              *SCOPE_DIMENSIONS)
 

@@ -114,6 +114,18 @@ class WorkerHealth:
                 "last_batch_at": self.last_batch_at, "uptime_s": round(time.time() - self.started, 1)}
 
 
+def take_records(config: WorkerConfig) -> int:
+    """Kafka records per batch: ``batch_size`` single events, or fewer envelopes of many events.
+
+    Without a schema registry producers may send envelopes of up to 500 events, so a batch of
+    ``batch_size`` records could hold millions of events (and their bytes in Faust's buffer); the
+    pipeline writes a batch in chunks of ``batch_size`` events anyway.
+    """
+    if config.batch_records:
+        return config.batch_records
+    return config.batch_size if config.schema_registry_url else max(1, config.batch_size // 50)
+
+
 def build_pipeline(config: WorkerConfig, fence: Fence) -> WorkerPipeline:
     """The pipeline with its real ClickHouse sink and Kafka outbox."""
     settings = cluster_settings(config.clickhouse_insert_quorum) if config.clickhouse_cluster else {}
@@ -129,7 +141,7 @@ def build_pipeline(config: WorkerConfig, fence: Fence) -> WorkerPipeline:
         checkpoints=Checkpoints(topic_id(config.bootstrap, config.topics.touchpoints)),
         fcr=FcrProcessor(config.fcr_window_ms, config.fcr_cached_contacts),
         followups=FollowUpProcessor(config.followup_sla), fence=fence,
-        failpoints=Failpoints(config.failpoint_file),
+        failpoints=Failpoints(config.failpoint_file), max_events=config.batch_size,
     )
 
 
@@ -144,7 +156,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         broker_rebalance_timeout=config.rebalance_timeout_s,
         broker_max_poll_interval=config.max_poll_interval_s,
         consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=max(4096, config.batch_size * 2), web_enabled=True,
+        stream_buffer_maxsize=max(64, take_records(config) * 2), web_enabled=True,
     )
     fence = Fence(config.rebalance_grace_s, config.max_poll_interval_s * 0.8)
     app.fence = fence
@@ -179,7 +191,7 @@ def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeli
 
     @app.agent(source, concurrency=1)  # type: ignore[untyped-decorator]
     async def touchpoints(stream: Any) -> None:
-        async for events in stream.take_events(config.batch_size, within=config.batch_seconds):
+        async for events in stream.take_events(take_records(config), within=config.batch_seconds):
             records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
             try:
                 result = await commit(records)

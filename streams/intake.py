@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from schemas.codec import AvroCodec, RegistryUnavailable, UndecodableMessage
@@ -77,17 +77,40 @@ def decode_batch(records: list[Record], codec: AvroCodec,
     """Decode and validate every record; wait out a registry outage (``Interrupted`` if told to stop)."""
     intake = Intake()
     for record in records:
-        events = _decoded(record, codec, may_continue, intake)
-        for index, event in enumerate(events):
-            position = len(intake.entries)
-            value = record.value if len(events) == 1 else b""  # an envelope's event: kept apart
-            try:
-                intake.events[position] = validate_decoded(event)
-            except InvalidEvent as exc:
-                intake.rejected[position] = Rejected(position, exc.reason, str(exc))
-                value = value or codec.encode(event)
-            intake.entries.append(Entry(record.partition, record.offset, index, value))
+        _add(record, codec, may_continue, intake)
     return intake
+
+
+def decode_chunks(records: list[Record], codec: AvroCodec, max_entries: int,
+                  may_continue: Callable[[], bool]) -> Iterator[tuple[list[Record], Intake]]:
+    """``decode_batch`` cut at record boundaries into chunks of about ``max_entries`` events.
+
+    A chunk ends at the first record that brings it to ``max_entries`` (an envelope is never split),
+    so a take of many envelopes is written in bounded pieces, each decoded only when it is next.
+    """
+    chunk: list[Record] = []
+    intake = Intake()
+    for record in records:
+        chunk.append(record)
+        _add(record, codec, may_continue, intake)
+        if len(intake.entries) >= max_entries:
+            yield chunk, intake
+            chunk, intake = [], Intake()
+    if chunk:
+        yield chunk, intake
+
+
+def _add(record: Record, codec: AvroCodec, may_continue: Callable[[], bool], intake: Intake) -> None:
+    events = _decoded(record, codec, may_continue, intake)
+    for index, event in enumerate(events):
+        position = len(intake.entries)
+        value = record.value if len(events) == 1 else b""  # an envelope's event: kept apart
+        try:
+            intake.events[position] = validate_decoded(event)
+        except InvalidEvent as exc:
+            intake.rejected[position] = Rejected(position, exc.reason, str(exc))
+            value = value or codec.encode(event)
+        intake.entries.append(Entry(record.partition, record.offset, index, value))
 
 
 def _decoded(record: Record, codec: AvroCodec, may_continue: Callable[[], bool],

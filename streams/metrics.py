@@ -2,7 +2,7 @@
 
 from prometheus_client import Counter, Gauge, Histogram
 
-EVENTS_IN = Counter("cxpulse_worker_events_in_total", "Kafka records consumed")
+EVENTS_IN = Counter("cxpulse_worker_events_in_total", "Events consumed (each event of an envelope counts)")
 EVENTS_STORED = Counter("cxpulse_worker_events_stored_total", "New events written to ClickHouse")
 DUPLICATES_DROPPED = Counter(
     "cxpulse_worker_duplicates_dropped_total", "Records whose event_id was already counted"

@@ -29,7 +29,7 @@ from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, Removal, U
 from streams.fcr.store import stored_contacts
 from streams.fence import Fence
 from streams.followups.processor import FOLLOWUP_COLUMNS, FollowUpProcessor
-from streams.intake import Intake, Interrupted, Record, decode_batch
+from streams.intake import Intake, Interrupted, Record, decode_chunks
 from streams.metrics import DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED, SINK_BATCH_SIZE
 from streams.satisfaction.contributions import (
     EVENT_COLUMNS,
@@ -64,14 +64,26 @@ class BatchResult:
     events: list[TouchpointEvent] = field(default_factory=list)
     """The events counted by this batch (new or newer versions), for the detector's clock."""
 
+    def add(self, other: BatchResult) -> None:
+        """Fold in the result of the batch's next chunk."""
+        self.records += other.records
+        self.already_applied += other.already_applied
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.dead_lettered += other.dead_lettered
+        self.fcr_rows += other.fcr_rows
+        self.events.extend(other.events)
+
 
 class WorkerPipeline:
     """One batch at a time; thread-confined (the Faust agent runs it in one executor thread)."""
 
     def __init__(self, *, codec: AvroCodec, sink: ClickHouseSink, outbox: Outbox,
                  checkpoints: Checkpoints, fcr: FcrProcessor, followups: FollowUpProcessor,
-                 fence: Fence, failpoints: Failpoints | None = None) -> None:
+                 fence: Fence, failpoints: Failpoints | None = None,
+                 max_events: int = 10_000) -> None:
         self.codec = codec
+        self.max_events = max_events
         self.sink = sink
         self.outbox = outbox
         self.checkpoints = checkpoints
@@ -91,13 +103,23 @@ class WorkerPipeline:
         self.fcr.forget()
 
     def process(self, records: list[Record]) -> BatchResult:
-        """Commit the batch, retrying until it is (see the module docstring)."""
+        """Commit the batch, retrying until it is (see the module docstring).
+
+        A batch of many envelopes is committed in chunks of about ``max_events`` events, each with
+        its own checkpoints, so memory and the length of one write stay bounded.
+        """
         started = time.monotonic()
         if self._moved.is_set():
             self._moved.clear()
             self._forget()
-        EVENTS_IN.inc(len(records))
-        intake = decode_batch(records, self.codec, lambda: self._may_retry(started))
+        total = BatchResult()
+        for chunk, intake in decode_chunks(records, self.codec, self.max_events,
+                                           lambda: self._may_retry(started)):
+            EVENTS_IN.inc(len(intake.entries))
+            total.add(self._commit(chunk, intake, started))
+        return total
+
+    def _commit(self, records: list[Record], intake: Intake, started: float) -> BatchResult:
         sent: set[int] = set()
         delay = 0.5
         while True:

@@ -49,6 +49,8 @@ class AlertEngine:
         self.clock_s: int | None = None
         """End of the newest complete minute of event time seen, never past the wall clock."""
         self.evaluated_s: int | None = None
+        self.first_s: int | None = None
+        """The oldest complete minute seen before the first evaluation: where evaluation starts."""
         self.kiosk_last_seen_ms: dict[str, int] = {}
         self._outbox: list[dict[str, Any]] = []
         self._exported: set[tuple[str, str]] = set()
@@ -84,6 +86,10 @@ class AlertEngine:
         if events:
             newest_ms = min(now_ms, max(int(e["occurred_at"]) for e in events))
             newest_minute = newest_ms // 60_000 * 60
+            if self.evaluated_s is None:  # one batch may hold hours of history: evaluate all of it
+                oldest_minute = min(now_ms, min(int(e["occurred_at"]) for e in events)) // 60_000 * 60
+                self.first_s = oldest_minute if self.first_s is None else min(self.first_s,
+                                                                              oldest_minute)
             if self.clock_s is None or newest_minute > self.clock_s:
                 self.clock_s = newest_minute  # the minute in progress is not complete: not evaluated
 
@@ -101,6 +107,7 @@ class AlertEngine:
         """
         self.detector = Detector(self.detector.params, self.detector.board_url)
         self.evaluated_s, self._outbox, self._restored, self.leading = None, [], False, False
+        self.first_s = None
         for gauge in (ALERT_ACTIVE, SCOPE_CSAT_PCT, SCOPE_CSAT_RESPONSES):
             gauge.clear()
         self._exported = set()
@@ -130,7 +137,10 @@ class AlertEngine:
 
     def _evaluate(self, db: ServerDatabase) -> list[dict[str, Any]]:
         assert self.clock_s is not None
-        start = self.clock_s if self.evaluated_s is None else self.evaluated_s + 60
+        if self.evaluated_s is not None:
+            start = self.evaluated_s + 60
+        else:
+            start = min(self.clock_s, self.first_s if self.first_s is not None else self.clock_s)
         if self.clock_s - start > MAX_GAP_S:
             log.info("event-time clock jumped %d min: resuming 30 min before it",
                      (self.clock_s - start) // 60)

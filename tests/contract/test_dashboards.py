@@ -12,6 +12,7 @@ from dashboards import alerts, build, closed_loop, contact_center, journey_map, 
 from dashboards.macros import TimeRange, expand
 from dashboards.panels import CLICKHOUSE, GRID_WIDTH, PROMETHEUS, annotation_queries, sql_queries, walk_panels
 from dashboards.variables import MIN_N_SQL, SCOPE_FILTER, SCOPE_VARIABLES
+from sql.access import BOARD_TABLES
 from sql.figures import FCR_COUNTS, MIN_N
 from sql.migrate import MIGRATIONS_DIR
 
@@ -357,3 +358,13 @@ def test_ops_overview_annotates_alerts_and_every_board_fixes() -> None:
     for name, board in BOARDS.items():
         names = [a["name"] for a, _sql in annotation_queries(board)]
         assert names == (["Satisfaction-drop alerts", "Fixes"] if name == "ops_overview" else ["Fixes"])
+
+
+@pytest.mark.parametrize("name", sorted(BOARDS))
+def test_boards_read_only_tables_their_user_is_given(name: str) -> None:
+    board = BOARDS[name]
+    queries = [sql for _panel, sql in [*sql_queries(board), *annotation_queries(board)]]
+    queries += [v["query"] for v in board["templating"]["list"] if v["type"] != "textbox"]
+    for sql in queries:
+        tables = referenced_tables(sql) & migration_tables()
+        assert tables <= set(BOARD_TABLES), f"{sql[:80]!r} reads {tables - set(BOARD_TABLES)}"

@@ -50,8 +50,10 @@ def test_grafana_user_runs_every_board_query(running_stack: Settings, grafana: S
     failed = []
     for name, build in BOARDS.items():
         board = build()
+        variables = {v["name"]: [v["query"]] if v["type"] == "textbox" else ["web", "kiosk"]
+                     for v in board["templating"]["list"]}
         for panel, sql in [*sql_queries(board), *annotation_queries(board)]:
-            expanded = expand(sql, window, {"channel": ["web", "kiosk"]})
+            expanded = expand(sql, window, variables)
             try:  # max_execution_time: the plugin sets it on every query
                 grafana.client.execute(expanded, settings={"max_execution_time": 30})
             except ServerException as exc:

@@ -26,11 +26,12 @@ from cxpulse.commands import (
     pipeline,
     simulate,
     stack,
+    voc,
 )
 from cxpulse.settings import Settings
 from cxpulse.stack import StackError
 
-GROUPS = (stack, cluster, pipeline, figures, cx, dashboards, connector, simulate, ingest, demo)
+GROUPS = (stack, cluster, pipeline, figures, cx, voc, dashboards, connector, simulate, ingest, demo)
 """The command modules, in the order ``cxpulse --help`` lists them."""
 
 

@@ -4,8 +4,9 @@ Allowed directions (docs/architecture.md): ``schemas`` <- ``connectors`` <- ``cx
 ``schemas`` <- ``sql`` <- ``streams`` <- ``cxpulse``; ``dashboards`` may import ``sql`` and
 ``schemas``; ``voc`` (comment analytics, off the hot path) imports ``sql`` and ``schemas`` and only
 ``cxpulse`` imports it, so neither the worker nor a connector loads its models; ``bench`` imports
-what it measures but wires through ``cxpulse.wiring`` (never the command modules); ``infra/`` holds no Python at all; tests import anything. Every import counts,
-function-level ones too, parsed with ``ast`` (nothing is imported to check it).
+what it measures but wires through ``cxpulse.wiring`` (never the command modules); ``infra/`` holds
+no Python at all; tests import anything. Every import counts, function-level ones too, parsed with
+``ast`` (nothing is imported to check it).
 """
 
 from __future__ import annotations

@@ -43,21 +43,25 @@ RANK_SCOPES: Final = {"touchpoint": ("touchpoint",), "journey_stage": ("journey_
 RECENT_S: Final = 7 * 86_400
 BASELINE_S: Final = 28 * 86_400
 """Emerging terms: this week against the four weeks before it."""
-COMMENT_COLUMNS: Final = ("event_id", "occurred_at_ms", "customer_id", "kind", "channel", "touchpoint",
-                          "journey_stage", "partner_id", "location_id", "region", "csat", "nps", "ces",
-                          "complaint", "comment")
-DOC_COLUMNS: Final = ("doc_language", "terms", "words", "folded", "sentiment", "sentiment_score",
+EVENT_COLUMNS: Final = ("event_id", "occurred_at_ms", "customer_id", "kind", "channel", "touchpoint",
+                        "journey_stage", "partner_id", "location_id", "region", "csat", "nps", "ces",
+                        "complaint")
+COMMENT_COLUMNS: Final = (*EVENT_COLUMNS, "comment")
+DOC_COLUMNS: Final = ("comment", "doc_language", "terms", "words", "folded", "sentiment", "sentiment_score",
                       "model_version")
 
 
 def comments_sql(selection: Selection) -> str:
-    """One row per event in the selection with an indexed comment: its columns, the doc's, ``voice``."""
-    columns = ", ".join(COMMENT_COLUMNS)
+    """One row per event in the selection with an indexed comment: its columns, the doc's, ``voice``.
+
+    The comment's text comes from ``comment_docs`` (the boards' user reads no ``touchpoint_events``
+    text); an event whose latest version has no indexed comment has no row.
+    """
+    columns = ", ".join(EVENT_COLUMNS)
     return (
         f"SELECT {columns}, {', '.join(DOC_COLUMNS)}, {VOICE} AS voice "  # noqa: S608 - code constants
-        f"FROM (SELECT {columns}, event_id, version, csat, nps, kind FROM {latest_events(selection)} "
-        "WHERE comment != '') AS events "
-        "ALL INNER JOIN (SELECT event_id, version, language AS doc_language, terms, words, folded, "
+        f"FROM (SELECT {columns}, version FROM {latest_events(selection)}) AS events "
+        "ALL INNER JOIN (SELECT event_id, version, comment, language AS doc_language, terms, words, folded, "
         "sentiment, sentiment_score, model_version FROM comment_docs FINAL WHERE event_id GLOBAL IN "
         f"(SELECT event_id FROM touchpoint_events WHERE {selection.events})) AS docs "
         "USING (event_id, version)"
@@ -65,7 +69,9 @@ def comments_sql(selection: Selection) -> str:
 
 
 def _lift(with_a: str, total_a: str, with_b: str, total_b: str) -> str:
-    return f"((({with_a}) + 0.5) / (({total_a}) + 1)) / ((({with_b}) + 0.5) / (({total_b}) + 1))"
+    # the + 1 keeps each denominator above 0; nullIf says so to every reader (and the board checks)
+    return (f"((({with_a}) + 0.5) / nullIf(({total_a}) + 1, 0)) / "
+            f"nullIf((({with_b}) + 0.5) / nullIf(({total_b}) + 1, 0), 0)")
 
 
 def _join(keys: Sequence[str]) -> str:

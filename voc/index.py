@@ -20,7 +20,7 @@ from sql.client import Database
 from voc.sentiment import SentimentModel
 from voc.text import analyse
 
-DOC_COLUMNS: Final = ("event_id", "version", "occurred_at", "language", "terms", "words", "folded",
+DOC_COLUMNS: Final = ("event_id", "version", "occurred_at", "language", "comment", "terms", "words", "folded",
                       "sentiment", "sentiment_score", "model_version", "indexed_version")
 BATCH: Final = 5_000
 PENDING_SQL: Final = (
@@ -31,8 +31,8 @@ PENDING_SQL: Final = (
 )
 """Comments not indexed yet (a copy the worker wrote twice is one comment)."""
 UNSCORED_SQL: Final = (
-    "SELECT event_id, version, toUInt32(occurred_at) AS occurred_s, language, terms, words, folded "
-    "FROM comment_docs FINAL WHERE model_version != %(model)s AND (event_id, version) GLOBAL IN "
+    "SELECT event_id, version, toUInt32(occurred_at) AS occurred_s, language, comment, terms, words, "
+    "folded FROM comment_docs FINAL WHERE model_version != %(model)s AND (event_id, version) GLOBAL IN "
     "(SELECT event_id, version FROM touchpoint_events WHERE comment != '' AND csat IS NULL AND nps IS NULL) "
     "ORDER BY event_id, version LIMIT %(limit)s"
 )
@@ -92,7 +92,7 @@ def index(db: Database, model: SentimentModel | None = None, batch: int = BATCH,
         predicted = _predictions(model, [a.terms for a in analysed], [bool(r["unscored"]) for r in pending])
         analysing += time.perf_counter() - tick
         version = time.time_ns()
-        _insert(db, [(r["event_id"], int(r["version"]), int(r["occurred_s"]), a.language,
+        _insert(db, [(r["event_id"], int(r["version"]), int(r["occurred_s"]), a.language, r["comment"],
                       list(a.terms), a.words, a.folded, *p, version)
                      for r, a, p in zip(pending, analysed, predicted, strict=True)])
         total += len(pending)
@@ -112,7 +112,7 @@ def rescore(db: Database, model: SentimentModel, batch: int = BATCH) -> IndexRun
         predicted = model.predict([tuple(r["terms"]) for r in rows])
         analysing += time.perf_counter() - tick
         version = time.time_ns()
-        _insert(db, [(r["event_id"], int(r["version"]), int(r["occurred_s"]), r["language"],
+        _insert(db, [(r["event_id"], int(r["version"]), int(r["occurred_s"]), r["language"], r["comment"],
                       list(r["terms"]), r["words"], r["folded"], label, score, model.version, version)
                      for r, (label, score) in zip(rows, predicted, strict=True)])
         total += len(rows)

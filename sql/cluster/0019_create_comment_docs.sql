@@ -6,6 +6,7 @@ CREATE TABLE IF NOT EXISTS ${database}.comment_docs_local ON CLUSTER ${cluster} 
     version UInt64,
     occurred_at DateTime,
     language String,
+    comment String,
     terms Array(String),
     words String,
     folded String,

@@ -1,6 +1,7 @@
 -- Comments as the voice-of-the-customer index reads them (`cxpulse voc index`, voc/index.py): one row
 -- per stored version of an event with a comment, keyed like touchpoint_events (event_id, version), so a
 -- reader joins it to the latest version of each event and takes scores and dimensions from there.
+-- comment: the comment as stored (redacted at the edge), what the VOC board and report show.
 -- terms: the distinct words and two-word phrases of the comment (Vietnamese words from underthesea's
 -- segmenter, e.g. 'giao hàng', 'giao hàng chậm'); words / folded: its words in order, lower-case, with
 -- and without diacritics, separated by one space (search). sentiment: the predicted class of a comment
@@ -11,6 +12,7 @@ CREATE TABLE IF NOT EXISTS comment_docs (
     version UInt64,
     occurred_at DateTime,
     language String,
+    comment String,
     terms Array(String),
     words String,
     folded String,

@@ -165,7 +165,7 @@ def examples_sql(keys: Sequence[str], selection: Selection, per_term: int) -> st
     head = "".join(f"{k}, " for k in checked)
     return (f"SELECT {head}term, event_id, occurred_at_ms, comment, csat, nps "  # noqa: S608
             f"FROM ({comments_sql(selection)}) ARRAY JOIN terms AS term "
-            f"WHERE voice = 'unhappy' AND term IN %(terms)s "
+            f"WHERE voice = 'unhappy' AND has(%(terms)s, term) "
             f"ORDER BY {head}term, occurred_at_ms DESC, event_id LIMIT {int(per_term)} BY {head}term")
 
 

@@ -41,10 +41,10 @@ MIN_N = 5
 def crafted() -> list[dict[str, Any]]:
     def event(n: str, day: int, comment: str, **fields: Any) -> dict[str, Any]:
         t = (START_S + day * DAY + 3600) * 1000
-        return validate_event({"event_id": f"voc-{n}", "occurred_at": t, "received_at": t + 1000, "channel": "web",
-                               "source": "voc-test", "kind": "response", "touchpoint": "order_status",
-                               "journey_stage": "delivery", "comment": comment, "customer_id": f"vc-{n}",
-                               **fields})
+        return validate_event({
+            "event_id": f"voc-{n}", "occurred_at": t, "received_at": t + 1000, "channel": "web",
+            "source": "voc-test", "kind": "response", "touchpoint": "order_status",
+            "journey_stage": "delivery", "comment": comment, "customer_id": f"vc-{n}", **fields})
 
     events = [event("a", 3, "Giao hàng chậm quá, chờ cả tuần", csat=1, language="vi"),
               event("b", 4, "giao hang cham, shipper khong goi", csat=2),

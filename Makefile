@@ -3,9 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := clickhouse-server clickhouse-client prometheus prometheus-alertmanager mosquitto
+APT_PACKAGES := clickhouse-server clickhouse-client prometheus prometheus-alertmanager mosquitto fonts-dejavu-core libpango-1.0-0 libpangoft2-1.0-0
 CLUSTER_APT_PACKAGES := zookeeper
-TEST_APT_PACKAGES := chromium chromium-driver zookeeper redis-server
+TEST_APT_PACKAGES := chromium chromium-driver zookeeper redis-server poppler-utils
 CXPULSE := $(BIN)/cxpulse
 COMPOSE_VENV := .venv-compose
 # docker-compose 1.29.2 pins old libraries (PyYAML 5, whose sdist needs Cython < 3 to build): its own venv

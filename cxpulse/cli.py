@@ -24,13 +24,15 @@ from cxpulse.commands import (
     figures,
     ingest,
     pipeline,
+    report,
     simulate,
     stack,
+    voc,
 )
 from cxpulse.settings import Settings
 from cxpulse.stack import StackError
 
-GROUPS = (stack, cluster, pipeline, figures, cx, dashboards, connector, simulate, ingest, demo)
+GROUPS = (stack, cluster, pipeline, figures, cx, voc, report, dashboards, connector, simulate, ingest, demo)
 """The command modules, in the order ``cxpulse --help`` lists them."""
 
 

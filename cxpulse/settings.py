@@ -179,6 +179,11 @@ class Settings(BaseSettings):
         return self.run_path / "worker-data"
 
     @property
+    def voc_models_path(self) -> Path:
+        """Trained sentiment models, one folder per version, and ``active.json`` (``voc.sentiment``)."""
+        return self.run_path / "voc" / "models"
+
+    @property
     def cluster_path(self) -> Path:
         """The local cluster's run folder (`cxpulse cluster up`)."""
         return self.run_path / "cluster"

@@ -22,6 +22,7 @@ from dashboards import (
     ops_overview,
     pain_points,
     scorecards,
+    voc_board,
 )
 from dashboards.panels import JSON
 
@@ -34,6 +35,7 @@ BOARDS: Final[dict[str, Callable[[], JSON]]] = {
     "pain_points": pain_points.build,
     "fixes": fixes_board.build,
     "partners_locations": scorecards.build,
+    "voice_of_customer": voc_board.build,
 }
 """Board name (the generated file's stem) -> the function building it. Add new boards here."""
 

@@ -6,8 +6,11 @@ Grafana user is confined to ``<database>_boards``, which holds one Distributed t
 boards read (``BOARD_TABLES``): a query there runs on the pipeline's database as the servers' own
 hop user, with the Grafana user's settings (``readonly`` included). A Distributed table may name
 fewer columns than the table it reads: the boards' ``touchpoint_events`` (the closed-loop board
-decides recoveries from it) has no ``comment`` and no attribute values, the raw free text. On a
-modern server the production users file grants ``SELECT`` on the same tables and columns instead.
+decides recoveries from it) has no ``comment`` and no attribute values, the raw free text. The one
+text the boards show is the Voice-of-the-customer board's: comments as ``comment_docs`` keeps them,
+redacted at the edge (emails, phones, cards, national ids, bank accounts: ``schemas.redaction``), a
+deliberate choice of issue 15 (comments are shown to people). On a modern server the production
+users file grants ``SELECT`` on the same tables and columns instead.
 
 The tables hold no rows, so they are made again after every migration (a new column shows at once).
 """
@@ -19,7 +22,7 @@ from typing import Final
 from sql.client import ServerDatabase, checked_identifier
 
 BOARD_TABLES: Final = ("minute_counts", "fcr_contacts", "followups", "alerts", "touchpoint_events",
-                       "fixes", "fix_comparisons")
+                       "fixes", "fix_comparisons", "comment_docs")
 """Every table a board's query reads (a contract test keeps this list equal to the boards' tables)."""
 HIDDEN_COLUMNS: Final = {"touchpoint_events": frozenset({"comment", "attribute_values"})}
 """Columns the boards never read and their user must not: free text written by customers."""

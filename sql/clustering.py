@@ -87,6 +87,9 @@ SHARDING: Final[dict[str, Sharding]] = {
                       "only the newest"),
     "fix_comparisons": Sharding("cityHash64(fix_id)", "every rewrite of a fix's comparison on one "
                                 "shard, so FINAL keeps only the newest"),
+    "comment_docs": Sharding("cityHash64(event_id)", "every version and re-index of one event's "
+                             "comment on one shard (beside the event itself), so FINAL replaces "
+                             "rather than adds"),
     "minute_satisfaction": Sharding(None, "READS ONLY: filled on each shard by its materialized view "
                                     "from that shard's touchpoint_events_local (sums, any shard)"),
 }

@@ -7,9 +7,12 @@ twice is harmless because pseudonyms and redaction markers are left as they are)
 - ``customer_id`` -> ``"c_" + hex(HMAC-SHA256(key, customer_id))``: stable per key (joins and repeat
   contacts still work), not reversible without the key. The key is never logged or repr'd. An id
   that already is a pseudonym (``c_`` + 64 lower-case hex digits) is kept.
-- ``comment`` and attribute values -> emails, phone numbers (Vietnamese and international formats)
-  and Luhn-valid card numbers replaced by ``[email]``, ``[phone]``, ``[card]``; the event's own raw
-  customer id written in them is replaced by its pseudonym.
+- ``comment`` and attribute values -> emails, phone numbers (Vietnamese and international formats),
+  Luhn-valid card numbers, Vietnamese national ids (CCCD 12 digits, CMND 9 digits, passports; by
+  their labels, and a bare CCCD by its shape) and bank account numbers (by their labels or the bank's
+  name, and IBANs) replaced by ``[email]``, ``[phone]``, ``[card]``, ``[national_id]``, ``[account]``,
+  labels matched with or without diacritics; labelled order numbers are kept readable
+  (``schemas.redaction``); the event's own raw customer id written in them is replaced by its pseudonym.
 - every string -> Unicode NFC, so "Hài lòng" typed on two keyboards is one string.
 
 Dead letters (``redact_dead_letter``): the dead-letter topic keeps each rejected record's raw payload

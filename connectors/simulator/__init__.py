@@ -6,7 +6,13 @@
 """
 
 from connectors.simulator.run import SimulationOptions, run_simulation
-from connectors.simulator.scenarios import SCENARIOS, fix_time, generate_events, incident_window
+from connectors.simulator.scenarios import (
+    SCENARIOS,
+    emerging_from,
+    fix_time,
+    generate_events,
+    incident_window,
+)
 
-__all__ = ["SCENARIOS", "SimulationOptions", "fix_time", "generate_events", "incident_window",
-           "run_simulation"]
+__all__ = ["SCENARIOS", "SimulationOptions", "emerging_from", "fix_time", "generate_events",
+           "incident_window", "run_simulation"]

@@ -29,6 +29,17 @@ FIX_FRACTION = 0.5
 ENDLESS_FIX_MS = 10 * MINUTE_MS
 """A run until Ctrl-C has its fix 10 minutes after it started."""
 FIXED_TOUCHPOINT = ("web", "order_status")
+EMERGING_FRACTION = 0.8
+"""In every scenario, from 80% of a run of known duration on (10 minutes into an endless one),
+unhappy app and checkout customers start writing about a new problem (``comments.EMERGING``): over
+a 35-day run, that is its last week."""
+
+
+def emerging_from(start_ms: int, duration_s: float | None) -> int:
+    """Event time (epoch ms) from which the emerging complaint appears in comments."""
+    if not duration_s:
+        return start_ms + ENDLESS_FIX_MS
+    return start_ms + int(duration_s * 1000 * EMERGING_FRACTION)
 """(channel, touchpoint) the ``fix`` scenario improves."""
 
 
@@ -70,7 +81,8 @@ def simulation(scenario: str, seed: int, start_ms: int, duration_s: float, rate:
     improvement = (Improvement(fix_time(start_ms, duration_s), *FIXED_TOUCHPOINT)
                    if scenario == "fix" else None)
     return Simulation(seed=seed, start_ms=start_ms, end_ms=end_ms, rate=rate, incident=incident,
-                      id_prefix=id_prefix, improvement=improvement)
+                      id_prefix=id_prefix, improvement=improvement,
+                      emerging_from_ms=emerging_from(start_ms, duration_s))
 
 
 def generate_events(scenario: str, seed: int, start_ms: int, duration_s: float,

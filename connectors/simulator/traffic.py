@@ -12,6 +12,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from connectors.simulator.comments import compose
 from connectors.simulator.customers import (
     CLV_CHANNELS,
     CLV_SHARE,
@@ -133,8 +134,13 @@ class Simulation:
     """
 
     def __init__(self, *, seed: int, start_ms: int, end_ms: int | None, rate: float,
-                 incident: Incident | None, id_prefix: str, improvement: Improvement | None = None) -> None:
+                 incident: Incident | None, id_prefix: str, improvement: Improvement | None = None,
+                 emerging_from_ms: int | None = None) -> None:
         self._rng = random.Random(seed)
+        # Comment wording draws from its own generator too (``comments.compose``); from
+        # ``emerging_from_ms`` on, a new complaint appears in what unhappy customers write
+        self._comment_rng = random.Random(f"comments-{seed}")
+        self._emerging_from_ms = emerging_from_ms
         self._improvement = improvement
         # What unhappy customers do next draws from a generator of its own and adds events, so the
         # rest of a seeded run is the same event for event as without it
@@ -223,8 +229,8 @@ class Simulation:
             event["interaction_id"] = f"order-{rng.getrandbits(32):08x}"
         language = self._language()
         event["language"] = language
-        event["comment"] = sample_comment(rng, language, mood(event["csat"], event["nps"]),
-                                          COMMENT_SHARE)
+        event["comment"] = self._comment(rng, language, mood(event["csat"], event["nps"]), COMMENT_SHARE,
+                                         tp.name, t)
         return event
 
     def _scores(self, event: TouchpointEvent, tp: Touchpoint, satisfied: float, promoters: float,
@@ -267,7 +273,7 @@ class Simulation:
         language = self._language()
         event["resolved"], event["complaint"], event["language"] = resolved, complaint, language
         if complaint:
-            event["comment"] = sample_comment(rng, language, "bad", COMPLAINT_COMMENT_SHARE)
+            event["comment"] = self._comment(rng, language, "bad", COMPLAINT_COMMENT_SHARE, touchpoint, t)
             self._aftermath.after_complaint(customer, t)
         self._plan_repeat(customer, reason, t, resolved)
         return event
@@ -290,7 +296,8 @@ class Simulation:
             event["resolved"] = rng.random() < 0.6
             event["interaction_id"] = f"call_center-{rng.getrandbits(40):010x}"
             event["agent_id"] = f"agent-{rng.randint(1, 40):03d}"
-            event["comment"] = sample_comment(rng, language, "bad", COMPLAINT_COMMENT_SHARE)
+            event["comment"] = self._comment(rng, language, "bad", COMPLAINT_COMMENT_SHARE,
+                                             "agent_support", t)
             self._aftermath.after_complaint(customer, t)
         else:
             event = blank_event("email", "response", "followup_survey", "support")
@@ -339,6 +346,15 @@ class Simulation:
     def _new_customer(self) -> str:
         # random per seed, so runs with different seeds do not share customers (no false repeats)
         return f"cust-{self._rng.getrandbits(48):012x}"
+
+    def _comment(self, rng: random.Random, language: str, tone: str, share: float, touchpoint: str,
+                 t: int) -> str | None:
+        """A comment (or None): whether, and its generic phrase, from ``rng``; its wording apart."""
+        base = sample_comment(rng, language, tone, share)
+        if base is None:
+            return None
+        emerging = self._emerging_from_ms is not None and t >= self._emerging_from_ms
+        return compose(self._comment_rng, language, tone, base, touchpoint, emerging)
 
     def _language(self) -> str:
         return "vi" if self._rng.random() < VIETNAMESE_SHARE else "en"

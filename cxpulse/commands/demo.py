@@ -12,6 +12,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from connectors.sdk.runtime import ConnectorRuntime, InMemoryCursorStore
 from connectors.simulator.connector import SimulatorConfig, SimulatorConnector
@@ -96,7 +97,33 @@ def demo_ingest(settings: Settings, progress: Callable[[str], None] = console.st
 
 
 
-def where_things_are(settings: Settings) -> str:
+def voice_of_customer(settings: Settings) -> Path:
+    """Index the history's comments, train the sentiment model, write a fresh report; its path."""
+    from cxpulse.commands.report import render
+    from sql.voc import training_examples
+    from voc.sentiment import LABEL_OF_VOICE, save, train
+
+    end = int(time.time())
+    start = end - int(settings.demo_backfill_hours * 3600) - 3600
+    db = wiring.database(settings)
+    try:
+        from cxpulse.commands.voc import refresh_index
+
+        refresh_index(db, settings, quiet=False)
+        examples = [(i, t, LABEL_OF_VOICE[v]) for i, t, v in training_examples(db, start, end)]
+        try:
+            model, evaluation = train(examples)
+            save(settings.voc_models_path, model, evaluation)
+            console.stdout.print(f"  sentiment {evaluation.describe()}", markup=False)
+        except ValueError as exc:  # a tiny history may lack a class: the report says no model is used
+            console.stdout.print(f"  sentiment: not trained ({exc})", markup=False)
+    finally:
+        db.close()
+    return render(settings, start, end, "Voice of the customer (demo history)",
+                  settings.run_path / "reports" / "voc-report.html", "html")
+
+
+def where_things_are(settings: Settings, report: Path | None = None) -> str:
     """The demo's map of the stack: folders, ports, and what to watch."""
     return (
         "\nWhere things are:\n"
@@ -111,6 +138,10 @@ def where_things_are(settings: Settings) -> str:
         "(keys: .venv/bin/cxpulse ingest keys add --help)\n"
         "  figures         .venv/bin/cxpulse metrics --by channel --from now-1h\n"
         "  CX layer        .venv/bin/cxpulse journey | impact | scorecard | fixes list\n"
+        "  VOC board       dashboards/generated/voice_of_customer.json (Grafana; no Grafana here: "
+        ".venv/bin/cxpulse voc terms | emerging | search \"giao hàng chậm\" -i)\n"
+        + (f"  VOC report      {report} (fresh; PDF: .venv/bin/cxpulse report --from -7h --out r.pdf)\n"
+           if report else "") +
         "The simulator's incident (CSAT -25 points on web/checkout and one kiosk) starts 5 minutes\n"
         "after it and lasts 15: watch the alert fire, reach the webhook, and resolve.\n"
         "Stop everything with `make down`. Live view in 5 s (Ctrl-C leaves it; the stack keeps running).\n"
@@ -128,11 +159,12 @@ def cmd_demo(_args: argparse.Namespace, settings: Settings) -> int:
         wiring.drain(settings, timeout=900, progress=tracker.remaining)
     if start_ms is not None:
         record_fix(settings, start_ms)
+    report = voice_of_customer(settings)
     demo_ingest(settings)
     stack.start_component(settings, "simulator", health=False)
     console.stdout.print(f"  simulator  sending ~{settings.demo_rate:g} events/s (log: "
                          f"{settings.run_path / 'logs' / 'simulator.log'})")
-    console.stdout.print(where_things_are(settings), markup=False)
+    console.stdout.print(where_things_are(settings, report), markup=False)
     time.sleep(5)
     code = run_top(lambda: wiring.database(settings), 2.0, once=False,
                    webhook_log=settings.run_path / "alerts" / "webhook.jsonl", min_n=settings.min_n,

@@ -191,6 +191,10 @@ def test_every_source_is_filtered_on_the_range_and_the_scope_variables(name: str
         assert sum(sql.count(f) for f in RANGE_FILTERS) == len(tables), sql[:80]
     elif set(tables) <= {"fixes", "fix_comparisons"}:  # fixes of the range (comparisons: per fix)
         assert sql.count("FROM fixes FINAL WHERE at >= $__fromTime AND at <= $__toTime") == 1, sql[:80]
+    elif "comment_docs" in tables:  # comments: every event read in the selected scope, near the range
+        assert set(tables) <= {"touchpoint_events", "comment_docs"}, sql[:80]
+        assert sql.count(SCOPE_FILTER) == tables.count("touchpoint_events"), sql[:80]
+        assert "$__toTime" in sql, sql[:80]
     elif "followups" in tables:  # every follow-up read: the trigger's minute in range, a selected channel
         flat = " ".join(sql.split())
         assert flat.count(f"followups FINAL WHERE {closed_loop.BOARD_BOUNDS.trigger_filter}") == 1, sql[:80]

@@ -2,9 +2,11 @@
 
 Allowed directions (docs/architecture.md): ``schemas`` <- ``connectors`` <- ``cxpulse``;
 ``schemas`` <- ``sql`` <- ``streams`` <- ``cxpulse``; ``dashboards`` may import ``sql`` and
-``schemas``; ``bench`` imports what it measures but wires through ``cxpulse.wiring`` (never the
-command modules); ``infra/`` holds no Python at all; tests import anything. Every import counts,
-function-level ones too, parsed with ``ast`` (nothing is imported to check it).
+``schemas``; ``voc`` (comment analytics, off the hot path) imports ``sql`` and ``schemas`` and only
+``cxpulse`` imports it, so neither the worker nor a connector loads its models; ``bench`` imports
+what it measures but wires through ``cxpulse.wiring`` (never the command modules); ``infra/`` holds
+no Python at all; tests import anything. Every import counts, function-level ones too, parsed with
+``ast`` (nothing is imported to check it).
 """
 
 from __future__ import annotations
@@ -16,15 +18,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES = ("schemas", "connectors", "sql", "streams", "dashboards", "cxpulse", "bench")
+PACKAGES = ("schemas", "connectors", "sql", "streams", "dashboards", "voc", "cxpulse", "bench")
 ALLOWED: dict[str, frozenset[str]] = {
     "schemas": frozenset(),
     "connectors": frozenset({"schemas"}),
     "sql": frozenset({"schemas"}),
     "streams": frozenset({"schemas", "sql"}),
     "dashboards": frozenset({"schemas", "sql"}),
-    "cxpulse": frozenset({"schemas", "connectors", "sql", "streams", "dashboards"}),
-    "bench": frozenset({"schemas", "connectors", "sql", "streams", "dashboards", "cxpulse"}),
+    "voc": frozenset({"schemas", "sql"}),
+    "cxpulse": frozenset({"schemas", "connectors", "sql", "streams", "dashboards", "voc"}),
+    "bench": frozenset({"schemas", "connectors", "sql", "streams", "dashboards", "voc", "cxpulse"}),
 }
 """Top-level folder -> the folders of ours it may import (besides itself)."""
 BENCH_MAY_USE_FROM_CXPULSE = frozenset({"cxpulse.wiring", "cxpulse.settings", "cxpulse.stack",

@@ -55,6 +55,7 @@ def register_alerting(app: faust.App, config: WorkerConfig, executor: Executor, 
             if engine.leading:
                 log.info("no longer the leader: the detector stops here")
                 engine.step_down()
+            engine.follow()
             engine.export_liveness()
             return
         async with lock:

@@ -51,6 +51,8 @@ class AlertEngine:
         self.evaluated_s: int | None = None
         self.first_s: int | None = None
         """The oldest complete minute seen before the first evaluation: where evaluation starts."""
+        self.resume_s: int | None = None
+        """No minute before this is evaluated (a restored alert's FIRING was evaluated already)."""
         self.kiosk_last_seen_ms: dict[str, int] = {}
         self._outbox: list[dict[str, Any]] = []
         self._exported: set[tuple[str, str]] = set()
@@ -99,6 +101,10 @@ class AlertEngine:
         for location, seen_ms in self.kiosk_last_seen_ms.items():
             KIOSK_LAST_FEEDBACK_AGE.labels(location).set(max(0.0, now_s - seen_ms / 1000))
 
+    def follow(self) -> None:
+        """Another worker leads: the minutes seen so far are its to evaluate, not this worker's."""
+        self.first_s = None
+
     def step_down(self) -> None:
         """Another worker leads now: forget the detector's state, withdraw this worker's alert gauges.
 
@@ -107,7 +113,7 @@ class AlertEngine:
         """
         self.detector = Detector(self.detector.params, self.detector.board_url)
         self.evaluated_s, self._outbox, self._restored, self.leading = None, [], False, False
-        self.first_s = None
+        self.first_s = self.resume_s = None
         for gauge in (ALERT_ACTIVE, SCOPE_CSAT_PCT, SCOPE_CSAT_RESPONSES):
             gauge.clear()
         self._exported = set()
@@ -145,6 +151,8 @@ class AlertEngine:
             log.info("event-time clock jumped %d min: resuming 30 min before it",
                      (self.clock_s - start) // 60)
             start = self.clock_s - 30 * 60
+        if self.evaluated_s is None and self.resume_s is not None:
+            start = min(self.clock_s, max(start, self.resume_s))
         ends = list(range(start, self.clock_s + 1, 60))[:MAX_MINUTES_PER_RUN]
         alerts: list[dict[str, Any]] = []
         counts = {}
@@ -163,6 +171,8 @@ class AlertEngine:
             self.detector.restore(row["alert_id"], (row["scope_kind"], row["scope"]),
                                   int(row["first_seen"]))
             self._set_active(row["scope_kind"], row["scope"], "csat_pct", True)
+            # the leader before this one evaluated up to this FIRING at least: not again
+            self.resume_s = max(self.resume_s or 0, int(row["fired_at"]) + 60)
         self._restored = True
 
     def _export(self, counts: dict[Any, Any], alerts: list[dict[str, Any]]) -> None:

@@ -87,6 +87,7 @@ def insert_alerts(db: ServerDatabase, alerts: list[dict[str, Any]]) -> None:
 def firing_alerts(db: Database) -> list[dict[str, Any]]:
     """Alerts FIRING and not RESOLVED: restored into the detector after a restart."""
     return db.query(
-        "SELECT alert_id, scope_kind, scope, toUInt32(first_seen) AS first_seen FROM alerts FINAL "
-        "GROUP BY alert_id, scope_kind, scope, first_seen HAVING countIf(status = 'RESOLVED') = 0"
+        "SELECT alert_id, scope_kind, scope, toUInt32(first_seen) AS first_seen, "
+        "toUInt32(max(at)) AS fired_at FROM alerts FINAL GROUP BY alert_id, scope_kind, scope, "
+        "first_seen HAVING countIf(status = 'RESOLVED') = 0"
     )

@@ -115,3 +115,19 @@ def test_history_that_arrives_in_one_batch_is_evaluated_minute_by_minute(
     engine.run()
     assert sorted(a["scope"] for a in sent if a["status"] == "FIRING") == ["web", "web/checkout"]
     assert engine.evaluated_s == now_s
+
+
+def test_a_new_leader_does_not_evaluate_again_what_its_predecessor_alerted(
+        database: ServerDatabase) -> None:
+    """Taking over mid-incident with older minutes in its first batch: no second FIRING, no RESOLVED."""
+    now_s = int(time.time()) // 60 * 60
+    a_drop(database, now_s)
+    first = engine_for(database, lambda alerts: None)
+    first.observe([{"channel": "web", "occurred_at": now_s * 1000 - 5 * 60_000 + 1}])
+    assert {a["status"] for a in first.run()} == {"FIRING"}
+    sent: list[dict[str, Any]] = []
+    successor = engine_for(database, sent.extend)
+    successor.observe([{"channel": "web", "occurred_at": (now_s - 50 * 60) * 1000},
+                       {"channel": "web", "occurred_at": now_s * 1000 + 1}])
+    successor.run()
+    assert sent == [] and sorted(s[1] for s in successor.detector.firing()) == ["web", "web/checkout"]

@@ -226,8 +226,8 @@ def test_past_sla_created_and_latest_list(engine: Database, followup_events: lis
 
 CHECKED_HERE = {("ops_overview", "Satisfaction-drop alerts"),
                 *(("closed_loop", p["title"]) for p, _s in sql_queries(closed_loop.build()))}
-CHECKED_ELSEWHERE = {"journey_map", "pain_points", "fixes", "partners_locations"}
-"""Boards whose every panel ``tests/integration/cx/`` runs (and checks it does)."""
+CHECKED_ELSEWHERE = {"journey_map", "pain_points", "fixes", "partners_locations", "voice_of_customer"}
+"""Boards whose every panel ``tests/integration/cx/`` (or ``voc/``) runs, and checks it does."""
 
 
 def test_every_panel_and_annotation_is_checked_somewhere() -> None:

@@ -55,8 +55,14 @@ def crash_and_restart(lane: Lane, records: list[Record], point: str, nth: int,
     return acked
 
 
-@pytest.mark.parametrize("envelope", [1, 40], ids=["single events", "envelopes of 40"])
-@pytest.mark.parametrize("point", POINTS)
+CRASHES = [*((point, 40) for point in POINTS), ("after_events", 1), ("after_commit", 1)]
+"""Every step with envelopes (what connectors send); single events at the two steps that bracket the
+writes. ``make chaos`` kills a real worker at every step on the whole stack."""
+
+
+@pytest.mark.parametrize(("point", "envelope"), CRASHES,
+                         ids=[f"{p}-{'single events' if n == 1 else f'envelopes of {n}'}"
+                              for p, n in CRASHES])
 def test_a_crash_at_any_step_of_a_batch_changes_no_figure(lane: Lane, history: History, point: str,
                                                           envelope: int) -> None:
     records = records_of(shuffled(history.events, 1), envelope=envelope)

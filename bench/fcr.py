@@ -19,7 +19,6 @@ import shutil
 import signal
 import sys
 import time
-import urllib.request
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 import orjson
 
 from bench.harness import bench_settings, proc_status_mb
-from bench.workers import worker_pid
+from bench.workers import worker_metric, worker_pid
 from cxpulse import stack, wiring
 from cxpulse.settings import Settings
 from schemas.event import DAY_MS, validate_event
@@ -195,11 +194,7 @@ def measure(settings: Settings, contacts: int, seed: int) -> Figures:
 
 def cached_contacts(settings: Settings) -> int:
     """The worker's ``cxpulse_fcr_cached_contacts`` gauge."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{settings.worker_port}/metrics", timeout=5) as page:
-        for line in page.read().decode().splitlines():
-            if line.startswith("cxpulse_fcr_cached_contacts "):
-                return int(float(line.split()[1]))
-    return 0
+    return int(worker_metric(settings.worker_port, "cxpulse_fcr_cached_contacts"))
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:

@@ -21,6 +21,7 @@ R and the peers (``consumer_latency``): the consumer notes the wall clock when i
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -30,9 +31,9 @@ from typing import Any
 
 from bench.consumers import ConsumerRun, ConsumerSpec
 from bench.report import Latency
-from bench.workers import INFRA, ReadyWatch, worker_pid
+from bench.workers import live_worker
 from connectors.simulator import generate_events
-from cxpulse import stack, wiring
+from cxpulse import wiring
 from cxpulse.settings import Settings
 from schemas.kafka import end_offsets, ensure_topics
 from streams.sinks.checkpoints import Checkpoints, topic_id
@@ -133,6 +134,13 @@ class CheckpointWatch:
         return all(end == 0 or (p in self.timelines and self.timelines[p][-1][0] >= end)
                    for p, end in ends.items())
 
+    def wait_for(self, ends: dict[int, int], timeout: float) -> None:
+        """Until every checkpoint reached ``ends`` (or ``timeout`` s), then stop polling."""
+        deadline = time.monotonic() + timeout
+        while not self.reached(ends) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        self.stop()
+
     def stop(self) -> None:
         """Stop polling."""
         self._stop.set()
@@ -160,41 +168,44 @@ def topic_ends(settings: Settings) -> dict[int, int]:
 def worker_latency(settings: Settings, rate: float, seconds: float, warmup_s: float,
                    timeout: float = 300.0) -> LatencyRun:
     """Our worker on a live topic of its own: produce -> figures queryable in ClickHouse."""
-    run = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}lat.",
-                                      "clickhouse_database": "bench_latency",
-                                      "worker_id": "cxpulse-latency"})
-    stack.up(run, progress=lambda line: None, components=INFRA)
-    watch = ReadyWatch([run.run_path / "logs" / "worker.log"])
-    stack.supervisor(run).startProcess("worker", False)
-    try:
-        deadline = time.monotonic() + timeout
-        while watch.ready_at() is None:
-            if time.monotonic() > deadline or not worker_pid(run):
-                raise RuntimeError(f"the worker did not get ready (log {run.run_path}/logs/worker.log)")
-            time.sleep(POLL_S)
+    with live_worker(settings, "latency", timeout) as run:
         checkpoints = CheckpointWatch(run)
         producer = SteadyProducer(run, rate, seconds + warmup_s)
         sent = producer.run()
-        ends = topic_ends(run)
-        while not checkpoints.reached(ends) and time.monotonic() < deadline:
-            time.sleep(POLL_S)
-        checkpoints.stop()
-    finally:
-        stack.stop_component(run, "worker")
-    db = wiring.database(run)
+        checkpoints.wait_for(topic_ends(run), timeout)
+    pairs, missing = stored_latencies(run, checkpoints, producer.started_ms + warmup_s * 1000)
+    return LatencyRun("worker", rate, sent, Latency.of([latency for _stamp, latency in pairs]), missing)
+
+
+Pairs = list[tuple[float, float]]
+"""(stamp, latency) of events, ms."""
+
+
+def stored_latencies(settings: Settings, checkpoints: CheckpointWatch, since_ms: float,
+                     until_ms: float = math.inf, sample_every: int = 1) -> tuple[Pairs, int]:
+    """(stamp, latency) in ms of the events stamped in [since, until) that the worker stored.
+
+    ``sample_every`` > 1 keeps one event in that many (by a hash of its id, chosen by ClickHouse)
+    for long runs. Also returns how many of them no poll saw applied.
+    """
+    db = wiring.database(settings)
     try:
-        rows = db.execute("SELECT kafka_partition, kafka_offset, received_at_ms FROM touchpoint_events")
+        rows = db.execute(
+            "SELECT kafka_partition, kafka_offset, received_at_ms FROM touchpoint_events "
+            "WHERE received_at_ms >= %(since)s AND received_at_ms < %(until)s "
+            "AND modulo(cityHash64(event_id), %(every)s) = 0",
+            {"since": int(since_ms), "until": int(min(until_ms, 2**62)), "every": sample_every})
     finally:
         db.close()
-    measured_from = producer.started_ms + warmup_s * 1000
-    values, missing = [], 0
+    pairs: Pairs = []
+    missing = 0
     for partition, offset, received_at in rows:
         seen = visible_at(checkpoints.timelines.get(partition, []), offset)
         if seen is None:
             missing += 1
-        elif received_at >= measured_from:
-            values.append(seen - received_at)
-    return LatencyRun("worker", rate, sent, Latency.of(values), missing + sent - len(rows))
+        else:
+            pairs.append((float(received_at), seen - received_at))
+    return pairs, missing
 
 
 def consumer_latency(spec: ConsumerSpec, settings: Settings, rate: float, seconds: float,

@@ -85,17 +85,20 @@ def counts_check(digest: str, distinct: int, ceiling: ConsumerResult) -> str:
 def throughput_rows(results: Results) -> list[list[str]]:
     """One row per consumer and per worker count."""
     r = results.ceiling
-    rows = [[results.labels[name], number(c.events_per_s), number(c.cpu_us_per_event, 1),
-             ratio(c.events_per_s, r.events_per_s), f"{c.machine_busy:.0%}",
-             counts_check(c.digest, c.distinct, r)] for name, c in results.consumers.items()]
-    for run in results.drains:
-        rows.append([f"cxpulse worker x{run.workers} (end to end, ClickHouse)", number(run.events_per_s),
-                     number(run.cpu_us_per_event, 1), ratio(run.events_per_s, r.events_per_s),
-                     f"{run.machine_busy:.0%}", counts_check(run.digest, run.stored, r)])
+
+    def row(label: str, per_s: float, wall_s: float, us: float, busy: float, digest: str,
+            distinct: int) -> list[str]:
+        return [label, number(per_s), number(wall_s, 2), number(us, 1), ratio(per_s, r.events_per_s),
+                f"{busy:.0%}", counts_check(digest, distinct, r)]
+
+    rows = [row(results.labels[name], c.events_per_s, c.wall_s, c.cpu_us_per_event, c.machine_busy,
+                c.digest, c.distinct) for name, c in results.consumers.items()]
+    rows += [row(f"cxpulse worker x{d.workers} (end to end, ClickHouse)", d.events_per_s, d.wall_s,
+                 d.cpu_us_per_event, d.machine_busy, d.digest, d.stored) for d in results.drains]
     return rows
 
 
-THROUGHPUT = ("consumer", "events/s", "CPU µs/event", "x R", "machine busy", "counts")
+THROUGHPUT = ("consumer", "events/s", "window s", "CPU µs/event", "x R", "machine busy", "counts")
 SCALE = ("workers", "events/s", "x 1 worker", "worker CPU s", "broker CPU s (of 2 cores)",
          "ClickHouse CPU s (of 2 cores)", "machine busy", "records per worker")
 LATENCY = ("consumer", "rate events/s", "events", "p50 ms", "p99 ms", "max ms", "missing", "measured")
@@ -138,7 +141,7 @@ def render(results: Results, markdown: bool) -> str:
     rate = results.latencies[0].rate if results.latencies else 0.0
     parts = [*header(results), "",
              "Throughput on the backlog (each from the beginning, fresh consumer group):",
-             table(THROUGHPUT, throughput_rows(results), (False, True, True, True, True, False)), "",
+             table(THROUGHPUT, throughput_rows(results), (False, True, True, True, True, True, False)), "",
              "Scale-out: the same backlog, 1 vs 2 workers in one consumer group:",
              table(SCALE, scale_rows(results), (True, True, True, True, True, True, True, True)), "",
              f"Latency at {rate:,.0f} events/s (half of one worker's events/s), after a warm-up:",
@@ -151,7 +154,8 @@ def measure(settings: Settings, args: argparse.Namespace) -> Results:
     ticks = MachineTicks.now()
     load = [load_average()]
     versions = peer_versions() if not args.no_peers else {}
-    labels = {RAW.name: RAW.label, **{p.name: p.label.format(**versions) for p in PEERS}}
+    labels = {RAW.name: RAW.label, **{p.name: p.label.format(**versions) for p in PEERS},
+              "worker": "cxpulse worker x1"}
     say(f"building {args.events:,} events over {args.span_hours:g} h of event time")
     workload = wl.build(args.events, args.span_hours, args.seed)
     published_s = wl.publish(settings, workload)

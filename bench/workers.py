@@ -83,16 +83,21 @@ def worker_pid(settings: Settings) -> int:
     return component_pid(settings, "worker")
 
 
-def worker_records(port: int) -> int:
-    """Records the worker on ``port`` has taken (``cxpulse_worker_events_in_total``); 0 if it is gone."""
+def worker_metric(port: int, name: str) -> float:
+    """An unlabelled metric of the worker serving /metrics on ``port``; 0 if absent or it is gone."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
             for line in page.read().decode().splitlines():
-                if line.startswith("cxpulse_worker_events_in_total "):
-                    return int(float(line.split()[1]))
+                if line.startswith(f"{name} "):
+                    return float(line.split()[1])
     except OSError:
         pass
-    return 0
+    return 0.0
+
+
+def worker_records(port: int) -> int:
+    """Records the worker on ``port`` has taken (``cxpulse_worker_events_in_total``)."""
+    return int(worker_metric(port, "cxpulse_worker_events_in_total"))
 
 
 class ReadyWatch:
@@ -182,6 +187,28 @@ def drain(settings: Settings, count: int, events: int, timeout: float = 1800.0) 
     stored, counts = stored_counts(run)
     return DrainRun(count, events, drained - ready, sum(spent[:count]), spent[count], spent[count + 1],
                     busy, records, stored, sum(1 for c in counts.values() if c), digest(counts))
+
+
+@contextmanager
+def live_worker(settings: Settings, name: str, timeout: float = 300.0) -> Iterator[Settings]:
+    """One worker on a topic, group and database of their own (``<prefix><name>.``), stopped after.
+
+    Yields the run's settings once the worker has its partitions.
+    """
+    run = settings.model_copy(update={"topic_prefix": f"{settings.topic_prefix}{name}.",
+                                      "clickhouse_database": f"bench_{name}", "worker_id": f"cxpulse-{name}"})
+    stack.up(run, progress=lambda line: None, components=INFRA)
+    watch = ReadyWatch([run.run_path / "logs" / "worker.log"])
+    stack.supervisor(run).startProcess("worker", False)
+    try:
+        deadline = time.monotonic() + timeout
+        while watch.ready_at() is None:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the worker did not get ready (log {run.run_path}/logs/worker.log)")
+            time.sleep(POLL_S)
+        yield run
+    finally:
+        stack.stop_component(run, "worker")
 
 
 def stored_counts(settings: Settings) -> tuple[int, dict[str, int]]:

@@ -10,9 +10,12 @@ CXPULSE := $(BIN)/cxpulse
 COMPOSE_VENV := .venv-compose
 # docker-compose 1.29.2 pins old libraries (PyYAML 5, whose sdist needs Cython < 3 to build): its own venv
 COMPOSE_PINS := docker-compose==1.29.2 pyyaml==5.4.1
+# Bytewax and Quix Streams, the peers `make bench` measures beside our worker: benchmark tools in a venv
+# of their own (every package pinned in bench/peers/requirements.txt), never dependencies of ours
+PEERS_VENV := .venv-peers
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test compose-venv bench bench-fcr bench-ingest bench-alerts chaos
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test compose-venv peers-venv bench bench-soak bench-fcr bench-ingest bench-alerts chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -93,8 +96,19 @@ cluster-test: setup test-packages ## the cluster test alone (its own 2x2 cluster
 dashboards: $(VENV)/.installed ## regenerate dashboards/generated/*.json from the boards as code
 	$(BIN)/python -m dashboards.build
 
-bench: setup ## throughput benchmark: publish -> worker -> ClickHouse on a fresh stack (prints events/s)
-	$(BIN)/python -m bench.pipeline_throughput --events 100000
+$(PEERS_VENV)/.installed: bench/peers/requirements.txt
+	@test -x $(PEERS_VENV)/bin/python || $(PYTHON) -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install -q --upgrade pip
+	$(PEERS_VENV)/bin/pip install -q -r bench/peers/requirements.txt
+	@touch $@
+
+peers-venv: $(PEERS_VENV)/.installed ## Bytewax and Quix Streams for `make bench`, in .venv-peers (not our dependencies)
+
+bench: setup peers-venv ## one workload, one broker: R, Bytewax, Quix Streams, our worker x1 and x2, latency at half load (~10 min)
+	$(BIN)/python -m bench.side_by_side --events 100000
+
+bench-soak: setup ## 30 minutes at half of one worker's events/s: worker RSS sampled (flat or not), latency
+	$(BIN)/python -m bench.soak --minutes 30
 
 bench-fcr: setup ## FCR benchmark: contacts/s through the FCR agent and worker RSS with 1M keys (~12 min)
 	$(BIN)/python -m bench.fcr --contacts 1000000

@@ -18,17 +18,15 @@ import random
 import shutil
 import signal
 import sys
-import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import orjson
 
-from bench.pipeline_throughput import _free_port
+from bench.harness import bench_settings, proc_status_mb
+from bench.workers import worker_metric, worker_pid
 from cxpulse import stack, wiring
 from cxpulse.settings import Settings
 from schemas.event import DAY_MS, validate_event
@@ -96,31 +94,6 @@ class ProgressReader(io.BytesIO):
             print(f"  {self.label}: {self.lines:,}/{self.total:,} ({self.lines / elapsed:,.0f}/s)",
                   flush=True)
         return line
-
-
-def bench_settings() -> Settings:
-    """Settings of a throwaway stack: temporary run folder, free ports, its own topic prefix."""
-    run_dir = Path(tempfile.mkdtemp(prefix="cxpulse-bench-fcr-"))
-    return Settings(run_dir=run_dir, kafka_port=_free_port(), clickhouse_port=_free_port(),
-                    clickhouse_http_port=_free_port(), prometheus_port=_free_port(),
-                    worker_port=_free_port(), alertmanager_port=_free_port(),
-                    webhook_port=_free_port(), topic_prefix="benchfcr.")
-
-
-def worker_pid(settings: Settings) -> int:
-    """The supervised worker's pid (0 when it is not running)."""
-    return int(stack.supervisor(settings).getProcessInfo("worker")["pid"])
-
-
-def proc_status_mb(pid: int, field: str) -> float:
-    """A memory line of /proc/<pid>/status (VmRSS, VmHWM, ...) in MB; 0 if the process is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    except (OSError, ValueError):
-        pass
-    return 0.0
 
 
 def publish(settings: Settings, payload: bytes, contacts: int) -> float:
@@ -221,11 +194,7 @@ def measure(settings: Settings, contacts: int, seed: int) -> Figures:
 
 def cached_contacts(settings: Settings) -> int:
     """The worker's ``cxpulse_fcr_cached_contacts`` gauge."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{settings.worker_port}/metrics", timeout=5) as page:
-        for line in page.read().decode().splitlines():
-            if line.startswith("cxpulse_fcr_cached_contacts "):
-                return int(float(line.split()[1]))
-    return 0
+    return int(worker_metric(settings.worker_port, "cxpulse_fcr_cached_contacts"))
 
 
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
@@ -239,7 +208,7 @@ def run(contacts: int, seed: int, keep: bool = False) -> bool:
     unless ``keep``; after a failure it is kept (logs under <run folder>/logs).
     """
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    settings = bench_settings()
+    settings = bench_settings("bench-fcr", "benchfcr.")
     print(f"starting a stack in {settings.run_path} (worker log: logs/worker.log)", flush=True)
     figures = None
     try:

@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.pipeline_throughput import _free_port
+from bench.harness import free_port as _free_port
 from connectors.ingest.client import signed_headers
 from connectors.ingest.delivery import SharedProducer
 from connectors.ingest.keys import KeyStore

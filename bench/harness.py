@@ -1,0 +1,80 @@
+"""What every benchmark needs around a throwaway stack: free ports, its settings, /proc readings.
+
+CPU and memory are read from ``/proc/<pid>/stat`` and ``/proc/<pid>/status`` (Linux): the CPU time
+of a process is its user + system time, every thread included; the machine's busy share comes from
+``/proc/stat`` (all processes, ours and anyone else's: the machine is shared).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.peers.common import machine_ticks
+from cxpulse.settings import Settings
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (127.0.0.1)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def bench_settings(label: str, topic_prefix: str, **overrides: Any) -> Settings:
+    """Settings of a throwaway stack: a temporary run folder ``cxpulse-<label>-*``, free ports."""
+    run_dir = Path(tempfile.mkdtemp(prefix=f"cxpulse-{label}-"))
+    ports = {name: free_port() for name in (
+        "kafka_port", "clickhouse_port", "clickhouse_http_port", "prometheus_port", "worker_port",
+        "alertmanager_port", "webhook_port", "mqtt_port", "ingest_port")}
+    return Settings(run_dir=run_dir, topic_prefix=topic_prefix, **{**ports, **overrides})
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a live process (all its threads); 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime: fields 14, 15
+
+
+def proc_status_mb(pid: int, field: str) -> float:
+    """A memory line of /proc/<pid>/status (VmRSS, VmHWM, ...) in MB; 0 if the process is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
+@dataclass(frozen=True)
+class MachineTicks:
+    """/proc/stat's first line: busy and total jiffies of all cores since boot."""
+
+    busy: int
+    total: int
+
+    @staticmethod
+    def now() -> MachineTicks:
+        """Read them."""
+        return MachineTicks(*machine_ticks())
+
+    def busy_share(self, later: MachineTicks) -> float:
+        """Share of all cores busy (0-1) between this reading and ``later``."""
+        total = later.total - self.total
+        return (later.busy - self.busy) / total if total else 0.0
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as /proc/loadavg says them."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])

@@ -1,0 +1,137 @@
+"""The benchmarks' pure helpers: percentiles, tables, the consumers' shared work, latency bookkeeping."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.latency import visible_at
+from bench.peers.common import EndOffsets, Tally, cell_key, digest
+from bench.report import Latency, markdown_table, number, percentile, ratio, text_table
+from bench.soak import rss_verdict
+from bench.workers import ReadyWatch
+
+# --- percentiles --------------------------------------------------------------------------------------
+
+
+def test_percentile_is_nearest_rank() -> None:
+    values = [15.0, 20.0, 35.0, 40.0, 50.0]  # the textbook nearest-rank example
+    assert [percentile(values, q) for q in (5, 30, 40, 50, 100)] == [15.0, 20.0, 20.0, 35.0, 50.0]
+
+
+def test_percentile_p99_of_100_values_is_the_99th() -> None:
+    values = [float(v) for v in range(100, 0, -1)]  # order does not matter
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 0) == 1.0
+
+
+def test_percentile_of_nothing_is_nan_and_q_is_checked() -> None:
+    assert math.isnan(percentile([], 50))
+    with pytest.raises(ValueError, match="outside"):
+        percentile([1.0], 101)
+
+
+def test_latency_figures() -> None:
+    figures = Latency.of([float(v) for v in range(1, 201)])
+    assert (figures.samples, figures.p50_ms, figures.p99_ms, figures.max_ms) == (200, 100.0, 198.0, 200.0)
+    assert math.isnan(Latency.of([]).max_ms)
+
+
+# --- formats and tables -------------------------------------------------------------------------------
+
+
+def test_numbers_and_ratios() -> None:
+    assert number(12345.6) == "12,346"
+    assert number(0.123, 1) == "0.1"
+    assert number(None) == number(math.nan) == "-"
+    assert ratio(30.0, 100.0) == "0.30"
+    assert ratio(1.0, 0.0) == ratio(None, 1.0) == "-"
+
+
+def test_text_table_aligns_numbers_right() -> None:
+    table = text_table(("name", "n"), [["R", "1,000"], ["Bytewax", "12"]], (False, True))
+    assert table.splitlines() == [
+        "name         n",
+        "-------  -----",
+        "R        1,000",
+        "Bytewax     12",
+    ]
+
+
+def test_markdown_table() -> None:
+    table = markdown_table(("name", "n"), [["a|b", "1"]], (False, True))
+    assert table.splitlines() == ["| name | n |", "| --- | ---: |", "| a\\|b | 1 |"]
+
+
+# --- what every consumer does --------------------------------------------------------------------------
+
+
+def _event(event_id: str, occurred_at: int, channel: str = "web") -> dict[str, object]:
+    return {"event_id": event_id, "occurred_at": occurred_at, "channel": channel, "touchpoint": "checkout"}
+
+
+def test_cell_key_is_the_minute_of_event_time() -> None:
+    assert cell_key(_event("a", 1_700_000_040_000)) == "web|checkout|1700000040"
+    assert cell_key(_event("a", 1_700_000_099_999)) == "web|checkout|1700000040"
+    assert cell_key(_event("a", 1_700_000_039_999)) == "web|checkout|1699999980"
+
+
+def test_tally_counts_each_event_id_once() -> None:
+    tally = Tally()
+    added = [tally.add(e) for e in (_event("a", 0), _event("b", 1000), _event("a", 0), _event("c", 61_000))]
+    assert added == [True, True, False, True]
+    assert tally.counts == {"web|checkout|0": 2, "web|checkout|60": 1}
+    assert tally.duplicates == 1
+
+
+def test_digest_depends_on_counts_only() -> None:
+    assert digest({"a": 1, "b": 2}) == digest({"b": 2, "a": 1}) == digest({"b": 2, "a": 1, "c": 0})
+    assert digest({"a": 1, "b": 2}) != digest({"a": 2, "b": 1})
+
+
+def test_end_offsets_wait_for_the_file_then_for_every_partition(tmp_path: Path) -> None:
+    end = EndOffsets(tmp_path / "end.json")
+    assert not end.done({0: 10})
+    (tmp_path / "end.json").write_text(json.dumps({"0": 10, "1": 0, "2": 5}))
+    time.sleep(0.25)  # the file is looked for at most every 0.2 s
+    assert not end.done({0: 10, 2: 4})
+    assert end.done({0: 10, 2: 5})  # partition 1 is empty: nothing to wait for
+    assert end.partition_done(2, 5) and not end.partition_done(0, 9)
+
+
+# --- latency and soak bookkeeping ----------------------------------------------------------------------
+
+
+def test_visible_at_is_the_first_poll_past_the_offset() -> None:
+    timeline = [(3, 1000.0), (7, 1050.0), (12, 1100.0)]  # checkpoint = next offset not yet applied
+    assert [visible_at(timeline, offset) for offset in (0, 2, 3, 6, 7, 11)] == [
+        1000.0, 1000.0, 1050.0, 1050.0, 1100.0, 1100.0]
+    assert visible_at(timeline, 12) is None
+    assert visible_at([], 0) is None
+
+
+def test_rss_verdict_leaves_the_warm_up_out() -> None:
+    warm_then_flat = [(float(i), 100.0 + 10 * i if i < 4 else 150.0) for i in range(20)]
+    assert rss_verdict(warm_then_flat) == (True, 150.0, 150.0)
+    growing = [(float(i), 100.0 + 5 * i) for i in range(20)]
+    flat, early, late = rss_verdict(growing)
+    assert not flat and late > early
+    with pytest.raises(ValueError, match="5 samples"):
+        rss_verdict(growing[:4])
+
+
+def test_ready_watch_reads_fausts_ready_line_written_after_it_started(tmp_path: Path) -> None:
+    log = tmp_path / "worker.log"
+    log.write_text("[2026-12-01 12:00:00,100] [1] [INFO] [^Worker]: Ready \n")  # an earlier run's
+    watch = ReadyWatch([log, tmp_path / "not-yet.log"])
+    assert watch.ready_at() is None
+    with log.open("a") as out:
+        out.write("[2026-12-01 12:01:23,411] [2] [INFO] [^---Recovery]: Worker ready \n"
+                  "[2026-12-01 12:01:23,411] [2] [INFO] [^Worker]: Ready \n")
+    expected = time.mktime(time.strptime("2026-12-01 12:01:23", "%Y-%m-%d %H:%M:%S")) + 0.411
+    assert watch.ready_at() == pytest.approx(expected)

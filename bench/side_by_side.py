@@ -154,8 +154,8 @@ def measure(settings: Settings, args: argparse.Namespace) -> Results:
     ticks = MachineTicks.now()
     load = [load_average()]
     versions = peer_versions() if not args.no_peers else {}
-    labels = {RAW.name: RAW.label, **{p.name: p.label.format(**versions) for p in PEERS},
-              "worker": "cxpulse worker x1"}
+    labels = {RAW.name: RAW.label, "worker": "cxpulse worker x1",
+              **({p.name: p.label.format(**versions) for p in PEERS} if versions else {})}
     say(f"building {args.events:,} events over {args.span_hours:g} h of event time")
     workload = wl.build(args.events, args.span_hours, args.seed)
     published_s = wl.publish(settings, workload)

@@ -175,8 +175,7 @@ def create_app(config: WorkerConfig) -> faust.App:
 def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeline) -> WorkerHealth:
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
     health = WorkerHealth(pipeline.sink, app.is_leader)
-    after_batch = (register_alerting(app, config, executor, pipeline.outbox)
-                   if config.alerts_enabled else None)
+    after_batch = register_alerting(app, config) if config.alerts_enabled else None
     source = app.topic(config.topics.touchpoints, key_serializer="raw", value_serializer="raw",
                        allow_empty=True)
 

@@ -9,6 +9,7 @@ returned for the agent to publish on ``cx.alerts``; gauges go to Prometheus.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -59,6 +60,8 @@ class AlertEngine:
         self._restored = False
         self.leading = False
         """Whether this engine ran the detector last (it is the leader's)."""
+        self._seen = threading.Lock()
+        """``observe`` (the agent's loop) runs while ``run`` (the alert thread) reads what it saw."""
 
     @property
     def pending(self) -> int:
@@ -72,6 +75,10 @@ class AlertEngine:
         set wrong) is counted in its minute, but cannot move the clock past minutes still to come.
         """
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        with self._seen:
+            self._observe(events, now_ms)
+
+    def _observe(self, events: list[dict[str, Any]], now_ms: int) -> None:
         for event in events:
             if event["channel"] == "kiosk" and event.get("location_id"):
                 location = event["location_id"]
@@ -98,12 +105,15 @@ class AlertEngine:
     def export_liveness(self) -> None:
         """The seconds since each kiosk location's last press this worker saw."""
         now_s = time.time()
-        for location, seen_ms in self.kiosk_last_seen_ms.items():
+        with self._seen:
+            seen = list(self.kiosk_last_seen_ms.items())
+        for location, seen_ms in seen:
             KIOSK_LAST_FEEDBACK_AGE.labels(location).set(max(0.0, now_s - seen_ms / 1000))
 
     def follow(self) -> None:
         """Another worker leads: the minutes seen so far are its to evaluate, not this worker's."""
-        self.first_s = None
+        with self._seen:
+            self.first_s = None
 
     def step_down(self) -> None:
         """Another worker leads now: forget the detector's state, withdraw this worker's alert gauges.
@@ -142,18 +152,20 @@ class AlertEngine:
             db.close()
 
     def _evaluate(self, db: ServerDatabase) -> list[dict[str, Any]]:
-        assert self.clock_s is not None
+        with self._seen:
+            clock, first = self.clock_s, self.first_s
+        assert clock is not None
         if self.evaluated_s is not None:
             start = self.evaluated_s + 60
         else:
-            start = min(self.clock_s, self.first_s if self.first_s is not None else self.clock_s)
-        if self.clock_s - start > MAX_GAP_S:
+            start = min(clock, first if first is not None else clock)
+        if clock - start > MAX_GAP_S:
             log.info("event-time clock jumped %d min: resuming 30 min before it",
-                     (self.clock_s - start) // 60)
-            start = self.clock_s - 30 * 60
+                     (clock - start) // 60)
+            start = clock - 30 * 60
         if self.evaluated_s is None and self.resume_s is not None:
-            start = min(self.clock_s, max(start, self.resume_s))
-        ends = list(range(start, self.clock_s + 1, 60))[:MAX_MINUTES_PER_RUN]
+            start = min(clock, max(start, self.resume_s))
+        ends = list(range(start, clock + 1, 60))[:MAX_MINUTES_PER_RUN]
         alerts: list[dict[str, Any]] = []
         counts = {}
         for end_s in ends:

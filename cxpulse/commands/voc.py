@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cxpulse import console, voc_view, wiring
@@ -23,6 +24,15 @@ FILTERS = ("touchpoint", "journey_stage", "channel", "partner_id", "location_id"
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, ensure_ascii=False, indent=1, default=str))
+
+
+def _output(args: argparse.Namespace, data: Any, screen: Callable[[], Any]) -> int:
+    """``data`` as JSON with ``--format json``, else the screen made of it."""
+    if args.format == "json":
+        _print_json(data)
+    else:
+        console.show(screen())
+    return 0
 
 
 def refresh_index(db: Database, settings: Settings, quiet: bool = True) -> None:
@@ -57,22 +67,16 @@ def _terms(db: Database, args: argparse.Namespace, settings: Settings) -> int:
 
     start, end = window(args, settings)
     scopes = ranked_terms(db, start, end, args.by, settings.min_n, args.top)
-    if args.format == "json":
-        _print_json({"from": start, "to": end, "by": args.by, "min_n": settings.min_n, "scopes": scopes})
-    else:
-        console.show(voc_view.terms_screen(scopes, args.by, start, end, settings.min_n))
-    return 0
+    return _output(args, {"from": start, "to": end, "by": args.by, "min_n": settings.min_n,
+                          "scopes": scopes},
+                   lambda: voc_view.terms_screen(scopes, args.by, start, end, settings.min_n))
 
 
 def _emerging(db: Database, args: argparse.Namespace, settings: Settings) -> int:
     from sql.voc import emerging
 
     result = emerging(db, parse_time(args.end), settings.min_n, args.top)
-    if args.format == "json":
-        _print_json(result)
-    else:
-        console.show(voc_view.emerging_screen(result))
-    return 0
+    return _output(args, result, lambda: voc_view.emerging_screen(result))
 
 
 def _search(db: Database, args: argparse.Namespace, settings: Settings) -> int:
@@ -83,11 +87,7 @@ def _search(db: Database, args: argparse.Namespace, settings: Settings) -> int:
     start, end = window(args, settings)
     filters = {k: getattr(args, k) for k in FILTERS if getattr(args, k)}
     rows = search(db, args.query, start, end, filters, args.ignore_accents, args.limit)
-    if args.format == "json":
-        _print_json(rows)
-    else:
-        console.show(voc_view.comments_table(rows, ranked=True))
-    return 0
+    return _output(args, rows, lambda: voc_view.comments_table(rows, ranked=True))
 
 
 def _comments(db: Database, args: argparse.Namespace, settings: Settings) -> int:
@@ -95,11 +95,7 @@ def _comments(db: Database, args: argparse.Namespace, settings: Settings) -> int
 
     start, end = window(args, settings)
     rows = latest_comments(db, start, end, args.voice.split(","), args.limit)
-    if args.format == "json":
-        _print_json(rows)
-    else:
-        console.show(voc_view.comments_table(rows, ranked=False))
-    return 0
+    return _output(args, rows, lambda: voc_view.comments_table(rows, ranked=False))
 
 
 def _train(db: Database, args: argparse.Namespace, settings: Settings) -> int:

@@ -156,7 +156,10 @@ def create_app(config: WorkerConfig) -> faust.App:
         broker_rebalance_timeout=config.rebalance_timeout_s,
         broker_max_poll_interval=config.max_poll_interval_s,
         consumer_auto_offset_reset="earliest",
-        stream_buffer_maxsize=max(64, take_records(config) * 2), web_enabled=True,
+        # Faust pauses a partition once its buffer is 80% full and resumes it at 40%: with a take of
+        # half the buffer (as before) a backlog of envelopes stalled the worker for good (make chaos,
+        # "delivered twice"); a buffer of 20 takes never did.
+        stream_buffer_maxsize=max(4096, take_records(config) * 20), web_enabled=True,
     )
     fence = Fence(config.rebalance_grace_s, config.max_poll_interval_s * 0.8)
     app.fence = fence
@@ -175,7 +178,8 @@ def create_app(config: WorkerConfig) -> faust.App:
 def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeline) -> WorkerHealth:
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
     health = WorkerHealth(pipeline.sink, app.is_leader)
-    after_batch = register_alerting(app, config) if config.alerts_enabled else None
+    after_batch = (register_alerting(app, config, executor, pipeline.outbox)
+                   if config.alerts_enabled else None)
     source = app.topic(config.topics.touchpoints, key_serializer="raw", value_serializer="raw",
                        allow_empty=True)
 

@@ -1,4 +1,4 @@
-"""``cxpulse dashboards push``: the boards, their data sources and folder into a Grafana, by its API."""
+"""``cxpulse dashboards push|render``: boards into a Grafana by its API, or drawn from live data."""
 
 from __future__ import annotations
 
@@ -38,9 +38,33 @@ def cmd_push(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
+    """Draw boards from the configured ClickHouse; one line per picture."""
+    from cxpulse import wiring
+    from cxpulse.board_render import render
+    from cxpulse.commands.cx import window
+    from dashboards.macros import TimeRange
+
+    start, end = window(args, settings)
+    db = wiring.database(settings)
+    try:
+        drawn = render(db, args.board, TimeRange(start, end - 1), Path(args.out))
+    finally:
+        db.close()
+    failed = 0
+    for path, results in drawn:
+        errors = [r for r in results if r.error]
+        failed += len(errors)
+        console.stdout.print(f"{path}: {len(results)} panel(s), {sum(1 for r in results if r.rows)} "
+                             f"with rows" + (f", {len(errors)} failed" if errors else ""), markup=False)
+        for result in errors:
+            console.stderr.print(f"  {result.title}: {result.error}", markup=False)
+    return 1 if failed else 0
+
+
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """``dashboards push``."""
-    p = commands.add_parser("dashboards", help="Grafana: push boards and data sources by API")
+    p = commands.add_parser("dashboards", help="Grafana: push boards by API, or draw them from live data")
     actions = p.add_subparsers(dest="dashboards_command", required=True)
     push = actions.add_parser("push", help="data sources, folder and every board (idempotent)")
     push.add_argument("--url", required=True, help="Grafana's URL, e.g. https://grafana.example.com")
@@ -52,3 +76,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     push.add_argument("--clickhouse-password-file", default=None,
                       help=f"the {GRAFANA_USER} password (sent on create, or whenever given)")
     push.set_defaults(func=cmd_push)
+    draw = actions.add_parser("render", help="draw boards from live data as PNG (no Grafana needed)")
+    draw.add_argument("--board", action="append", default=[],
+                      help="a board's name (repeatable; default every board)")
+    draw.add_argument("--out", default="board-pictures", help="folder of the PNGs (default board-pictures)")
+    draw.add_argument("--from", dest="start", default="",
+                      help="start of the boards' time range (default --to minus CXPULSE_ANALYSIS_WINDOW)")
+    draw.add_argument("--to", dest="end", default="now", help="end of the time range (default now)")
+    draw.set_defaults(func=cmd_render)

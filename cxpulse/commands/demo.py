@@ -123,7 +123,27 @@ def voice_of_customer(settings: Settings) -> Path:
                   settings.run_path / "reports" / "voc-report.html", "html")
 
 
-def where_things_are(settings: Settings, report: Path | None = None) -> str:
+def board_pictures(settings: Settings) -> Path:
+    """Every board drawn from the demo's history (``cxpulse dashboards render``); their folder."""
+    from cxpulse.board_render import render
+    from dashboards.macros import TimeRange
+
+    end = int(time.time())
+    folder = settings.run_path / "boards"
+    db = wiring.database(settings)
+    try:
+        drawn = render(db, [], TimeRange(end - int(settings.demo_backfill_hours * 3600) - 3600, end),
+                       folder)
+    finally:
+        db.close()
+    failed = sum(1 for _path, results in drawn for r in results if r.error)
+    console.stdout.print(f"  boards     {len(drawn)} drawn from live data in {folder}"
+                         + (f" ({failed} panel(s) failed)" if failed else ""), markup=False)
+    return folder
+
+
+def where_things_are(settings: Settings, report: Path | None = None, boards: Path | None = None
+                     ) -> str:
     """The demo's map of the stack: folders, ports, and what to watch."""
     return (
         "\nWhere things are:\n"
@@ -141,7 +161,9 @@ def where_things_are(settings: Settings, report: Path | None = None) -> str:
         "  VOC board       dashboards/generated/voice_of_customer.json (Grafana; no Grafana here: "
         ".venv/bin/cxpulse voc terms | emerging | search \"giao hàng chậm\" -i)\n"
         + (f"  VOC report      {report} (fresh; PDF: .venv/bin/cxpulse report --from -7h --out r.pdf)\n"
-           if report else "") +
+           if report else "")
+        + (f"  board pictures  {boards} (no Grafana here: .venv/bin/cxpulse dashboards render)\n"
+           if boards else "") +
         "The simulator's incident (CSAT -25 points on web/checkout and one kiosk) starts 5 minutes\n"
         "after it and lasts 15: watch the alert fire, reach the webhook, and resolve.\n"
         "Stop everything with `make down`. Live view in 5 s (Ctrl-C leaves it; the stack keeps running).\n"
@@ -160,11 +182,12 @@ def cmd_demo(_args: argparse.Namespace, settings: Settings) -> int:
     if start_ms is not None:
         record_fix(settings, start_ms)
     report = voice_of_customer(settings)
+    boards = board_pictures(settings)
     demo_ingest(settings)
     stack.start_component(settings, "simulator", health=False)
     console.stdout.print(f"  simulator  sending ~{settings.demo_rate:g} events/s (log: "
                          f"{settings.run_path / 'logs' / 'simulator.log'})")
-    console.stdout.print(where_things_are(settings, report), markup=False)
+    console.stdout.print(where_things_are(settings, report, boards), markup=False)
     time.sleep(5)
     code = run_top(lambda: wiring.database(settings), 2.0, once=False,
                    webhook_log=settings.run_path / "alerts" / "webhook.jsonl", min_n=settings.min_n,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor
 from typing import Any
 
 import faust
@@ -29,19 +29,13 @@ log = logging.getLogger(__name__)
 CATCH_UP_INTERVAL_S = 15.0
 
 
-def register_alerting(app: faust.App, config: WorkerConfig
+def register_alerting(app: faust.App, config: WorkerConfig, executor: Executor, outbox: Outbox
                       ) -> Callable[[list[dict[str, Any]]], Awaitable[None]]:
     """Attach the alert timer to ``app``; return the hook the touchpoint agent calls per batch.
 
     Transitions go to ``cx.alerts`` first and are stored in ClickHouse once Kafka acknowledged
     them; until both happened they stay pending and are sent again on the next run.
-
-    The hook only moves the clock: evaluation runs beside the batches, in a thread and with a
-    producer of its own, so a long catch-up (hours of replayed history) never holds the data path.
     """
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts")
-    outbox = Outbox(config.bootstrap, config.topics)
-
     def publish(alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
             outbox.send(outbox.topics.alerts, alert["alert_id"].encode(), orjson.dumps(alert))
@@ -54,6 +48,7 @@ def register_alerting(app: faust.App, config: WorkerConfig
                                config.clickhouse_password, settings=settings),
         publish, board_url=config.board_url,
     )
+    lock = asyncio.Lock()
 
     async def evaluate() -> None:
         if not app.is_leader():
@@ -63,41 +58,24 @@ def register_alerting(app: faust.App, config: WorkerConfig
             engine.follow()
             engine.export_liveness()
             return
-        try:
-            alerts = await asyncio.get_running_loop().run_in_executor(executor, engine.run)
-        except Exception:  # alerting must never stop the data path; the next run retries
-            ALERT_EVALUATION_FAILURES.inc()
-            log.exception("alert evaluation failed (%d transition(s) pending)", engine.pending)
-            return
+        async with lock:
+            try:
+                alerts = await asyncio.get_running_loop().run_in_executor(executor, engine.run)
+            except Exception:  # alerting must never stop the data path; the next run retries
+                ALERT_EVALUATION_FAILURES.inc()
+                log.exception("alert evaluation failed (%d transition(s) pending)", engine.pending)
+                return
         for alert in alerts:
             log.info("alert %s %s=%s csat_pct %s%% (n=%s) vs %s%% (n=%s)", alert["status"],
                      alert["scope_kind"], alert["scope"], alert.get("recent_pct"),
                      alert.get("recent_n"), alert.get("baseline_pct"), alert.get("baseline_n"))
 
-    running: set[asyncio.Task[None]] = set()
-    again = [False]
-
-    def schedule() -> None:
-        """One evaluation at a time; a batch counted meanwhile runs the next one right after it."""
-        if running:
-            again[0] = True
-            return
-        task = asyncio.ensure_future(evaluate())
-        running.add(task)
-        task.add_done_callback(finished)
-
-    def finished(task: asyncio.Task[None]) -> None:
-        running.discard(task)
-        if again[0]:
-            again[0] = False
-            schedule()
-
     @app.timer(CATCH_UP_INTERVAL_S)  # type: ignore[untyped-decorator]
     async def catch_up() -> None:
-        schedule()
+        await evaluate()
 
     async def after_batch(events: list[dict[str, Any]]) -> None:
         engine.observe(events)
-        schedule()
+        await evaluate()
 
     return after_batch

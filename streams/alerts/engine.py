@@ -61,7 +61,7 @@ class AlertEngine:
         self.leading = False
         """Whether this engine ran the detector last (it is the leader's)."""
         self._seen = threading.Lock()
-        """``observe`` (the agent's loop) runs while ``run`` (the alert thread) reads what it saw."""
+        """``observe`` (the agent's loop) may run while ``run`` (in an executor thread) reads what it saw."""
 
     @property
     def pending(self) -> int:

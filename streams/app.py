@@ -46,12 +46,6 @@ LAG_REFRESH_S = 10.0
 FETCH_MAX_WAIT_MS = 20
 """Tansu holds every fetch for the full wait even when data is there; Faust hard-codes 1500 ms."""
 EXIT_UNWRITTEN_BATCH = 75
-EXIT_STALLED = 76
-STALLED_AFTER_S = 30.0
-"""Idle this long with records waiting in its partitions, the worker is stuck: it exits and is restarted.
-
-Seen in ``make chaos`` with envelopes: now and then Faust stops delivering and committing after a
-take flushed by its timer, every thread idle. Our checkpoints make a restart exact."""
 CLICKHOUSE_CALL_TIMEOUT_S = 10.0
 """Longest wait on one ClickHouse socket read or write: with the fence's grace it stays below the
 rebalance timeout, so no write of this worker can land after its partitions moved."""
@@ -113,22 +107,11 @@ class WorkerHealth:
     started: float = field(default_factory=time.time)
     last_batch_at: float | None = None
     batches: int = 0
-    busy: bool = False
-    """A batch (its write and its alert evaluation) is in progress."""
-    lag: int = 0
-    """Records not yet committed in this worker's partitions, at ``lag_at``."""
-    lag_at: float = 0.0
-
-    def stalled(self, after_s: float = STALLED_AFTER_S) -> bool:
-        """Records waited in this worker's partitions for ``after_s`` while it did nothing."""
-        idle_since = self.last_batch_at or self.started
-        return not self.busy and self.lag > 0 and self.lag_at - idle_since > after_s
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready view."""
-        return {"ok": not self.sink.failing and not self.stalled(), "leader": self.is_leader(),
-                "batches": self.batches, "last_batch_at": self.last_batch_at, "lag": self.lag,
-                "stalled": self.stalled(), "uptime_s": round(time.time() - self.started, 1)}
+        return {"ok": not self.sink.failing, "leader": self.is_leader(), "batches": self.batches,
+                "last_batch_at": self.last_batch_at, "uptime_s": round(time.time() - self.started, 1)}
 
 
 def take_records(config: WorkerConfig) -> int:
@@ -213,7 +196,6 @@ def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeli
     async def touchpoints(stream: Any) -> None:
         async for events in stream.take_events(take_records(config), within=config.batch_seconds):
             records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
-            health.busy = True
             try:
                 result = await commit(records)
             except BaseException as exc:
@@ -225,13 +207,13 @@ def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeli
                 logging.shutdown()
                 os._exit(EXIT_UNWRITTEN_BATCH)
             health.batches += 1
+            health.last_batch_at = time.time()
             FCR_CACHED_CONTACTS.set(pipeline.fcr.cached_contacts)
             log.info("batch: %d records, %d already applied, %d stored, %d duplicates, "
                      "%d dead-lettered, %d fcr rows", result.records, result.already_applied,
                      result.stored, result.duplicates, result.dead_lettered, result.fcr_rows)
             if after_batch is not None:
                 await after_batch(result.events)
-            health.last_batch_at, health.busy = time.time(), False
 
     return health
 
@@ -248,14 +230,6 @@ def _register_pages(app: faust.App, config: WorkerConfig, health: WorkerHealth) 
             return
         for partition, records in lag.items():
             CONSUMER_LAG.labels(topic, str(partition)).set(records)
-        mine = {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
-        health.lag, health.lag_at = sum(n for p, n in lag.items() if p in mine), time.time()
-        if health.stalled():
-            log.error("%d record(s) wait in this worker's partitions and it has been idle for %.0f s: "
-                      "exiting to be restarted", health.lag,
-                      health.lag_at - (health.last_batch_at or health.started))
-            logging.shutdown()
-            os._exit(EXIT_STALLED)
 
     @app.page("/metrics")  # type: ignore[untyped-decorator]
     async def metrics(web: Any, request: Any) -> Any:

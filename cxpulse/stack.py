@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, Final
 from xml.sax.saxutils import escape
 
 from pydantic import SecretStr
@@ -251,6 +251,34 @@ def ports(settings: Settings) -> dict[str, int]:
     }
 
 
+ENV_FILE_PROGRAMS: Final = {"worker.env.json": ("worker",), "ingest.env.json": ("ingest", "simulator")}
+"""The programs that read each settings file (``program_env_files``) when they start."""
+
+
+def _env_files(settings: Settings) -> dict[str, bytes]:
+    folder = settings.run_path / "secrets"
+    return {name: (folder / name).read_bytes() for name in ENV_FILE_PROGRAMS if (folder / name).exists()}
+
+
+def _stop_reconfigured(settings: Settings, before: dict[str, bytes]) -> list[str]:
+    """Stop the running programs whose settings file changed; their names, to start them again.
+
+    Their supervisord entry is unchanged (it names the file, not its content), so supervisord
+    itself would keep them running on the old settings: a new topic prefix or database unseen.
+    """
+    rpc = supervisor(settings)
+    after = _env_files(settings)
+    stopped = []
+    for file, programs in ENV_FILE_PROGRAMS.items():
+        if before.get(file) == after.get(file):
+            continue
+        for name in programs:
+            if rpc.getProcessInfo(name)["statename"] in ("RUNNING", "STARTING", "BACKOFF"):
+                rpc.stopProcess(name, True)
+                stopped.append(name)
+    return stopped
+
+
 def _apply_config_changes(settings: Settings) -> None:
     """Make a running supervisord take the freshly rendered config (new or changed programs)."""
     rpc = supervisor(settings)
@@ -278,7 +306,9 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
     from schemas.kafka import ensure_topics
     from streams.topics import worker_topics
 
+    before = _env_files(settings)
     conf = render_configs(settings)
+    restart: list[str] = []
     if not supervisor_running(settings):
         progress(f"starting supervisord ({conf})")
         subprocess.run([sys.executable, "-m", "supervisor.supervisord", "-c", str(conf)],
@@ -286,6 +316,7 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         _wait("supervisord", lambda: supervisor_running(settings), 15)
     else:
         _apply_config_changes(settings)
+        restart = _stop_reconfigured(settings, before)
     checks = health_checks(settings)
     logs = settings.run_path / "logs"
     infra = [c for c in components if c != "worker"]
@@ -301,6 +332,9 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         "clickhouse_user": MIGRATE_USER, "clickhouse_password": credentials.password_of(MIGRATE_USER)}))
     progress(f"  topics ready; database {settings.clickhouse_database}: "
              f"{len(applied)} migration(s) applied")
+    for name in restart:  # reconfigured, not asked for: back as they were, on the new settings
+        if name not in components:
+            _start(settings, name)
     if "worker" in components:
         _start(settings, "worker")
         _wait("worker", checks["worker"], 90, logs / "worker.log")

@@ -156,10 +156,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         broker_rebalance_timeout=config.rebalance_timeout_s,
         broker_max_poll_interval=config.max_poll_interval_s,
         consumer_auto_offset_reset="earliest",
-        # Faust pauses a partition once its buffer is 80% full and resumes it at 40%: with a take of
-        # half the buffer (as before) a backlog of envelopes stalled the worker for good (make chaos,
-        # "delivered twice"); a buffer of 20 takes never did.
-        stream_buffer_maxsize=max(4096, take_records(config) * 20), web_enabled=True,
+        stream_buffer_maxsize=max(64, take_records(config) * 2), web_enabled=True,
     )
     fence = Fence(config.rebalance_grace_s, config.max_poll_interval_s * 0.8)
     app.fence = fence

@@ -66,3 +66,34 @@ def test_worker_recovers_after_the_stack_restarts_with_an_empty_broker(tmp_path:
         raise
     finally:
         stack.down(settings, progress=lambda line: None)
+
+
+def test_up_with_new_settings_restarts_the_worker_on_them(tmp_path: Path) -> None:
+    """A running stack brought up again with another topic prefix and database: the worker follows.
+
+    Its supervisord entry only names its settings file, so nothing but ``up`` can tell it changed.
+    """
+    first = Settings(run_dir=tmp_path / "run", kafka_port=free_port(), clickhouse_port=free_port(),
+                     clickhouse_http_port=free_port(), prometheus_port=free_port(),
+                     worker_port=free_port(), alertmanager_port=free_port(),
+                     webhook_port=free_port(), mqtt_port=free_port(), ingest_port=free_port(),
+                     sink_batch_seconds=0.3, topic_prefix="first.",
+                     clickhouse_database=unique_name("cxfirst"))
+    second = first.model_copy(update={"topic_prefix": "second.",
+                                      "clickhouse_database": unique_name("cxsecond")})
+    now = int(time.time() * 1000)
+    try:
+        stack.up(first, progress=lambda line: None, components=COMPONENTS)
+        before = stack.supervisor(first).getProcessInfo("worker")["pid"]
+        stack.up(second, progress=lambda line: None, components=COMPONENTS)
+        assert stack.supervisor(second).getProcessInfo("worker")["pid"] != before
+        env = {**os.environ, **stack.worker_environment(second)}
+        cxpulse(env, "publish", "-", stdin=contacts(0, 50, now - 600_000))
+        cxpulse(env, "drain", "--timeout", "60")  # a worker left on the first topics never drains
+        db = ServerDatabase(second.clickhouse_host, second.clickhouse_port, second.clickhouse_database)
+        try:
+            assert db.execute("SELECT count() FROM touchpoint_events") == [(50,)]
+        finally:
+            db.close()
+    finally:
+        stack.down(second, progress=lambda line: None)

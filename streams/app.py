@@ -121,8 +121,6 @@ def take_records(config: WorkerConfig) -> int:
     ``batch_size`` records could hold millions of events (and their bytes in Faust's buffer); the
     pipeline writes a batch in chunks of ``batch_size`` events anyway.
     """
-    if config.batch_records:
-        return config.batch_records
     return config.batch_size if config.schema_registry_url else max(1, config.batch_size // 50)
 
 

@@ -23,8 +23,6 @@ class WorkerConfig:
     web_port: int
     batch_size: int = 10_000
     batch_seconds: float = 0.25
-    batch_records: int = 0
-    """Kafka records per batch (0: derived from ``batch_size``, see ``streams.app.take_records``)."""
     schema_registry_url: str = ""
     partitions: int = 4
     """Partitions of cx.touchpoints."""

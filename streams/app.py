@@ -9,6 +9,7 @@ exits at once, before Faust can commit, so the batch is read again.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -46,6 +47,10 @@ LAG_REFRESH_S = 10.0
 FETCH_MAX_WAIT_MS = 20
 """Tansu holds every fetch for the full wait even when data is there; Faust hard-codes 1500 ms."""
 EXIT_UNWRITTEN_BATCH = 75
+GC_THRESHOLDS = (200_000, 50, 1000)
+"""A batch allocates ~10 objects per event (decoded dicts, rows, copies), nearly all freed by reference
+counting; at Python's default (700, 10, 10) the cycle collector ran full passes over every live
+object many times per batch, over half of the pipeline's CPU (86 -> 38 µs/event, 80k events)."""
 CLICKHOUSE_CALL_TIMEOUT_S = 10.0
 """Longest wait on one ClickHouse socket read or write: with the fence's grace it stays below the
 rebalance timeout, so no write of this worker can land after its partitions moved."""
@@ -87,6 +92,12 @@ class CxApp(faust.App):  # type: ignore[misc]
         if self.fence is not None:
             self.fence.rebalance_started()
         super().on_rebalance_start()
+
+
+def tune_gc() -> None:
+    """Collect cycles rarely, and never scan what start-up built (call once the app is created)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def faust_datadir(data_dir: str) -> str:

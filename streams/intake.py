@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from schemas.codec import AvroCodec, RegistryUnavailable, UndecodableMessage
 from schemas.event import InvalidEvent, TouchpointEvent, validate_decoded
@@ -30,8 +31,7 @@ class Record:
     value: bytes
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
+class Entry(NamedTuple):
     """One event's place in the batch: its record, its index in the record, its bytes on its own.
 
     ``value`` is what a dead letter of this entry holds: the record as read (a single event, or an
@@ -40,7 +40,8 @@ class Entry:
 
     partition: int
     offset: int
-    index: int
+    place: int
+    """Its index in its record (0 for a single event)."""
     value: bytes
 
 

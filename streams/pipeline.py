@@ -22,7 +22,7 @@ from typing import Any
 from schemas.codec import AvroCodec
 from schemas.event import TouchpointEvent
 from streams.dedupe.copies import Copy, Decision, resolve
-from streams.dedupe.lookup import stored_copies
+from streams.dedupe.lookup import replaced_events, stored_copies
 from streams.failpoints import Failpoints
 from streams.fcr.outcomes import contact_from_event, is_eligible
 from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, Removal, Upsert, state_key
@@ -34,7 +34,6 @@ from streams.metrics import DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED, SINK_B
 from streams.satisfaction.contributions import (
     EVENT_COLUMNS,
     contribution,
-    event_from_row,
     event_row,
     score_flags,
 )
@@ -113,8 +112,8 @@ class WorkerPipeline:
             self._moved.clear()
             self._forget()
         total = BatchResult()
-        for chunk, intake in decode_chunks(records, self.codec, self.max_events,
-                                           lambda: self._may_retry(started)):
+        chunks = decode_chunks(records, self.codec, self.max_events, lambda: self._may_retry(started))
+        for chunk, intake in chunks:
             EVENTS_IN.inc(len(intake.entries))
             total.add(self._commit(chunk, intake, started))
         return total
@@ -162,7 +161,7 @@ class WorkerPipeline:
         self.failpoints.reach("after_dead_letters")
         copies = [Copy(intake.events[i]["event_id"], int(intake.events[i].get("version") or 0),
                        entries[i].partition, entries[i].offset, (i, intake.events[i]),
-                       entries[i].index)
+                       entries[i].place)
                   for i in live if i in intake.events]
         stored = self.sink.run("dedupe look-up",
                                lambda db: stored_copies(db, [c.event_id for c in copies]))
@@ -170,15 +169,18 @@ class WorkerPipeline:
         result.duplicates = resolution.duplicates
         winners: list[Winner] = resolution.decisions
         result.events = [d.winner.payload[1] for d in winners]
+        counted = [d.replaces for d in winners if d.replaces is not None]
+        replaced: dict[str, TouchpointEvent] = self.sink.run(
+            "replaced versions", lambda db: replaced_events(db, counted)) if counted else {}
 
         self._guard(started)
         flags = [score_flags(d.winner.payload[1]) for d in winners]
         self.sink.insert(self._event_rows(winners, flags))
         self.failpoints.reach("after_events")
-        followups = self._followup_rows(winners)
+        followups = self._followup_rows(winners, replaced)
         self.sink.insert(followups[0])
         self.failpoints.reach("after_followups")
-        plan = self.fcr.plan(*self._contact_changes(winners), self._fetch_contacts)
+        plan = self.fcr.plan(*self._contact_changes(winners, replaced), self._fetch_contacts)
         self._guard(started)
         self.sink.insert(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
         self.failpoints.reach("after_fcr")
@@ -191,7 +193,8 @@ class WorkerPipeline:
         for record in records:
             if record.offset >= advanced.get(record.partition, applied.get(record.partition, 0)):
                 advanced[record.partition] = record.offset + 1
-        rows, sources = self.checkpoints.ledger_rows(self._deltas(winners, flags), applied, advanced)
+        rows, sources = self.checkpoints.ledger_rows(self._deltas(winners, flags, replaced), applied,
+                                                     advanced)
         self._guard(started)
         self.sink.insert(TableRows(MINUTE_TABLE, LEDGER_COLUMNS, rows, sources, atomic=True))
         self.failpoints.reach("after_commit")
@@ -222,20 +225,20 @@ class WorkerPipeline:
             if not d.already_stored:
                 position, event = d.winner.payload
                 rows.append(event_row(event, d.winner.partition, d.winner.offset, event_flags,
-                                      d.winner.index))
+                                      d.winner.place))
                 sources.append(frozenset((position,)))
         return TableRows("touchpoint_events", EVENT_COLUMNS, rows, sources)
 
-    def _followup_rows(self, winners: list[Winner]) -> tuple[TableRows, list[tuple[bytes, bytes]]]:
+    def _followup_rows(self, winners: list[Winner], replaced: dict[str, TouchpointEvent]
+                       ) -> tuple[TableRows, list[tuple[bytes, bytes]]]:
         position = {d.winner.event_id: d.winner.payload[0] for d in winners}
-        replaced = {d.winner.event_id: event_from_row(d.replaces.payload)
-                    for d in winners if d.replaces is not None}
         batch = self.followups.process([d.winner.payload[1] for d in winners], replaced)
         sources = [frozenset((position[f.event_id],)) for f in batch.followups]
         return TableRows("followups", FOLLOWUP_COLUMNS, batch.rows, sources), batch.messages()
 
     @staticmethod
-    def _contact_changes(winners: list[Winner]) -> tuple[list[Upsert], list[Removal]]:
+    def _contact_changes(winners: list[Winner], replaced: dict[str, TouchpointEvent]
+                         ) -> tuple[list[Upsert], list[Removal]]:
         """FCR's view of the batch: contacts added or replaced, and contacts that left their key.
 
         A newer version that changed an event's customer or reason (or made it no contact) takes
@@ -248,8 +251,8 @@ class WorkerPipeline:
             key = state_key(event["customer_id"], event["contact_reason"]) if is_eligible(event) else None
             if key is not None:
                 upserts.append((position, key, contact_from_event(event)))
-            if d.replaces is not None:
-                old = event_from_row(d.replaces.payload)
+            old = replaced.get(event["event_id"])
+            if old is not None:
                 if is_eligible(old):
                     old_key = state_key(old["customer_id"], old["contact_reason"])
                     if old_key != key:
@@ -257,12 +260,14 @@ class WorkerPipeline:
         return upserts, removals
 
     @staticmethod
-    def _deltas(winners: list[Winner], flags: list[dict[str, int]]) -> MinuteDeltas:
+    def _deltas(winners: list[Winner], flags: list[dict[str, int]],
+                replaced: dict[str, TouchpointEvent]) -> MinuteDeltas:
         deltas = MinuteDeltas()
         for d, event_flags in zip(winners, flags, strict=True):
             position, event = d.winner.payload
             deltas.add(*contribution(event, event_flags), 1, position)
-            if d.replaces is not None:  # a newer version: the old one's counts come out
-                deltas.add(*contribution(event_from_row(d.replaces.payload)), -1, position)
+            old = replaced.get(event["event_id"])
+            if old is not None:  # a newer version: the old one's counts come out
+                deltas.add(*contribution(old), -1, position)
         return deltas
 

@@ -15,14 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Copy(Generic[T]):
-    """One copy of an event: where its Kafka record is, its version, and what it carries."""
+class Copy(NamedTuple, Generic[T]):
+    """One copy of an event: where its Kafka record is, its version, and what it carries.
+
+    Named tuples, not frozen dataclasses: a batch makes one per event, and a frozen dataclass's
+    ``__init__`` (one ``object.__setattr__`` per field) cost more than the rest of the dedupe.
+    """
 
     event_id: str
     version: int
@@ -30,12 +33,11 @@ class Copy(Generic[T]):
     offset: int
     payload: T
     """The event (a batch copy) or its stored row (a stored copy)."""
-    index: int = 0
+    place: int = 0
     """Its place in its record (an envelope holds many events)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Decision(Generic[T]):
+class Decision(NamedTuple, Generic[T]):
     """What a batch does for one event_id whose winner is in the batch."""
 
     winner: Copy[T]
@@ -57,8 +59,8 @@ def _best(copies: Iterable[Copy[Any]]) -> Copy[Any] | None:
     """Highest version; among equal versions the earliest record (lowest partition, offset)."""
     best: Copy[Any] | None = None
     for copy in copies:
-        if best is None or (copy.version, -copy.partition, -copy.offset, -copy.index) > (
-                best.version, -best.partition, -best.offset, -best.index):
+        if best is None or (copy.version, -copy.partition, -copy.offset, -copy.place) > (
+                best.version, -best.partition, -best.offset, -best.place):
             best = copy
     return best
 
@@ -90,6 +92,6 @@ def resolve(batch: list[Copy[T]], stored: Mapping[str, list[Copy[Any]]],
             continue
         duplicates += len(copies) - 1
         already = any(c.partition == candidate.partition and c.offset == candidate.offset
-                      and c.index == candidate.index for c in known)
+                      and c.place == candidate.place for c in known)
         decisions.append(Decision(candidate, current, already))
     return Resolution(decisions, duplicates)

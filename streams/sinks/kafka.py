@@ -32,8 +32,8 @@ class Outbox:
         """
         headers = dead_letter_headers(reason, detail, WORKER_SOURCE)
         origin = f"{self.topics.touchpoints}/{entry.partition}/{entry.offset}"
-        if entry.index:
-            origin += f"/{entry.index}"
+        if entry.place:
+            origin += f"/{entry.place}"
         headers.append(("cx.origin", origin.encode()))
         produce(self._producer, self.topics.dlq, entry.value, None, headers, self._tracker)
         DEAD_LETTERED.labels(reason).inc()

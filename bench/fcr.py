@@ -208,7 +208,8 @@ def run(contacts: int, seed: int, keep: bool = False) -> bool:
     unless ``keep``; after a failure it is kept (logs under <run folder>/logs).
     """
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    settings = bench_settings("bench-fcr", "benchfcr.")
+    # every key cached: the RSS figures are what N active keys cost in memory
+    settings = bench_settings("bench-fcr", "benchfcr.", fcr_cache_contacts=max(contacts, 1))
     print(f"starting a stack in {settings.run_path} (worker log: logs/worker.log)", flush=True)
     figures = None
     try:

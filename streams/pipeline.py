@@ -33,6 +33,7 @@ from streams.intake import Intake, Interrupted, Record, decode_chunks
 from streams.metrics import DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED, SINK_BATCH_SIZE
 from streams.satisfaction.contributions import (
     EVENT_COLUMNS,
+    Flags,
     contribution,
     event_row,
     score_flags,
@@ -193,10 +194,9 @@ class WorkerPipeline:
         for record in records:
             if record.offset >= advanced.get(record.partition, applied.get(record.partition, 0)):
                 advanced[record.partition] = record.offset + 1
-        rows, sources = self.checkpoints.ledger_rows(self._deltas(winners, flags, replaced), applied,
-                                                     advanced)
+        rows = self.checkpoints.ledger_rows(self._deltas(winners, flags, replaced), applied, advanced)
         self._guard(started)
-        self.sink.insert(TableRows(MINUTE_TABLE, LEDGER_COLUMNS, rows, sources, atomic=True))
+        self.sink.insert(TableRows(MINUTE_TABLE, LEDGER_COLUMNS, rows, atomic=True))
         self.failpoints.reach("after_commit")
         self._committed(advanced, plan)
         result.stored = sum(1 for d in winners if not d.already_stored)
@@ -218,7 +218,7 @@ class WorkerPipeline:
         return found
 
     @staticmethod
-    def _event_rows(winners: list[Winner], flags: list[dict[str, int]]) -> TableRows:
+    def _event_rows(winners: list[Winner], flags: list[Flags]) -> TableRows:
         """Winners not stored yet (an attempt that did not commit may have stored some)."""
         rows, sources = [], []
         for d, event_flags in zip(winners, flags, strict=True):
@@ -260,14 +260,13 @@ class WorkerPipeline:
         return upserts, removals
 
     @staticmethod
-    def _deltas(winners: list[Winner], flags: list[dict[str, int]],
+    def _deltas(winners: list[Winner], flags: list[Flags],
                 replaced: dict[str, TouchpointEvent]) -> MinuteDeltas:
         deltas = MinuteDeltas()
         for d, event_flags in zip(winners, flags, strict=True):
-            position, event = d.winner.payload
-            deltas.add(*contribution(event, event_flags), 1, position)
-            old = replaced.get(event["event_id"])
-            if old is not None:  # a newer version: the old one's counts come out
-                deltas.add(*contribution(old), -1, position)
+            event = d.winner.payload[1]
+            deltas.add(*contribution(event, event_flags))
+        for old in replaced.values():  # newer versions: the old ones' counts come out
+            deltas.add(*contribution(old), -1)
         return deltas
 

@@ -5,7 +5,7 @@ Counts, not ratios: the minute table sums these; every ratio is computed from su
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.event import TouchpointEvent
 from streams.fcr.outcomes import continues_a_contact, is_eligible
@@ -21,30 +21,42 @@ SURVEY_FCR_ATTRIBUTE = "resolved_first_contact"
 """Survey FCR: a response's answer to "was it resolved at first contact?", "yes" or "no"."""
 
 
-def score_flags(event: TouchpointEvent) -> dict[str, int]:
+class Flags(NamedTuple):
+    """The 0/1 flags one event adds to its minute, in ``touchpoint_events`` column order."""
+
+    csat_response: int
+    csat_satisfied: int
+    nps_response: int
+    nps_promoter: int
+    nps_detractor: int
+    ces_response: int
+    ces_easy: int
+    contact: int
+    fcr_eligible: int
+    survey_fcr_response: int
+    survey_fcr_yes: int
+
+
+def score_flags(event: TouchpointEvent) -> Flags:
     """The satisfaction flags one event adds to its minute (each score counted in its own metric).
 
     A later leg of a transferred contact (``continues_a_contact``) is no contact of its own: the
     contact is counted once, on its first leg.
     """
     csat, nps, ces = event.get("csat"), event.get("nps"), event.get("ces")
+    kind = event["kind"]
     leg = continues_a_contact(event)
     survey_fcr = None
-    if event["kind"] == "response":
+    if kind == "response":
         survey_fcr = (event.get("attributes") or {}).get(SURVEY_FCR_ATTRIBUTE, "").strip().lower()
-    return {
-        "csat_response": int(csat is not None),
-        "csat_satisfied": int(csat is not None and csat >= CSAT_SATISFIED_MIN),
-        "nps_response": int(nps is not None),
-        "nps_promoter": int(nps is not None and nps >= NPS_PROMOTER_MIN),
-        "nps_detractor": int(nps is not None and nps <= NPS_DETRACTOR_MAX),
-        "ces_response": int(ces is not None),
-        "ces_easy": int(ces is not None and ces >= CES_EASY_MIN),
-        "contact": int(event["kind"] == "contact" and not leg),
-        "fcr_eligible": int(is_eligible(event) and not leg),
-        "survey_fcr_response": int(survey_fcr in ("yes", "no")),
-        "survey_fcr_yes": int(survey_fcr == "yes"),
-    }
+    return Flags(
+        csat is not None, csat is not None and csat >= CSAT_SATISFIED_MIN,
+        nps is not None, nps is not None and nps >= NPS_PROMOTER_MIN,
+        nps is not None and nps <= NPS_DETRACTOR_MAX,
+        ces is not None, ces is not None and ces >= CES_EASY_MIN,
+        kind == "contact" and not leg, is_eligible(event) and not leg,
+        survey_fcr in ("yes", "no"), survey_fcr == "yes",
+    )
 
 
 MINUTE_DIMENSIONS = ("channel", "touchpoint", "journey_stage", "partner_id", "location_id", "region")
@@ -60,23 +72,21 @@ Cell = tuple[Any, ...]
 """(minute start in epoch s, *MINUTE_DIMENSIONS): one row of ``minute_counts``."""
 
 
-def contribution(event: TouchpointEvent, flags: dict[str, int] | None = None
+def contribution(event: TouchpointEvent, flags: Flags | None = None
                  ) -> tuple[Cell, tuple[int, ...]]:
     """The minute cell ``event`` belongs to (event time) and what it adds there (COUNT_COLUMNS).
 
     ``flags``: the event's ``score_flags``, when the caller has them already.
     """
-    flags = flags or score_flags(event)
-    csat, ces = event.get("csat"), event.get("ces")
+    f = flags or score_flags(event)
+    get = event.get
     counts = (
-        1, int(event["kind"] == "response"), flags["csat_response"], flags["csat_satisfied"],
-        csat or 0, flags["nps_response"], flags["nps_promoter"], flags["nps_detractor"],
-        flags["ces_response"], flags["ces_easy"], ces or 0, flags["contact"],
-        int(bool(event.get("complaint"))), flags["fcr_eligible"],
-        flags["survey_fcr_response"], flags["survey_fcr_yes"],
+        1, int(event["kind"] == "response"), f[0], f[1], get("csat") or 0, f[2], f[3], f[4], f[5],
+        f[6], get("ces") or 0, f[7], int(bool(get("complaint"))), f[8], f[9], f[10],
     )
-    cell = (int(event["occurred_at"]) // 60_000 * 60,
-            *(event.get(d) or "" for d in MINUTE_DIMENSIONS))
+    cell = (int(event["occurred_at"]) // 60_000 * 60, event["channel"], event["touchpoint"],
+            event["journey_stage"], get("partner_id") or "", get("location_id") or "",
+            get("region") or "")
     return cell, counts
 
 
@@ -93,25 +103,22 @@ EVENT_COLUMNS = (
 
 
 def event_row(event: TouchpointEvent, partition: int, offset: int,
-              flags: dict[str, int] | None = None, index: int = 0) -> tuple[Any, ...]:
+              flags: Flags | None = None, place: int = 0) -> tuple[Any, ...]:
     """One ``touchpoint_events`` row: the event, its contribution flags, and where it came from."""
-    flags = flags or score_flags(event)
-    attributes = event.get("attributes") or {}
-    resolved = event.get("resolved")
+    get = event.get
+    attributes = get("attributes") or {}
+    resolved = get("resolved")
     occurred_ms = int(event["occurred_at"])
     return (
         event["event_id"], occurred_ms // 1000, occurred_ms, int(event["received_at"]),
         event["channel"], event["source"], event["kind"], event["touchpoint"],
-        event["journey_stage"], event.get("customer_id") or "", event.get("interaction_id") or "",
-        event.get("contact_reason") or "", None if resolved is None else int(resolved),
-        int(bool(event.get("complaint"))), event.get("csat"), event.get("nps"), event.get("ces"),
-        event.get("comment") or "", event.get("language") or "", event.get("partner_id", ""),
-        event.get("location_id", ""), event.get("region", ""), event.get("agent_id", ""),
-        list(attributes.keys()), list(attributes.values()),
-        flags["csat_response"], flags["csat_satisfied"], flags["nps_response"],
-        flags["nps_promoter"], flags["nps_detractor"], flags["ces_response"], flags["ces_easy"],
-        flags["contact"], flags["fcr_eligible"], flags["survey_fcr_response"], flags["survey_fcr_yes"],
-        partition, offset, index, int(event.get("version") or 0),
+        event["journey_stage"], get("customer_id") or "", get("interaction_id") or "",
+        get("contact_reason") or "", None if resolved is None else int(resolved),
+        int(bool(get("complaint"))), get("csat"), get("nps"), get("ces"),
+        get("comment") or "", get("language") or "", get("partner_id", ""),
+        get("location_id", ""), get("region", ""), get("agent_id", ""),
+        list(attributes), list(attributes.values()), *(flags or score_flags(event)),
+        partition, offset, place, int(get("version") or 0),
     )
 
 

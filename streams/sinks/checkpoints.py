@@ -36,17 +36,19 @@ class MinuteDeltas:
 
     def __init__(self) -> None:
         self._parts: dict[Cell, list[tuple[int, ...]]] = {}
-        self.sources: dict[Cell, set[int]] = {}
 
-    def add(self, cell: Cell, counts: tuple[int, ...], sign: int, source: int) -> None:
-        """Add (sign 1) or take out (sign -1) one event's contribution, made from batch record ``source``."""
-        self._parts.setdefault(cell, []).append(counts if sign > 0 else tuple(-v for v in counts))
-        self.sources.setdefault(cell, set()).add(source)
+    def add(self, cell: Cell, counts: tuple[int, ...], sign: int = 1) -> None:
+        """Add (sign 1) or take out (sign -1) one event's contribution."""
+        parts = self._parts.get(cell)
+        if parts is None:
+            parts = self._parts[cell] = []
+        parts.append(counts if sign > 0 else tuple(-v for v in counts))
 
     @property
     def cells(self) -> dict[Cell, list[int]]:
         """Each cell's summed deltas (COUNT_COLUMNS order); summed column by column, in C."""
-        return {cell: [sum(column) for column in zip(*parts, strict=True)]
+        return {cell: list(parts[0]) if len(parts) == 1 else
+                [sum(column) for column in zip(*parts, strict=True)]
                 for cell, parts in self._parts.items()}
 
 
@@ -72,39 +74,33 @@ class Checkpoints:
         return {int(name[len(self._prefix):]): int(offset) for name, offset in rows}
 
     def ledger_rows(self, deltas: MinuteDeltas, current: Mapping[int, int],
-                    advanced: Mapping[int, int]) -> tuple[list[tuple[Any, ...]], list[frozenset[int]]]:
+                    advanced: Mapping[int, int]) -> list[tuple[Any, ...]]:
         """Rows of the one commit insert: the count deltas, then each checkpoint's advance.
 
         ``advanced`` maps a partition to its new checkpoint; the row holds the difference, so the
-        table's sum is the checkpoint. Returns the rows and the batch positions behind each.
+        table's sum is the checkpoint.
         """
-        rows, sources = count_rows(deltas)
+        rows = count_rows(deltas)
         for partition, offset in sorted(advanced.items()):
             step = offset - current.get(partition, 0)
             if step:
                 rows.append((CHECKPOINT_MINUTE_S, *_NO_DIMENSIONS, self.name(partition),
                              *_ZERO_COUNTS, step))
-                sources.append(frozenset())
-        return rows, sources
+        return rows
 
 
-def count_rows(deltas: MinuteDeltas) -> tuple[list[tuple[Any, ...]], list[frozenset[int]]]:
-    """``minute_counts`` rows (LEDGER_COLUMNS) of the non-zero deltas, and the positions behind each."""
-    rows: list[tuple[Any, ...]] = []
-    sources: list[frozenset[int]] = []
-    for cell, counts in deltas.cells.items():
-        if any(counts):
-            rows.append((cell[0], *cell[1:], "", *counts, 0))
-            sources.append(frozenset(deltas.sources[cell]))
-    return rows, sources
+def count_rows(deltas: MinuteDeltas) -> list[tuple[Any, ...]]:
+    """``minute_counts`` rows (LEDGER_COLUMNS) of the non-zero deltas."""
+    return [(*cell, "", *counts, 0) for cell, counts in deltas.cells.items() if any(counts)]
 
 
 def minute_rows(events: Iterable[TouchpointEvent]) -> list[tuple[Any, ...]]:
     """The ``minute_counts`` rows of these (distinct) events, as the worker would add them."""
     deltas = MinuteDeltas()
-    for position, event in enumerate(events):
-        deltas.add(*contribution(event), 1, position)
-    return count_rows(deltas)[0]
+    for event in events:
+        deltas.add(*contribution(event))
+    return count_rows(deltas)
+
 
 def topic_id(bootstrap: str, topic: str, timeout: float = 60.0) -> str:
     """The broker's id of ``topic`` (its name where the broker has no topic ids); waits for it to exist."""

@@ -18,26 +18,26 @@ def event(**kw: object) -> dict[str, object]:
 @pytest.mark.parametrize(("csat", "satisfied"), [(1, 0), (3, 0), (4, 1), (5, 1)])
 def test_csat_satisfied_from_4(csat: int, satisfied: int) -> None:
     flags = score_flags(event(csat=csat))
-    assert flags["csat_response"] == 1 and flags["csat_satisfied"] == satisfied
+    assert flags.csat_response == 1 and flags.csat_satisfied == satisfied
 
 
 @pytest.mark.parametrize(("nps", "promoter", "detractor"),
                          [(0, 0, 1), (6, 0, 1), (7, 0, 0), (8, 0, 0), (9, 1, 0), (10, 1, 0)])
 def test_nps_classes(nps: int, promoter: int, detractor: int) -> None:
     flags = score_flags(event(nps=nps))
-    assert (flags["nps_promoter"], flags["nps_detractor"]) == (promoter, detractor)
+    assert (flags.nps_promoter, flags.nps_detractor) == (promoter, detractor)
 
 
 def test_each_score_counts_in_its_own_metric_and_absent_scores_count_nowhere() -> None:
     flags = score_flags(event(csat=2, ces=5))
-    assert flags["csat_response"] == 1 and flags["ces_response"] == 1 and flags["ces_easy"] == 1
-    assert flags["nps_response"] == 0
+    assert flags.csat_response == 1 and flags.ces_response == 1 and flags.ces_easy == 1
+    assert flags.nps_response == 0
 
 
 def test_fcr_eligibility_needs_customer_and_reason() -> None:
-    assert score_flags(event(kind="contact", customer_id="c", contact_reason="billing"))["fcr_eligible"]
-    assert not score_flags(event(kind="contact", customer_id="c"))["fcr_eligible"]
-    assert not score_flags(event(customer_id="c", contact_reason="billing"))["fcr_eligible"]
+    assert score_flags(event(kind="contact", customer_id="c", contact_reason="billing")).fcr_eligible
+    assert not score_flags(event(kind="contact", customer_id="c")).fcr_eligible
+    assert not score_flags(event(customer_id="c", contact_reason="billing")).fcr_eligible
 
 
 def test_survey_fcr_answer_counts_on_responses_only() -> None:
@@ -45,9 +45,9 @@ def test_survey_fcr_answer_counts_on_responses_only() -> None:
     no = score_flags(event(attributes={"resolved_first_contact": "no"}))
     other = score_flags(event(attributes={"resolved_first_contact": "maybe"}))
     contact = score_flags(event(kind="contact", attributes={"resolved_first_contact": "yes"}))
-    assert (yes["survey_fcr_response"], yes["survey_fcr_yes"]) == (1, 1)
-    assert (no["survey_fcr_response"], no["survey_fcr_yes"]) == (1, 0)
-    assert other["survey_fcr_response"] == 0 and contact["survey_fcr_response"] == 0
+    assert (yes.survey_fcr_response, yes.survey_fcr_yes) == (1, 1)
+    assert (no.survey_fcr_response, no.survey_fcr_yes) == (1, 0)
+    assert other.survey_fcr_response == 0 and contact.survey_fcr_response == 0
 
 
 def test_event_row_matches_columns() -> None:

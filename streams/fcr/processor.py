@@ -74,13 +74,25 @@ def _row(key: str, c: Contact, is_first: bool, failed: bool, removed: int, windo
             "" if c[10] == c[1] else c[10])
 
 
-@dataclass
+Written = tuple[Contact, int]
+"""What a leg's stored row says, in short: the contact it holds and its ``role``. With the key and
+the window, that is the whole row; kept instead of the row, it costs a tenth of the memory."""
+STALE = -1
+"""The role of a stored row written with another repeat window: it never matches, so it is rewritten."""
+
+
+def role(is_first: bool, failed: bool, removed: int) -> int:
+    """A row's is_first, failed and removed columns as one small int."""
+    return int(is_first) | int(failed) << 1 | removed << 2
+
+
+@dataclass(slots=True)
 class KeyHistory:
     """The stored legs of one key from ``covered_from`` (ms) on, and what each one's row holds."""
 
     covered_from: int
     legs: list[Contact] = field(default_factory=list)
-    written: dict[str, Row] = field(default_factory=dict)
+    written: dict[str, Written] = field(default_factory=dict)
 
 
 @dataclass
@@ -155,8 +167,12 @@ class FcrProcessor:
             for key in missing:
                 history = KeyHistory(start)
                 for row in sorted(stored.get(key, []), key=lambda r: (r["occurred_at_ms"], r["event_id"])):
-                    history.legs.append(leg_from_row(row))
-                    history.written[row["event_id"]] = tuple(row[c] for c in FCR_COLUMNS[:-1])
+                    leg = leg_from_row(row)
+                    history.legs.append(leg)
+                    current = int(row["decides_at"]) == (leg[0] + self.repeat_window_ms) // 1000
+                    history.written[row["event_id"]] = (leg, role(
+                        bool(row["is_first"]), bool(row["failed"]), int(row["removed"]))
+                        if current else STALE)
                 found[key] = history
         return found
 
@@ -167,9 +183,8 @@ class FcrProcessor:
         if not history.legs and not removed and len(added) == 1:  # a key's first contact: most keys
             first = added[0]
             history.legs.append(first)
-            row = _row(key, first, True, not first[2], COUNTED, window)
-            history.written[first[1]] = row
-            return [row]
+            history.written[first[1]] = (first, role(True, not first[2], COUNTED))
+            return [_row(key, first, True, not first[2], COUNTED, window)]
         by_id = {c[1]: c for c in history.legs}
         touched: list[int] = []
         gone: list[Contact] = []
@@ -191,18 +206,21 @@ class FcrProcessor:
             touched.append(leg[0])
         if not touched:
             return []
-        rows = [_row(key, leg, False, False, REMOVED, window) for leg in gone]
+        due: list[tuple[Contact, bool, bool, int]] = [(leg, False, False, REMOVED) for leg in gone]
         contacts = fold(history.legs)
         folded = [c for c, _ in contacts]
         for i in affected(folded, min(touched) - window - LEG_SPAN_MS, max(touched) + window + LEG_SPAN_MS):
             outcome = outcome_at(folded, i, window)
             _first, *later = contacts[i][1]
-            rows.append(_row(key, outcome.contact, outcome.is_first, outcome.failed, COUNTED, window))
-            rows += [_row(key, leg, False, False, FOLDED, window) for leg in later]
-        changed = [row for row in rows if history.written.get(row[2]) != row]
-        for row in changed:
-            history.written[row[2]] = row
-        return changed
+            due.append((outcome.contact, outcome.is_first, outcome.failed, COUNTED))
+            due += [(leg, False, False, FOLDED) for leg in later]
+        rows = []
+        for contact, is_first, failed, status in due:
+            now = (contact, role(is_first, failed, status))
+            if history.written.get(contact[1]) != now:
+                history.written[contact[1]] = now
+                rows.append(_row(key, contact, is_first, failed, status, window))
+        return rows
 
     def commit(self, plan: FcrPlan) -> None:
         """The plan's batch is committed: keep its key histories, evicting the least recently used."""

@@ -25,8 +25,8 @@ from typing import Any
 
 import orjson
 
-from bench.harness import bench_settings, proc_status_mb
-from bench.workers import worker_metric, worker_pid
+from bench.harness import bench_settings, cpu_seconds, proc_status_mb
+from bench.workers import ReadyWatch, worker_metric, worker_pid
 from cxpulse import stack, wiring
 from cxpulse.settings import Settings
 from schemas.event import DAY_MS, validate_event
@@ -118,8 +118,7 @@ def timed_drain(settings: Settings, contacts: int, pid: int) -> tuple[float, int
         peak = max(peak, rss)
         if time.perf_counter() - reported >= PROGRESS_EVERY_S:
             reported = time.perf_counter()
-            done, elapsed = contacts - left, reported - started
-            print(f"  drained: {done:,}/{contacts:,} ({done / elapsed:,.0f}/s), "
+            print(f"  draining: {left:,} Kafka records left after {reported - started:.0f} s, "
                   f"worker RSS {rss:,.0f} MB", flush=True)
 
     lag = wiring.drain(settings, timeout=max(3600.0, contacts / 100), progress=progress)
@@ -143,6 +142,10 @@ class Figures:
     stored: int
     published_s: float
     drained_s: float
+    """From the worker's start (its start-up included) to lag 0."""
+    ready_s: float
+    """From the worker's ``Ready`` to lag 0: the rate a running worker drains at."""
+    cpu_s: float
     left: int
     rss_start_mb: float
     rss_end_mb: float
@@ -162,8 +165,11 @@ class Figures:
         print(f"contacts                  {self.contacts:>12,}  (distinct keys; {self.stored:,} rows "
               f"in fcr_contacts FINAL{check})")
         print(f"publish                   {self.contacts / self.published_s:>12,.0f} contacts/s")
-        print(f"worker -> ClickHouse      {self.contacts / self.drained_s:>12,.0f} contacts/s "
-              f"({self.drained_s:.1f} s from worker start; records left {self.left})")
+        print(f"worker -> ClickHouse      {self.contacts / self.ready_s:>12,.0f} contacts/s "
+              f"({self.ready_s:.1f} s from worker ready to lag 0; {self.drained_s:.1f} s from its "
+              f"start; records left {self.left})")
+        print(f"worker CPU                {self.cpu_s * 1e6 / self.contacts:>12,.1f} µs/contact "
+              f"(start-up included)")
         print(f"worker RSS at start       {self.rss_start_mb:>12,.0f} MB")
         print(f"worker RSS at end         {self.rss_end_mb:>12,.0f} MB")
         print(f"worker peak RSS (VmHWM)   {self.hwm_mb:>12,.0f} MB "
@@ -182,12 +188,16 @@ def measure(settings: Settings, contacts: int, seed: int) -> Figures:
     published_s = publish(settings, payload, contacts)
     print(f"published {contacts:,} in {published_s:.1f} s", flush=True)
     del payload
+    watch = ReadyWatch([settings.run_path / "logs" / "worker.log"])
     stack.start_component(settings, "worker")
     pid = worker_pid(settings)
     rss_start = proc_status_mb(pid, "VmRSS")
     drained_s, left, sampled_peak = timed_drain(settings, contacts, pid)
+    drained_at, cpu_s = time.time(), cpu_seconds(pid)
     end_pid = worker_pid(settings)
-    return Figures(contacts, stored_contacts(settings), published_s, drained_s, left, rss_start,
+    ready_at = watch.ready_at()
+    return Figures(contacts, stored_contacts(settings), published_s, drained_s,
+                   drained_at - ready_at if ready_at else drained_s, cpu_s, left, rss_start,
                    proc_status_mb(end_pid, "VmRSS"), proc_status_mb(end_pid, "VmHWM"), sampled_peak,
                    cached_contacts(settings), end_pid != pid)
 

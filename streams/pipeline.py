@@ -62,7 +62,7 @@ class BatchResult:
     dead_lettered: int = 0
     fcr_rows: int = 0
     events: list[TouchpointEvent] = field(default_factory=list)
-    """The events counted by this batch (new or newer versions), for the detector's clock."""
+    """What the detector must see of the events this batch counted (``clock_events``)."""
 
     def add(self, other: BatchResult) -> None:
         """Fold in the result of the batch's next chunk."""
@@ -73,6 +73,28 @@ class BatchResult:
         self.dead_lettered += other.dead_lettered
         self.fcr_rows += other.fcr_rows
         self.events.extend(other.events)
+
+
+def clock_events(events: list[TouchpointEvent]) -> list[TouchpointEvent]:
+    """The few events that move the detector as all of ``events`` would (``AlertEngine.observe``).
+
+    The oldest and the newest (its event-time clock), and the newest press of each kiosk location
+    (liveness). Keeping every event of a take for the detector held ~100k decoded events at once.
+    """
+    if not events:
+        return []
+    kiosks: dict[str, TouchpointEvent] = {}
+    for event in events:
+        if event["channel"] == "kiosk" and event.get("location_id"):
+            known = kiosks.get(event["location_id"])
+            if known is None or event["occurred_at"] > known["occurred_at"]:
+                kiosks[event["location_id"]] = event
+    by_time = [min(events, key=_occurred_at), max(events, key=_occurred_at)]
+    return [*by_time, *kiosks.values()]
+
+
+def _occurred_at(event: TouchpointEvent) -> int:
+    return int(event["occurred_at"])
 
 
 class WorkerPipeline:
@@ -169,7 +191,7 @@ class WorkerPipeline:
         resolution = resolve(copies, stored, lambda p, o: o < applied.get(p, 0))
         result.duplicates = resolution.duplicates
         winners: list[Winner] = resolution.decisions
-        result.events = [d.winner.payload[1] for d in winners]
+        result.events = clock_events([d.winner.payload[1] for d in winners])
         counted = [d.replaces for d in winners if d.replaces is not None]
         replaced: dict[str, TouchpointEvent] = self.sink.run(
             "replaced versions", lambda db: replaced_events(db, counted)) if counted else {}

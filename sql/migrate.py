@@ -62,6 +62,25 @@ def cluster_statement(statement: str, cluster: str, database: str) -> str:
                                           database=checked_identifier(database))
 
 
+_ADD_COLUMN = re.compile(r"^ALTER TABLE \$\{database\}\.(\w+) ON CLUSTER \$\{cluster\} ADD COLUMN (\w+) ")
+
+
+def _column_added(db: Database, statement: str) -> bool:
+    """Whether a failed cluster ``ADD COLUMN`` did its work anyway.
+
+    ClickHouse 18.16 now and then runs an ``ALTER ... ON CLUSTER`` of a replicated table on every
+    replica instead of one per shard: the first adds the column (replication takes it everywhere),
+    the second fails with "column already exists", and the statement reports that failure.
+    """
+    match = _ADD_COLUMN.match(statement)
+    if not match:
+        return False
+    table, column = match.groups()
+    found = db.query("SELECT count() AS n FROM system.columns WHERE database = currentDatabase() "
+                     "AND table = %(table)s AND name = %(column)s", {"table": table, "column": column})
+    return bool(found) and int(found[0]["n"]) > 0
+
+
 def migrate(db: Database, directory: Path | None = None, *, cluster: str | None = None,
             database: str = "") -> list[Migration]:
     """Apply every migration not yet recorded; return those applied. Safe to run again.
@@ -81,7 +100,14 @@ def migrate(db: Database, directory: Path | None = None, *, cluster: str | None 
             continue
         for statement in migration.statements():
             sql = statement.rstrip(";")
-            db.execute(cluster_statement(sql, cluster, database) if cluster else sql)
+            if not cluster:
+                db.execute(sql)
+                continue
+            try:
+                db.execute(cluster_statement(sql, cluster, database))
+            except Exception:
+                if not _column_added(db, sql):
+                    raise
         db.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) "
             "SELECT %(version)s, %(name)s, now()",

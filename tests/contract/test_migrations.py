@@ -1,9 +1,11 @@
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import pytest
 
 from sql.client import ChdbDatabase
-from sql.migrate import MIGRATIONS_DIR, discover, migrate
+from sql.migrate import CLUSTER_MIGRATIONS_DIR, MIGRATIONS_DIR, discover, migrate
 from tests.conftest import unique_name
 
 
@@ -29,3 +31,37 @@ def test_migrations_apply_once_on_modern_clickhouse() -> None:
         assert {"touchpoint_events", "minute_counts", "schema_migrations"} <= tables
     finally:
         db.close()
+
+
+class _Node:
+    """A node whose cluster ALTER failed after the column had been added (or not)."""
+
+    def __init__(self, has_column: bool) -> None:
+        self.has_column = has_column
+        self.ran: list[str] = []
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        self.ran.append(sql)
+        if "ON CLUSTER" in sql and "ADD COLUMN" in sql:
+            raise RuntimeError("Code: 44. Cannot add column version: column with this name already exists")
+        return []
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        if "system.columns" in sql:
+            return [{"n": int(self.has_column)}]
+        return [{"n": 0}]
+
+
+@pytest.mark.parametrize("has_column", [True, False])
+def test_cluster_add_column_that_failed_but_took_effect_is_not_an_error(has_column: bool) -> None:
+    node = _Node(has_column)
+    only_0012 = [m for m in discover(CLUSTER_MIGRATIONS_DIR) if m.version <= 12]
+    def runner() -> list[Any]:
+        return migrate(node, CLUSTER_MIGRATIONS_DIR, cluster="c", database="d")
+
+    with patch("sql.migrate.discover", return_value=only_0012):
+        if has_column:
+            assert [m.version for m in runner()][-1] == 12
+        else:
+            with pytest.raises(RuntimeError, match="already exists"):
+                runner()

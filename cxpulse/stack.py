@@ -307,6 +307,8 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
     from streams.topics import worker_topics
 
     before = _env_files(settings)
+    users_file = settings.run_path / "clickhouse/users.xml"
+    users_before = users_file.read_bytes() if users_file.exists() else b""
     conf = render_configs(settings)
     restart: list[str] = []
     if not supervisor_running(settings):
@@ -332,6 +334,8 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         "clickhouse_user": MIGRATE_USER, "clickhouse_password": credentials.password_of(MIGRATE_USER)}))
     progress(f"  topics ready; database {settings.clickhouse_database}: "
              f"{len(applied)} migration(s) applied")
+    if "clickhouse" in infra and users_before and users_file.read_bytes() != users_before:
+        _reload_users(settings, credentials)
     for name in restart:  # reconfigured, not asked for: back as they were, on the new settings
         if name not in components:
             _start(settings, name)
@@ -339,6 +343,36 @@ def up(settings: Settings, progress: Callable[[str], None] = print,
         _start(settings, "worker")
         _wait("worker", checks["worker"], 90, logs / "worker.log")
         progress(f"  {'worker':<12} healthy on 127.0.0.1:{settings.worker_port}")
+
+
+def _reload_users(settings: Settings, credentials: Credentials, timeout: float = 30.0) -> None:
+    """Make a running ClickHouse take a rewritten users file (another database allowed).
+
+    The server re-reads it only when its modification time changes, in whole seconds: two ``up``s
+    within one second (a new database just after the first) went unseen, and the worker was
+    refused its database until restarted. Reload, then wait until the worker's user gets in.
+    """
+    as_migrate = settings.model_copy(update={
+        "clickhouse_user": MIGRATE_USER, "clickhouse_password": credentials.password_of(MIGRATE_USER)})
+    as_worker = settings.model_copy(update={
+        "clickhouse_user": WORKER_USER, "clickhouse_password": credentials.password_of(WORKER_USER)})
+    deadline = time.monotonic() + timeout
+    while True:
+        db = wiring.database(as_migrate, "default")
+        try:
+            db.execute("SYSTEM RELOAD CONFIG")
+        finally:
+            db.close()
+        probe = wiring.database(as_worker)
+        try:
+            probe.execute("SELECT 1")
+            return
+        except Exception as exc:  # refused until the server has the new users file
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ClickHouse did not take the new users file: {exc}") from exc
+        finally:
+            probe.close()
+        time.sleep(0.5)
 
 
 def migrate_database(settings: Settings, cluster: str | None = None) -> list[Migration]:

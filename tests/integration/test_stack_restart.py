@@ -15,6 +15,7 @@ from pathlib import Path
 import orjson
 
 from cxpulse import stack
+from cxpulse.access import WORKER_USER, kept_credentials
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
 from tests.conftest import free_port, unique_name
@@ -93,6 +94,31 @@ def test_up_with_new_settings_restarts_the_worker_on_them(tmp_path: Path) -> Non
         db = ServerDatabase(second.clickhouse_host, second.clickhouse_port, second.clickhouse_database)
         try:
             assert db.execute("SELECT count() FROM touchpoint_events") == [(50,)]
+        finally:
+            db.close()
+    finally:
+        stack.down(second, progress=lambda line: None)
+
+
+def test_up_with_another_database_at_once_lets_the_worker_user_in(tmp_path: Path) -> None:
+    """Two ``up``s within a second, the second with a new database: the worker's user may use it.
+
+    ClickHouse re-reads its users file only when the file's mtime changes in whole seconds.
+    """
+    first = Settings(run_dir=tmp_path / "run", kafka_port=free_port(), clickhouse_port=free_port(),
+                     clickhouse_http_port=free_port(), prometheus_port=free_port(),
+                     worker_port=free_port(), alertmanager_port=free_port(),
+                     webhook_port=free_port(), mqtt_port=free_port(), ingest_port=free_port(),
+                     clickhouse_database=unique_name("cxfirst"))
+    second = first.model_copy(update={"clickhouse_database": unique_name("cxsecond")})
+    try:
+        stack.up(first, progress=lambda line: None, components=("broker", "clickhouse"))
+        stack.up(second, progress=lambda line: None, components=("broker", "clickhouse"))
+        credentials = kept_credentials(second.run_path, second.clickhouse_database)
+        db = ServerDatabase(second.clickhouse_host, second.clickhouse_port, second.clickhouse_database,
+                            WORKER_USER, credentials.password_of(WORKER_USER))
+        try:
+            assert db.execute("SELECT count() FROM minute_counts") == [(0,)]
         finally:
             db.close()
     finally:

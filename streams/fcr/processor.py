@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 import time
-from bisect import insort
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,11 +74,11 @@ def _row(key: str, c: Contact, is_first: bool, failed: bool, removed: int, windo
             "" if c[10] == c[1] else c[10])
 
 
-Written = tuple[Contact, int]
-"""What a leg's stored row says, in short: the contact it holds and its ``role``. With the key and
-the window, that is the whole row; kept instead of the row, it costs a tenth of the memory."""
 STALE = -1
-"""The role of a stored row written with another repeat window: it never matches, so it is rewritten."""
+"""The role of a stored row that is not what its legs give (written with another repeat window, or
+by an older rule): it never matches, so it is rewritten once a change reaches it."""
+UNWRITTEN = -2
+"""The role of a leg whose row is not stored yet."""
 
 
 def role(is_first: bool, failed: bool, removed: int) -> int:
@@ -88,11 +88,29 @@ def role(is_first: bool, failed: bool, removed: int) -> int:
 
 @dataclass(slots=True)
 class KeyHistory:
-    """The stored legs of one key from ``covered_from`` (ms) on, and what each one's row holds."""
+    """The stored legs of one key from ``covered_from`` (ms) on, and the role of each one's row.
+
+    With the key and the window, a leg and its role are its whole row (a contact's first leg holds
+    the folded contact): that is all the cache keeps, a few hundred bytes a key.
+    """
 
     covered_from: int
     legs: list[Contact] = field(default_factory=list)
-    written: dict[str, Written] = field(default_factory=dict)
+    roles: list[int] = field(default_factory=list)
+    """The role of each leg's stored row, in ``legs`` order."""
+
+
+def _drop(history: KeyHistory, leg: Contact) -> None:
+    at = bisect_left(history.legs, leg)
+    del history.legs[at], history.roles[at]
+
+
+def _mark_stale(history: KeyHistory) -> None:
+    """Stored first legs whose row is not the contact their legs fold into: rewrite when reached."""
+    place = {leg[1]: i for i, leg in enumerate(history.legs)}
+    for contact, members in fold(history.legs):
+        if contact != members[0]:
+            history.roles[place[contact[1]]] = STALE
 
 
 @dataclass
@@ -145,7 +163,7 @@ class FcrProcessor:
         version = self._next_version()
         for key, (added, removed, positions) in changes.items():
             base = histories[key]
-            history = KeyHistory(base.covered_from, list(base.legs), dict(base.written))
+            history = KeyHistory(base.covered_from, list(base.legs), list(base.roles))
             rows = self._changed_rows(key, history, added, removed)
             plan.rows += [(*row, version) for row in rows]
             plan.sources += [frozenset(positions)] * len(rows)
@@ -168,11 +186,12 @@ class FcrProcessor:
                 history = KeyHistory(start)
                 for row in sorted(stored.get(key, []), key=lambda r: (r["occurred_at_ms"], r["event_id"])):
                     leg = leg_from_row(row)
-                    history.legs.append(leg)
                     current = int(row["decides_at"]) == (leg[0] + self.repeat_window_ms) // 1000
-                    history.written[row["event_id"]] = (leg, role(
-                        bool(row["is_first"]), bool(row["failed"]), int(row["removed"]))
-                        if current else STALE)
+                    history.legs.append(leg)
+                    history.roles.append(role(bool(row["is_first"]), bool(row["failed"]),
+                                              int(row["removed"])) if current else STALE)
+                if len(history.legs) > 1:
+                    _mark_stale(history)
                 found[key] = history
         return found
 
@@ -180,46 +199,56 @@ class FcrProcessor:
                       removed: dict[str, int]) -> list[Row]:
         """Apply the changes to ``history``; the rows whose content differs from what is stored."""
         window = self.repeat_window_ms
-        if not history.legs and not removed and len(added) == 1:  # a key's first contact: most keys
+        legs, roles = history.legs, history.roles
+        if not legs and not removed and len(added) == 1:  # a key's first contact: most keys
             first = added[0]
-            history.legs.append(first)
-            history.written[first[1]] = (first, role(True, not first[2], COUNTED))
+            legs.append(first)
+            roles.append(role(True, not first[2], COUNTED))
             return [_row(key, first, True, not first[2], COUNTED, window)]
-        by_id = {c[1]: c for c in history.legs}
+        by_id = {c[1]: c for c in legs}
         touched: list[int] = []
         gone: list[Contact] = []
+        changed: set[str] = set()  # legs new in this batch (or a new version): their content changed
+        groups: set[str] = set()  # contacts a leg of which came, went or changed: so may their content
         for event_id in removed:
             leg = by_id.pop(event_id, None)
             if leg is not None:
-                history.legs.remove(leg)
+                _drop(history, leg)
                 touched.append(leg[0])
                 gone.append(leg)
+                groups.add(leg[10])
         for leg in added:
             known = by_id.get(leg[1])
             if known == leg:
                 continue
             if known is not None:  # a new version of a contact: its old place changes too
-                history.legs.remove(known)
+                _drop(history, known)
                 touched.append(known[0])
-            insort(history.legs, leg)
+                groups.add(known[10])
+            at = bisect_left(legs, leg)
+            legs.insert(at, leg)
+            roles.insert(at, UNWRITTEN)
             by_id[leg[1]] = leg
             touched.append(leg[0])
+            changed.add(leg[1])
+            groups.add(leg[10])
         if not touched:
             return []
-        due: list[tuple[Contact, bool, bool, int]] = [(leg, False, False, REMOVED) for leg in gone]
-        contacts = fold(history.legs)
+        rows = [_row(key, leg, False, False, REMOVED, window) for leg in gone]
+        contacts = fold(legs)
         folded = [c for c, _ in contacts]
+        place = {leg[1]: i for i, leg in enumerate(legs)}
         for i in affected(folded, min(touched) - window - LEG_SPAN_MS, max(touched) + window + LEG_SPAN_MS):
             outcome = outcome_at(folded, i, window)
-            _first, *later = contacts[i][1]
-            due.append((outcome.contact, outcome.is_first, outcome.failed, COUNTED))
-            due += [(leg, False, False, FOLDED) for leg in later]
-        rows = []
-        for contact, is_first, failed, status in due:
-            now = (contact, role(is_first, failed, status))
-            if history.written.get(contact[1]) != now:
-                history.written[contact[1]] = now
-                rows.append(_row(key, contact, is_first, failed, status, window))
+            first, *later = contacts[i][1]
+            due = [(first, outcome.contact, outcome.is_first, outcome.failed, COUNTED,
+                    outcome.contact[10] in groups)]
+            due += [(leg, leg, False, False, FOLDED, leg[1] in changed) for leg in later]
+            for leg, content, is_first, failed, status, moved in due:
+                at, now = place[leg[1]], role(is_first, failed, status)
+                if moved or roles[at] != now:
+                    roles[at] = now
+                    rows.append(_row(key, content, is_first, failed, status, window))
         return rows
 
     def commit(self, plan: FcrPlan) -> None:

@@ -204,7 +204,7 @@ def folded_reference(events: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def leg(eid: str, at: int, of: str | None, resolved: bool, customer: str = "c1") -> dict[str, Any]:
-    event = contact(eid, at, resolved, customer)
+    event = {**contact(eid, at, resolved, customer), "agent_id": f"agent-{eid}"}
     if of:
         event["attributes"] = {"continues_contact": of}
     return event
@@ -281,6 +281,24 @@ def test_transfer_legs_fold_into_one_contact_in_any_order(
                               root if n else None, resolved))
     order = data.draw(st.permutations(events))
     size = data.draw(st.integers(1, 5))
+    table = FcrTable()
     got = run([order[i:i + size] for i in range(0, len(order), size)], data.draw(st.integers(1, 15)),
-              forget_after=set(data.draw(st.lists(st.integers(0, 6), max_size=2))))
+              table, forget_after=set(data.draw(st.lists(st.integers(0, 6), max_size=2))))
     assert got == folded_reference(events)
+    last: dict[str, dict[str, Any]] = {}  # each call's row holds its last leg's resolution and agent
+    for e in sorted(events, key=lambda e: (e["occurred_at"], e["event_id"])):
+        last[(e.get("attributes") or {}).get("continues_contact") or e["event_id"]] = e
+    assert {root: (bool(r["resolved"]), r["agent_id"]) for root, r in table.counted().items()} == {
+        root: (e["resolved"], e["agent_id"]) for root, e in last.items()}
+
+
+def test_a_stored_row_its_legs_disagree_with_is_rewritten_once_a_change_reaches_it() -> None:
+    """A contact row written by an older rule (its first leg's agent, not its last's): the next
+    worker to fetch the key rewrites it when a change reaches it, though its role is unchanged."""
+    table = FcrTable()
+    legs = [leg("call", T0, None, True), leg("call-2", T0 + 60_000, "call", True)]
+    run([legs], table=table)
+    [stored] = [r for r in table.latest.values() if r["event_id"] == "call"]
+    stored["agent_id"] = "agent-call"
+    run([[contact("later", T0 + 8 * DAY_MS)]], table=table)
+    assert table.counted()["call"]["agent_id"] == "agent-call-2"

@@ -16,6 +16,15 @@ def free_port() -> int:
         return port
 
 
+STACK_PORTS = ("kafka_port", "clickhouse_port", "clickhouse_http_port", "prometheus_port", "worker_port",
+               "alertmanager_port", "webhook_port", "mqtt_port", "ingest_port")
+
+
+def stack_ports() -> dict[str, int]:
+    """A free port for each component of a local stack, as ``Settings`` keyword arguments."""
+    return {name: free_port() for name in STACK_PORTS}
+
+
 def unique_name(prefix: str) -> str:
     """A name no earlier run used (databases, topic prefixes)."""
     return f"{prefix}_{uuid.uuid4().hex[:10]}"

@@ -27,7 +27,7 @@ import orjson
 from cxpulse import stack
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
-from tests.conftest import free_port, unique_name
+from tests.conftest import free_port, stack_ports, unique_name
 from tests.integration.reference import (
     COUNTS,
     FCR,
@@ -55,10 +55,7 @@ class ChaosStack:
     def __init__(self, run_dir: Path, **overrides: Any) -> None:
         self.run_dir = run_dir
         self.base: dict[str, Any] = dict(
-            run_dir=run_dir, kafka_port=free_port(), clickhouse_port=free_port(),
-            clickhouse_http_port=free_port(), prometheus_port=free_port(), worker_port=free_port(),
-            alertmanager_port=free_port(), webhook_port=free_port(), mqtt_port=free_port(),
-            ingest_port=free_port(), sink_batch_seconds=0.5, touchpoint_partitions=4,
+            run_dir=run_dir, **stack_ports(), sink_batch_seconds=0.5, touchpoint_partitions=4,
             worker_failpoint_file=str(run_dir / "failpoint"), **overrides)
         self.settings = Settings(**self.base, topic_prefix="boot.", clickhouse_database="boot")
         self.env: dict[str, str] = {}

@@ -15,7 +15,7 @@ import pytest
 from cxpulse import stack
 from cxpulse.settings import Settings
 from sql.client import Database, ServerDatabase
-from tests.conftest import free_port, unique_name
+from tests.conftest import stack_ports, unique_name
 
 
 @pytest.fixture(scope="session")
@@ -24,15 +24,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
     run_dir = Path(tmp_path_factory.mktemp("run"))
     settings = Settings(
         run_dir=run_dir,
-        kafka_port=free_port(),
-        clickhouse_port=free_port(),
-        clickhouse_http_port=free_port(),
-        prometheus_port=free_port(),
-        worker_port=free_port(),
-        alertmanager_port=free_port(),
-        webhook_port=free_port(),
-        mqtt_port=free_port(),
-        ingest_port=free_port(),
+        **stack_ports(),
         topic_prefix=unique_name("t") + ".",
         clickhouse_database=unique_name("cxtest"),
         touchpoint_partitions=4,

@@ -18,7 +18,7 @@ from cxpulse import stack
 from cxpulse.access import WORKER_USER, kept_credentials
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
-from tests.conftest import free_port, unique_name
+from tests.conftest import stack_ports, unique_name
 from tests.integration.test_end_to_end import cxpulse
 
 COMPONENTS = ("broker", "clickhouse", "worker")
@@ -33,11 +33,7 @@ def contacts(first: int, count: int, at_ms: int) -> bytes:
 
 
 def test_worker_recovers_after_the_stack_restarts_with_an_empty_broker(tmp_path: Path) -> None:
-    settings = Settings(run_dir=tmp_path / "run", kafka_port=free_port(),
-                        clickhouse_port=free_port(), clickhouse_http_port=free_port(),
-                        prometheus_port=free_port(), worker_port=free_port(),
-                        alertmanager_port=free_port(), webhook_port=free_port(),
-                        mqtt_port=free_port(), ingest_port=free_port(),
+    settings = Settings(run_dir=tmp_path / "run", **stack_ports(),
                         clickhouse_database=unique_name("cxrestart"), sink_batch_seconds=0.3)
     env = {**os.environ, **stack.worker_environment(settings)}
     now = int(time.time() * 1000)
@@ -74,12 +70,8 @@ def test_up_with_new_settings_restarts_the_worker_on_them(tmp_path: Path) -> Non
 
     Its supervisord entry only names its settings file, so nothing but ``up`` can tell it changed.
     """
-    first = Settings(run_dir=tmp_path / "run", kafka_port=free_port(), clickhouse_port=free_port(),
-                     clickhouse_http_port=free_port(), prometheus_port=free_port(),
-                     worker_port=free_port(), alertmanager_port=free_port(),
-                     webhook_port=free_port(), mqtt_port=free_port(), ingest_port=free_port(),
-                     sink_batch_seconds=0.3, topic_prefix="first.",
-                     clickhouse_database=unique_name("cxfirst"))
+    first = Settings(run_dir=tmp_path / "run", **stack_ports(), sink_batch_seconds=0.3,
+                     topic_prefix="first.", clickhouse_database=unique_name("cxfirst"))
     second = first.model_copy(update={"topic_prefix": "second.",
                                       "clickhouse_database": unique_name("cxsecond")})
     now = int(time.time() * 1000)
@@ -105,10 +97,7 @@ def test_up_with_another_database_at_once_lets_the_worker_user_in(tmp_path: Path
 
     ClickHouse re-reads its users file only when the file's mtime changes in whole seconds.
     """
-    first = Settings(run_dir=tmp_path / "run", kafka_port=free_port(), clickhouse_port=free_port(),
-                     clickhouse_http_port=free_port(), prometheus_port=free_port(),
-                     worker_port=free_port(), alertmanager_port=free_port(),
-                     webhook_port=free_port(), mqtt_port=free_port(), ingest_port=free_port(),
+    first = Settings(run_dir=tmp_path / "run", **stack_ports(),
                      clickhouse_database=unique_name("cxfirst"))
     second = first.model_copy(update={"clickhouse_database": unique_name("cxsecond")})
     try:

@@ -22,11 +22,11 @@ from typing import Any
 from schemas.codec import AvroCodec
 from schemas.event import TouchpointEvent
 from streams.dedupe.copies import Copy, Decision, resolve
-from streams.dedupe.lookup import replaced_events, stored_copies
+from streams.dedupe.lookup import load_event_index, replaced_events, stored_copies
 from streams.failpoints import Failpoints
 from streams.fcr.outcomes import contact_from_event, is_eligible
 from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, Removal, Upsert, state_key
-from streams.fcr.store import stored_contacts
+from streams.fcr.store import keys_stored_since, load_key_index, stored_contacts
 from streams.fence import Fence
 from streams.followups.processor import FOLLOWUP_COLUMNS, FollowUpProcessor
 from streams.intake import Intake, Interrupted, Record, decode_chunks
@@ -41,6 +41,7 @@ from streams.satisfaction.contributions import (
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, Checkpoints, MinuteDeltas
 from streams.sinks.clickhouse import ClickHouseSink, Retriable, TableRows, Unstorable
 from streams.sinks.kafka import Outbox
+from streams.stored_index import StoredIndex, event_second
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
@@ -114,6 +115,9 @@ class WorkerPipeline:
         self.fence = fence
         self.failpoints = failpoints or Failpoints()
         self._applied: dict[int, int] | None = None
+        self._indexes: tuple[StoredIndex, StoredIndex] | None = None
+        """What is stored in (``touchpoint_events``, ``fcr_contacts``): loaded at the first batch
+        and again after partitions moved (another worker may have written for them meanwhile)."""
         self._moved = threading.Event()
 
     def partitions_moved(self) -> None:
@@ -134,6 +138,7 @@ class WorkerPipeline:
         if self._moved.is_set():
             self._moved.clear()
             self._forget()
+            self._indexes = None
         total = BatchResult()
         chunks = decode_chunks(records, self.codec, self.max_events, lambda: self._may_retry(started))
         for chunk, intake in chunks:
@@ -171,7 +176,11 @@ class WorkerPipeline:
                  started: float) -> BatchResult:
         if self._applied is None:
             self._applied = self.sink.run("checkpoint read", self.checkpoints.read)
+        if self._indexes is None:
+            self._indexes = self.sink.run("stored index load",
+                                          lambda db: (load_event_index(db), load_key_index(db)))
         applied = self._applied
+        events_index, keys_index = self._indexes
         entries = intake.entries
         live = [i for i, e in enumerate(entries) if e.offset >= applied.get(e.partition, 0)]
         result = BatchResult(records=len(entries), already_applied=len(entries) - len(live))
@@ -187,7 +196,7 @@ class WorkerPipeline:
                        entries[i].place)
                   for i in live if i in intake.events]
         stored = self.sink.run("dedupe look-up",
-                               lambda db: stored_copies(db, [c.event_id for c in copies]))
+                               lambda db: stored_copies(db, events_index, [c.event_id for c in copies]))
         resolution = resolve(copies, stored, lambda p, o: o < applied.get(p, 0))
         result.duplicates = resolution.duplicates
         winners: list[Winner] = resolution.decisions
@@ -198,13 +207,16 @@ class WorkerPipeline:
 
         self._guard(started)
         flags = [score_flags(d.winner.payload[1]) for d in winners]
-        self.sink.insert(self._event_rows(winners, flags))
+        event_rows = self._event_rows(winners, flags)
+        events_index.add([r[0] for r in event_rows.rows], [event_second(r[2]) for r in event_rows.rows])
+        self.sink.insert(event_rows)
         self.failpoints.reach("after_events")
         followups = self._followup_rows(winners, replaced)
         self.sink.insert(followups[0])
         self.failpoints.reach("after_followups")
         plan = self.fcr.plan(*self._contact_changes(winners, replaced), self._fetch_contacts)
         self._guard(started)
+        keys_index.add([state_key(r[0], r[1]) for r in plan.rows], [event_second(r[4]) for r in plan.rows])
         self.sink.insert(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
         self.failpoints.reach("after_fcr")
         for key, value in followups[1]:
@@ -235,8 +247,13 @@ class WorkerPipeline:
         self.sink.succeeded()
 
     def _fetch_contacts(self, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]]]:
+        """Stored rows of the keys that have any since ``from_ms`` (most keys of a batch have none)."""
+        assert self._indexes is not None
+        held = keys_stored_since(self._indexes[1], keys, from_ms)
+        if not held:
+            return {}
         found: dict[str, list[dict[str, Any]]] = self.sink.run(
-            "fcr history", lambda db: stored_contacts(db, keys, from_ms))
+            "fcr history", lambda db: stored_contacts(db, held, from_ms))
         return found
 
     @staticmethod

@@ -1,56 +1,70 @@
-"""The stored copies of a batch's events: one narrow look-up in ``touchpoint_events`` per batch.
+"""The stored copies of a batch's events: asked of ClickHouse only for the ids the worker's index holds.
 
-The look-up reads only where each stored copy came from and its version, which is all ``resolve``
-needs; the whole stored row is read only for the copies a batch replaces (a newer version arrived),
-which are few. Reading every column of every matching granule cost the server more than the insert.
+A new event (most of a batch) is known new from the worker's ``StoredIndex`` of ``touchpoint_events``
+alone. For the ids it holds (a re-delivery, a newer version), one narrow look-up reads where each
+stored copy came from and its version, which is all ``resolve`` needs; it is restricted to the stored
+copies' event times, so ClickHouse reads only those days' partitions. The whole stored row is read
+only for the copies a batch replaces, which are few.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from schemas.event import TouchpointEvent
 from sql.client import ServerDatabase
 from streams.dedupe.copies import Copy
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_from_row
+from streams.stored_index import StoredIndex, load_index
 
 _COLUMNS = ", ".join(EVENT_COLUMNS)
+_COPY = "event_id, version, kafka_partition, kafka_offset, kafka_index, toUInt32(occurred_at)"
+# GLOBAL: over a cluster's Distributed table the sets go to every shard (one server: IN)
+_WHERE = "WHERE occurred_at GLOBAL IN batch_times AND event_id GLOBAL IN batch_ids"
 
 
-def _ids_table(event_ids: set[str]) -> list[dict[str, Any]]:
+def load_event_index(db: ServerDatabase) -> StoredIndex:
+    """The index of every stored row of ``touchpoint_events``: its event_id, with its event second."""
+    return load_index("event index", db.client.execute_iter(
+        "SELECT halfMD5(event_id), toUInt32(occurred_at) FROM touchpoint_events",
+        settings={"max_block_size": 65536}))
+
+
+def _sets(event_ids: Iterable[str], seconds: Iterable[int]) -> list[dict[str, Any]]:
     return [{"name": "batch_ids", "structure": [("event_id", "String")],
-             "data": [{"event_id": e} for e in event_ids]}]
+             "data": [{"event_id": e} for e in set(event_ids)]},
+            {"name": "batch_times", "structure": [("occurred_at", "DateTime")],
+             "data": [{"occurred_at": s} for s in set(seconds)]}]
 
 
-def stored_copies(db: ServerDatabase, event_ids: list[str]) -> dict[str, list[Copy[None]]]:
-    """Every stored copy of these event_ids (all versions), without its row.
+def stored_copies(db: ServerDatabase, index: StoredIndex, event_ids: list[str]
+                  ) -> dict[str, list[Copy[int]]]:
+    """Every stored copy of these event_ids (all versions), its payload its event second.
 
-    The ids travel as an external table, so a batch of any size is one query.
+    ``index`` holds every stored row (``StoredIndex``): ids it does not hold have no stored copy.
     """
-    if not event_ids:
+    known = index.values_of(event_ids)
+    if not known:
         return {}
     rows = db.client.execute(
-        # GLOBAL: over a cluster's Distributed table the ids go to every shard (one server: IN)
-        "SELECT event_id, version, kafka_partition, kafka_offset, kafka_index FROM touchpoint_events "
-        "WHERE event_id GLOBAL IN batch_ids",
-        external_tables=_ids_table(set(event_ids)),
-    )
-    found: dict[str, list[Copy[None]]] = {}
-    for event_id, version, partition, offset, index in rows:
+        f"SELECT {_COPY} FROM touchpoint_events {_WHERE}",  # noqa: S608 - code constants only
+        external_tables=_sets(known, (s for seconds in known.values() for s in seconds)))
+    found: dict[str, list[Copy[int]]] = {}
+    for event_id, version, partition, offset, place, second in rows:
         found.setdefault(event_id, []).append(
-            Copy(event_id, int(version), int(partition), int(offset), None, int(index)))
+            Copy(event_id, int(version), int(partition), int(offset), int(second), int(place)))
     return found
 
 
-def replaced_events(db: ServerDatabase, copies: list[Copy[Any]]) -> dict[str, TouchpointEvent]:
+def replaced_events(db: ServerDatabase, copies: list[Copy[int]]) -> dict[str, TouchpointEvent]:
     """The stored events of these copies (each the counted version of its event_id), by event_id."""
     if not copies:
         return {}
     wanted = {(c.event_id, c.version, c.partition, c.offset, c.place) for c in copies}
     rows = db.client.execute(
-        f"SELECT {_COLUMNS} FROM touchpoint_events WHERE event_id GLOBAL IN batch_ids",  # noqa: S608
-        external_tables=_ids_table({c.event_id for c in copies}),
-    )
+        f"SELECT {_COLUMNS} FROM touchpoint_events {_WHERE}",  # noqa: S608 - code constants only
+        external_tables=_sets((c.event_id for c in copies), (c.payload for c in copies)))
     found: dict[str, TouchpointEvent] = {}
     for values in rows:
         row = dict(zip(EVENT_COLUMNS, values, strict=True))

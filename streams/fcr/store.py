@@ -6,9 +6,23 @@ from typing import Any
 
 from sql.client import ServerDatabase
 from streams.fcr.processor import FCR_COLUMNS, KEY_SEPARATOR, state_key
+from streams.stored_index import StoredIndex, load_index
 
 _STORED = tuple(c for c in FCR_COLUMNS if c != "version")
 _SELECT = ", ".join(f"toUInt32({c}) AS {c}" if c in ("occurred_at", "decides_at") else c for c in _STORED)
+
+
+def load_key_index(db: ServerDatabase) -> StoredIndex:
+    """The index of every stored row of ``fcr_contacts``: its key (``state_key``), with its event second."""
+    return load_index("fcr key index", db.client.execute_iter(
+        "SELECT halfMD5(concat(customer_id, %(separator)s, contact_reason)), toUInt32(occurred_at) "
+        "FROM fcr_contacts", {"separator": KEY_SEPARATOR}, settings={"max_block_size": 65536}))
+
+
+def keys_stored_since(index: StoredIndex, keys: list[str], from_ms: int) -> list[str]:
+    """The keys that may have a row at or after ``from_ms``: the others have none (``StoredIndex``)."""
+    second = max(from_ms, 0) // 1000
+    return [key for key, seconds in index.values_of(keys).items() if max(seconds) >= second]
 
 
 def stored_contacts(db: ServerDatabase, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]]]:

@@ -15,7 +15,7 @@ COMPOSE_PINS := docker-compose==1.29.2 pyyaml==5.4.1
 PEERS_VENV := .venv-peers
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test compose-venv peers-venv bench bench-soak bench-fcr bench-ingest bench-alerts chaos
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test compose-venv peers-venv bench bench-soak bench-fcr bench-lookup bench-ingest bench-alerts chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -112,6 +112,9 @@ bench-soak: setup ## 30 minutes at half of one worker's events/s: worker RSS sam
 
 bench-fcr: setup ## FCR benchmark: contacts/s through the FCR agent and worker RSS with 1M keys (~12 min)
 	$(BIN)/python -m bench.fcr --contacts 1000000
+
+bench-lookup: setup ## dedupe look-up of a batch as touchpoint_events grows to 1M, 4M, 8M events: whole column vs the worker's index (~3 min)
+	$(BIN)/python -m bench.lookup
 
 bench-ingest: setup ## HTTP ingest: signed requests/s, events/s and latency to the Kafka ack, batches of 1, 20, 200
 	$(BIN)/python -m bench.ingest

@@ -30,13 +30,20 @@ import numpy.typing as npt
 log = logging.getLogger(__name__)
 Hashes = npt.NDArray[np.uint64]
 Values = npt.NDArray[np.uint32]
-LOAD_BLOCK_ROWS = 1 << 20
-"""Rows fetched per block while loading: bounds the memory the Python rows take meanwhile."""
+LOAD_BLOCK_ROWS = 1 << 18
+"""Rows turned into arrays at once while loading: bounds what the Python rows take meanwhile (~30 MB)."""
+LOAD_PROGRESS_ROWS = 1 << 22
 
 
 def key_hash(key: str) -> int:
     """The 64-bit hash of a key: ClickHouse's ``halfMD5(key)`` (MD5's first 8 bytes, big-endian)."""
     return int.from_bytes(hashlib.md5(key.encode(), usedforsecurity=False).digest()[:8], "big")
+
+
+def key_hashes(keys: Sequence[str]) -> Hashes:
+    """``key_hash`` of each key, at once (one join of the digests: a third of the time per key)."""
+    digests = b"".join([hashlib.md5(k.encode(), usedforsecurity=False).digest() for k in keys])
+    return np.frombuffer(digests, ">u8")[::2].astype(np.uint64)
 
 
 def event_second(ms: int) -> int:
@@ -78,8 +85,7 @@ class StoredIndex:
     def add(self, keys: Sequence[str], values: Sequence[int]) -> None:
         """Rows about to be stored: ``keys[i]`` with ``values[i]``."""
         if keys:
-            self._add_hashes(np.fromiter(map(key_hash, keys), np.uint64, len(keys)),
-                             np.asarray(values, np.uint32))
+            self._add_hashes(key_hashes(keys), np.asarray(values, np.uint32))
 
     def _add_hashes(self, hashes: Hashes, values: Values) -> None:
         self._runs.append(_Run(hashes, values))
@@ -92,15 +98,17 @@ class StoredIndex:
         if not keys or not self._runs:
             return {}
         keys = list(dict.fromkeys(keys))
-        wanted = np.fromiter(map(key_hash, keys), np.uint64, len(keys))
+        wanted = key_hashes(keys)
         order = np.argsort(wanted)
         sorted_wanted = wanted[order]  # sorted needles: the binary searches walk the runs in order
         found: dict[str, list[int]] = {}
         for run in self._runs:
-            lo = np.searchsorted(run.hashes, sorted_wanted, "left")
-            hi = np.searchsorted(run.hashes, sorted_wanted, "right")
-            for i in np.flatnonzero(hi > lo):
-                found.setdefault(keys[order[i]], []).extend(run.values[lo[i]:hi[i]].tolist())
+            lo = np.searchsorted(run.hashes, sorted_wanted)
+            held = np.flatnonzero(run.hashes[np.minimum(lo, len(run) - 1)] == sorted_wanted)
+            if len(held):  # few: re-deliveries and newer versions
+                hi = np.searchsorted(run.hashes, sorted_wanted[held], "right")
+                for i, end in zip(held.tolist(), hi.tolist(), strict=True):
+                    found.setdefault(keys[order[i]], []).extend(run.values[lo[i]:end].tolist())
         return found
 
     def load(self, blocks: Iterable[Sequence[tuple[int, int]]]) -> None:
@@ -134,7 +142,8 @@ def _blocks(name: str, rows: Iterator[tuple[int, int]], started: float
         block.append(row)
         if len(block) >= LOAD_BLOCK_ROWS:
             done += len(block)
-            log.info("%s: %d stored rows read (%.0fs)", name, done, time.monotonic() - started)
+            if done % LOAD_PROGRESS_ROWS == 0:
+                log.info("%s: %d stored rows read (%.0fs)", name, done, time.monotonic() - started)
             yield block
             block = []
     yield block

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.peers.common import machine_ticks
-from cxpulse.settings import Settings
+from cxpulse.settings import STACK_PORTS, Settings
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -31,9 +31,7 @@ def free_port() -> int:
 def bench_settings(label: str, topic_prefix: str, **overrides: Any) -> Settings:
     """Settings of a throwaway stack: a temporary run folder ``cxpulse-<label>-*``, free ports."""
     run_dir = Path(tempfile.mkdtemp(prefix=f"cxpulse-{label}-"))
-    ports = {name: free_port() for name in (
-        "kafka_port", "clickhouse_port", "clickhouse_http_port", "prometheus_port", "worker_port",
-        "alertmanager_port", "webhook_port", "mqtt_port", "ingest_port")}
+    ports = {name: free_port() for name in STACK_PORTS}
     return Settings(run_dir=run_dir, topic_prefix=topic_prefix, **{**ports, **overrides})
 
 

@@ -18,6 +18,9 @@ from sql.figures import MIN_N
 
 ENV_FILE_VARIABLE = "CXPULSE_ENV_FILE"
 """Names a JSON file of CXPULSE_* settings (mode 0600): how supervised programs get their secrets."""
+STACK_PORTS = ("kafka_port", "clickhouse_port", "clickhouse_http_port", "prometheus_port", "worker_port",
+               "alertmanager_port", "webhook_port", "mqtt_port", "ingest_port")
+"""The settings naming a port of the local stack (a test or a benchmark gives each a free one)."""
 
 
 class Settings(BaseSettings):

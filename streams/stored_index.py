@@ -55,17 +55,30 @@ class _Run:
     __slots__ = ("hashes", "values")
 
     def __init__(self, hashes: Hashes, values: Values) -> None:
+        """A run of these rows, sorted by hash (``hashes`` must be sorted already)."""
+        self.hashes = hashes
+        self.values = values
+
+    @staticmethod
+    def of(hashes: Hashes, values: Values) -> _Run:
+        """A run of rows in any order."""
         order = np.argsort(hashes, kind="stable")
-        self.hashes: Hashes = hashes[order]
-        self.values: Values = values[order]
+        return _Run(hashes[order], values[order])
 
     def __len__(self) -> int:
         return len(self.hashes)
 
 
 def _merged(a: _Run, b: _Run) -> _Run:
-    # two sorted runs: the stable sort sees two runs and merges them in linear time
-    return _Run(np.concatenate((a.hashes, b.hashes)), np.concatenate((a.values, b.values)))
+    """One run of two, in linear time and about 25 bytes a row at the peak (a sort took 44)."""
+    at = np.searchsorted(a.hashes, b.hashes, "right") + np.arange(len(b))
+    from_a = np.ones(len(a) + len(b), dtype=bool)
+    from_a[at] = False
+    hashes = np.empty(len(from_a), np.uint64)
+    hashes[at], hashes[from_a] = b.hashes, a.hashes
+    values = np.empty(len(from_a), np.uint32)
+    values[at], values[from_a] = b.values, a.values
+    return _Run(hashes, values)
 
 
 class StoredIndex:
@@ -88,7 +101,7 @@ class StoredIndex:
             self._add_hashes(key_hashes(keys), np.asarray(values, np.uint32))
 
     def _add_hashes(self, hashes: Hashes, values: Values) -> None:
-        self._runs.append(_Run(hashes, values))
+        self._runs.append(_Run.of(hashes, values))
         while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
             last = self._runs.pop()
             self._runs[-1] = _merged(self._runs[-1], last)

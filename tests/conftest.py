@@ -7,6 +7,8 @@ import socket
 import time
 import uuid
 
+from cxpulse.settings import STACK_PORTS
+
 
 def free_port() -> int:
     """A TCP port free on loopback right now."""
@@ -14,10 +16,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-STACK_PORTS = ("kafka_port", "clickhouse_port", "clickhouse_http_port", "prometheus_port", "worker_port",
-               "alertmanager_port", "webhook_port", "mqtt_port", "ingest_port")
 
 
 def stack_ports() -> dict[str, int]:

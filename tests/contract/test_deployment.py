@@ -86,7 +86,8 @@ def test_workers_sized_from_the_benchmark_probed_and_budgeted() -> None:
     docs = documents()
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
     worker = deployments["cxpulse-worker"]["spec"]["template"]["spec"]["containers"][0]
-    assert worker["resources"]["requests"] == {"cpu": "1", "memory": "768Mi"}  # ~1 core, soak RSS 655 MB
+    assert worker["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}  # ~1 core, soak RSS ~860 MB
+    assert worker["resources"]["limits"] == {"memory": "2Gi"}  # room for the stored-row index to grow
     for name in ("cxpulse-worker", "cxpulse-ingest"):
         container = deployments[name]["spec"]["template"]["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/health"

@@ -106,6 +106,21 @@ def test_a_redelivered_duplicate_writes_nothing_and_sends_no_follow_up(lane: Lan
     assert lane.mismatches(history.events, int(time.time() * 1000)) == []
 
 
+def test_a_worker_that_gains_partitions_sees_what_their_last_owner_stored(lane: Lane, history: History
+                                                                         ) -> None:
+    events = received_order(history.events)
+    records = records_of(events)
+    gaining = lane.pipeline()
+    lane.feed(gaining, records[:BATCH], BATCH)  # it knows what it stored itself
+    lane.feed(lane.pipeline(), records[BATCH:], BATCH)  # the partitions' owner meanwhile
+    gaining.partitions_moved()
+    again = [Record(r.partition, r.offset + 100_000, r.value) for r in records_of(events)]
+    results = lane.feed(gaining, again, BATCH)
+    assert sum(r.stored for r in results) == 0 and sum(r.fcr_rows for r in results) == 0
+    assert sum(r.duplicates for r in results) == len(events)
+    assert lane.mismatches(history.events, int(time.time() * 1000)) == []
+
+
 def test_copies_of_one_event_on_two_partitions_count_once(lane: Lane, history: History) -> None:
     event = {**history.events[0], "event_id": "twin", "customer_id": "first-key"}
     twin = {**event, "customer_id": "other-key"}  # another key: another partition

@@ -35,13 +35,11 @@ LOAD_BLOCK_ROWS = 1 << 18
 LOAD_PROGRESS_ROWS = 1 << 22
 
 
-def key_hash(key: str) -> int:
-    """The 64-bit hash of a key: ClickHouse's ``halfMD5(key)`` (MD5's first 8 bytes, big-endian)."""
-    return int.from_bytes(hashlib.md5(key.encode(), usedforsecurity=False).digest()[:8], "big")
-
-
 def key_hashes(keys: Sequence[str]) -> Hashes:
-    """``key_hash`` of each key, at once (one join of the digests: a third of the time per key)."""
+    """The 64-bit hash of each key: ClickHouse's ``halfMD5(key)`` (MD5's first 8 bytes, big-endian).
+
+    One join of the digests, then one array: a third of the time of an ``int`` per key.
+    """
     digests = b"".join([hashlib.md5(k.encode(), usedforsecurity=False).digest() for k in keys])
     return np.frombuffer(digests, ">u8")[::2].astype(np.uint64)
 

@@ -23,9 +23,12 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+
+from sql.client import ServerDatabase
 
 log = logging.getLogger(__name__)
 Hashes = npt.NDArray[np.uint64]
@@ -135,10 +138,15 @@ class StoredIndex:
             self._add_hashes(np.concatenate(hashes), np.concatenate(values))
 
 
-def load_index(name: str, rows: Iterator[tuple[int, int]]) -> StoredIndex:
-    """A ``StoredIndex`` of every (hash, value) of ``rows``, logging its progress on long loads."""
+def load_index(db: ServerDatabase, name: str, query: str,
+               params: dict[str, Any] | None = None) -> StoredIndex:
+    """A ``StoredIndex`` of every (hash, value) row ``query`` returns, logging progress on long loads.
+
+    The rows are streamed in server blocks, never held whole as Python tuples.
+    """
     started = time.monotonic()
     index = StoredIndex()
+    rows = db.client.execute_iter(query, params, settings={"max_block_size": 65536})
     index.load(_blocks(name, rows, started))
     log.info("%s: %d stored rows indexed in %.1fs (%.1f MB)", name, len(index),
              time.monotonic() - started, index.nbytes / 1e6)

@@ -29,9 +29,8 @@ _WHERE = ("WHERE occurred_at BETWEEN toDateTime(%(first)s) AND toDateTime(%(last
 
 def load_event_index(db: ServerDatabase) -> StoredIndex:
     """The index of every stored row of ``touchpoint_events``: its event_id, with its event second."""
-    return load_index("event index", db.client.execute_iter(
-        "SELECT halfMD5(event_id), toUInt32(occurred_at) FROM touchpoint_events",
-        settings={"max_block_size": 65536}))
+    return load_index(db, "event index",
+                      "SELECT halfMD5(event_id), toUInt32(occurred_at) FROM touchpoint_events")
 
 
 def _ids(event_ids: Iterable[str]) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ _SELECT = ", ".join(f"toUInt32({c}) AS {c}" if c in ("occurred_at", "decides_at"
 
 def load_key_index(db: ServerDatabase) -> StoredIndex:
     """The index of every stored row of ``fcr_contacts``: its key (``state_key``), with its event second."""
-    return load_index("fcr key index", db.client.execute_iter(
-        "SELECT halfMD5(concat(customer_id, %(separator)s, contact_reason)), toUInt32(occurred_at) "
-        "FROM fcr_contacts", {"separator": KEY_SEPARATOR}, settings={"max_block_size": 65536}))
+    return load_index(db, "fcr key index",
+                      "SELECT halfMD5(concat(customer_id, %(separator)s, contact_reason)), "
+                      "toUInt32(occurred_at) FROM fcr_contacts", {"separator": KEY_SEPARATOR})
 
 
 def keys_stored_since(index: StoredIndex, keys: list[str], from_ms: int) -> list[str]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from contextlib import closing
 from pathlib import Path
 
 import orjson
@@ -46,16 +47,14 @@ def test_worker_recovers_after_the_stack_restarts_with_an_empty_broker(tmp_path:
         stack.up(settings, progress=lambda line: None, components=COMPONENTS)
         cxpulse(env, "publish", "-", stdin=contacts(200, 200, now - 1_800_000))
         cxpulse(env, "drain", "--timeout", "60")  # a crash-looping worker would time out here
-        db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port,
-                            settings.clickhouse_database)
-        try:  # ClickHouse kept the first events across the restart; the second ones joined them
+        # ClickHouse kept the first events across the restart; the second ones joined them
+        with closing(ServerDatabase(settings.clickhouse_host, settings.clickhouse_port,
+                                    settings.clickhouse_database)) as db:
             assert db.execute("SELECT count() FROM touchpoint_events") == [(400,)]
             assert db.execute("SELECT sum(events) FROM minute_counts WHERE checkpoint = ''") == [(400,)]
             assert db.execute("SELECT sum(fcr_eligible) FROM minute_counts") == [(400,)]
             assert db.execute("SELECT uniqExact(substring(checkpoint, 1, 22)) FROM minute_counts "
                               "WHERE checkpoint != ''") == [(2,)]  # one topic id per broker
-        finally:
-            db.close()
     except Exception:
         log = settings.run_path / "logs" / "worker.log"
         if log.exists():
@@ -83,11 +82,9 @@ def test_up_with_new_settings_restarts_the_worker_on_them(tmp_path: Path) -> Non
         env = {**os.environ, **stack.worker_environment(second)}
         cxpulse(env, "publish", "-", stdin=contacts(0, 50, now - 600_000))
         cxpulse(env, "drain", "--timeout", "60")  # a worker left on the first topics never drains
-        db = ServerDatabase(second.clickhouse_host, second.clickhouse_port, second.clickhouse_database)
-        try:
+        with closing(ServerDatabase(second.clickhouse_host, second.clickhouse_port,
+                                    second.clickhouse_database)) as db:
             assert db.execute("SELECT count() FROM touchpoint_events") == [(50,)]
-        finally:
-            db.close()
     finally:
         stack.down(second, progress=lambda line: None)
 
@@ -104,11 +101,9 @@ def test_up_with_another_database_at_once_lets_the_worker_user_in(tmp_path: Path
         stack.up(first, progress=lambda line: None, components=("broker", "clickhouse"))
         stack.up(second, progress=lambda line: None, components=("broker", "clickhouse"))
         credentials = kept_credentials(second.run_path, second.clickhouse_database)
-        db = ServerDatabase(second.clickhouse_host, second.clickhouse_port, second.clickhouse_database,
-                            WORKER_USER, credentials.password_of(WORKER_USER))
-        try:
+        with closing(ServerDatabase(second.clickhouse_host, second.clickhouse_port,
+                                    second.clickhouse_database, WORKER_USER,
+                                    credentials.password_of(WORKER_USER))) as db:
             assert db.execute("SELECT count() FROM minute_counts") == [(0,)]
-        finally:
-            db.close()
     finally:
         stack.down(second, progress=lambda line: None)

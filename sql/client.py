@@ -70,13 +70,9 @@ class ServerDatabase:
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        """One INSERT of many rows (one part on the server).
-
-        Sent by column: the driver would otherwise pick each column out of the rows in Python.
-        """
+        """One INSERT of many rows (one part on the server)."""
         names = ", ".join(checked_identifier(c) for c in columns)
-        self.client.execute(f"INSERT INTO {checked_identifier(table)} ({names}) VALUES",
-                            list(zip(*rows, strict=True)), columnar=True)
+        self.client.execute(f"INSERT INTO {checked_identifier(table)} ({names}) VALUES", rows)
 
     def close(self) -> None:
         """Close both connections."""

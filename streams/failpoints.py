@@ -15,9 +15,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 POINTS = ("after_dead_letters", "after_events", "after_followups", "after_fcr", "after_messages",
           "after_commit")
-"""In the order a batch reaches them, but for the three tables a batch writes at once (events,
-follow-ups, FCR: each point as its table is stored, so the others may be half-written); ``after_commit``
-is after the ledger insert, before the ack."""
+"""In the order a batch reaches them; ``after_commit`` is after the ledger insert, before the ack."""
 EXIT_KILLED = 137
 
 

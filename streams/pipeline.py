@@ -48,9 +48,6 @@ MAX_BACKOFF_S = 30.0
 UNSTORABLE = "unstorable"
 """Dead-letter reason of a record ClickHouse refused although it passed validation."""
 
-WRITTEN_POINTS = {"touchpoint_events": "after_events", "followups": "after_followups",
-                  "fcr_contacts": "after_fcr"}
-"""The failpoint reached as each table's rows of a batch are stored (they are written at once)."""
 Winner = Decision[tuple[int, TouchpointEvent]]
 """A decision whose winner's payload is (batch position, event)."""
 
@@ -208,17 +205,22 @@ class WorkerPipeline:
         replaced: dict[str, TouchpointEvent] = self.sink.run(
             "replaced versions", lambda db: replaced_events(db, counted)) if counted else {}
 
+        self._guard(started)
         flags = [score_flags(d.winner.payload[1]) for d in winners]
         event_rows = self._event_rows(winners, flags)
-        followups = self._followup_rows(winners, replaced)
-        plan = self.fcr.plan(*self._contact_changes(winners, replaced), self._fetch_contacts)
-        fcr_rows = TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources)
-        self._guard(started)
         events_index.add([r[0] for r in event_rows.rows], [event_second(r[2]) for r in event_rows.rows])
+        self.sink.insert(event_rows)
+        self.failpoints.reach("after_events")
+        followups = self._followup_rows(winners, replaced)
+        self.sink.insert(followups[0])
+        self.failpoints.reach("after_followups")
+        plan = self.fcr.plan(*self._contact_changes(winners, replaced), self._fetch_contacts)
+        self._guard(started)
         keys_index.add([state_key(r[0], r[1]) for r in plan.rows], [event_second(r[4]) for r in plan.rows])
-        for key, value in followups[1]:  # on their way while the tables are written
+        self.sink.insert(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
+        self.failpoints.reach("after_fcr")
+        for key, value in followups[1]:
             self.outbox.send(self.outbox.topics.followups, key, value)
-        self.sink.insert_all([event_rows, followups[0], fcr_rows], self._written)
         self.outbox.flush()
         self.failpoints.reach("after_messages")
 
@@ -237,9 +239,6 @@ class WorkerPipeline:
         EVENTS_STORED.inc(len(winners))
         DUPLICATES_DROPPED.inc(result.duplicates)
         return result
-
-    def _written(self, batch: TableRows) -> None:
-        self.failpoints.reach(WRITTEN_POINTS[batch.table])
 
     def _committed(self, advanced: dict[int, int], plan: FcrPlan) -> None:
         assert self._applied is not None

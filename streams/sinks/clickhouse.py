@@ -9,9 +9,6 @@
 - An *atomic* write (the minute ledger, ``streams.sinks.checkpoints``) is never split: it is one
   part or nothing; a refusal there is a bug, reported as ``Retriable`` so nothing is lost.
 
-``insert_all`` writes several idempotent tables at once, each over a connection of its own: most of
-an insert is the server's time (compressing and writing a part), and the tables' waits overlap.
-
 What each table's rows are, and why writing them again is harmless, is said where they are made.
 """
 
@@ -22,7 +19,6 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,8 +49,6 @@ CLIENT_DATA_ERRORS: tuple[type[BaseException], ...] = (
     TypeError, ValueError, OverflowError, struct.error, UnicodeError, errors.TypeMismatchError,
 )
 """What clickhouse-driver raises while serialising a value it cannot send (nothing was sent)."""
-LANES = 3
-"""Connections writing at once (``insert_all``): the worker writes three idempotent tables a batch."""
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     errors.NetworkError, errors.SocketTimeoutError, errors.UnexpectedPacketFromServerError,
     EOFError, ConnectionError, socket.timeout, OSError,
@@ -113,88 +107,51 @@ def _is_data_error(exc: BaseException) -> bool:
 
 
 class ClickHouseSink:
-    """Inserts ``TableRows`` over (re)connecting clients; knows nothing of what the rows mean."""
+    """Inserts ``TableRows`` over one (re)connecting client; knows nothing of what the rows mean."""
 
-    def __init__(self, connect: Callable[[], ServerDatabase], cluster: bool = False,
-                 lanes: int = LANES) -> None:
-        """Write through ``connect``'s clients: one for reads and single inserts, ``lanes`` in all.
+    def __init__(self, connect: Callable[[], ServerDatabase], cluster: bool = False) -> None:
+        """Write through ``connect``'s client.
 
         ``cluster``: an atomic write goes into the connected node's ``<table>_local``, one part on
         one shard (a Distributed table splits an insert across shards); reads sum all shards.
         """
         self._connect = connect
         self._cluster = cluster
-        self._lanes: list[ServerDatabase | None] = [None] * max(1, lanes)
-        """Lane 0 is the calling thread's connection; the others are ``insert_all``'s."""
-        self._pool = ThreadPoolExecutor(max(1, len(self._lanes) - 1), thread_name_prefix="clickhouse-lane")
+        self._db: ServerDatabase | None = None
         self.failing = False
         """True while the last attempt failed (reported by /health)."""
 
-    def database(self, lane: int = 0) -> ServerDatabase:
-        """A lane's connected client (connecting on first use and after a failure)."""
-        db = self._lanes[lane]
-        if db is None:
-            db = self._lanes[lane] = self._connect()
-        return db
+    def database(self) -> ServerDatabase:
+        """The connected client (connecting on first use and after a failure)."""
+        if self._db is None:
+            self._db = self._connect()
+        return self._db
 
     def run(self, what: str, call: Callable[[ServerDatabase], Any]) -> Any:
         """Run a read (dedupe look-up, checkpoints, FCR history); any failure is ``Retriable``."""
         try:
             result = call(self.database())
         except Exception as exc:
-            self._failed(what, exc, 0)
+            self._failed(what, exc)
             raise Retriable(f"{what}: {exc}") from exc
         return result
 
-    def insert(self, batch: TableRows, lane: int = 0) -> None:
+    def insert(self, batch: TableRows) -> None:
         """Insert every row, or raise ``Retriable`` / ``Unstorable`` (see the module docstring)."""
         if not batch.rows:
             return
         started = time.monotonic()
         try:
             table = f"{batch.table}_local" if batch.atomic and self._cluster else batch.table
-            self.database(lane).insert(table, batch.columns, batch.rows)
+            self.database().insert(table, batch.columns, batch.rows)
         except Exception as exc:
             if batch.atomic or not _is_data_error(exc):
-                self._failed(f"insert into {batch.table}", exc, lane)
+                self._failed(f"insert into {batch.table}", exc)
                 raise Retriable(f"insert into {batch.table}: {exc}") from exc
-            self._isolate(batch, exc, lane)
+            self._isolate(batch, exc)
         SINK_LATENCY.labels(batch.table).observe(time.monotonic() - started)
 
-    def insert_all(self, batches: Sequence[TableRows],
-                   written: Callable[[TableRows], None] = lambda batch: None) -> None:
-        """``insert`` each (idempotent) batch, all at once; raise only once every one has ended.
-
-        ``written`` is called, on the lane's thread, as each batch is stored. Of the failures, an
-        unexpected exception is raised first, then a ``Retriable`` (the whole attempt is retried);
-        else the sources of every refused row are raised together as one ``Unstorable``. Nothing
-        is raised while a lane still writes: the next attempt reuses the lanes' connections.
-        """
-        if len(batches) > len(self._lanes):
-            raise ValueError(f"{len(batches)} batches for {len(self._lanes)} lanes")
-
-        def write(batch: TableRows, lane: int) -> None:
-            self.insert(batch, lane)
-            written(batch)
-
-        others = [self._pool.submit(write, batch, lane) for lane, batch in enumerate(batches) if lane]
-        first: BaseException | None = None
-        try:
-            write(batches[0], 0)
-        except BaseException as exc:  # raised below, once no lane is writing any more
-            first = exc
-        wait(others)
-        failures = [exc for exc in (first, *(other.exception() for other in others)) if exc is not None]
-        for kinds in ((Retriable, Unstorable), (Unstorable,)):  # a bug first, then a failed write
-            beyond = [exc for exc in failures if not isinstance(exc, kinds)]
-            if beyond:
-                raise beyond[0]
-        if failures:
-            refused = [exc for exc in failures if isinstance(exc, Unstorable)]
-            raise Unstorable(", ".join(exc.table for exc in refused),
-                             frozenset().union(*(exc.sources for exc in refused)), refused[0].detail)
-
-    def _isolate(self, batch: TableRows, exc: BaseException, lane: int) -> None:
+    def _isolate(self, batch: TableRows, exc: BaseException) -> None:
         """Split a refused insert until the refused rows are alone; raise ``Unstorable`` for them."""
         if len(batch.rows) == 1:
             sources = batch.sources[0] if batch.sources else frozenset()
@@ -207,32 +164,29 @@ class ClickHouseSink:
         for part in (slice(None, middle), slice(middle, None)):
             half = TableRows(batch.table, batch.columns, batch.rows[part], batch.sources[part])
             try:
-                self.insert(half, lane)
+                self.insert(half)
             except Unstorable as bad:
                 refused |= bad.sources
                 detail = detail or bad.detail
         if refused:
             raise Unstorable(batch.table, frozenset(refused), detail)
 
-    def _failed(self, what: str, exc: BaseException, lane: int) -> None:
+    def _failed(self, what: str, exc: BaseException) -> None:
         self.failing = True
         SINK_FAILURES.inc()
         log.warning("clickhouse %s failed: %s", what, exc)
-        self._drop(lane)
+        self.close()
 
     def succeeded(self) -> None:
         """A whole batch was written: healthy again."""
         self.failing = False
 
     def close(self) -> None:
-        """Drop every connection (the next call reconnects)."""
-        for lane in range(len(self._lanes)):
-            self._drop(lane)
-
-    def _drop(self, lane: int) -> None:
-        db, self._lanes[lane] = self._lanes[lane], None
-        if db is not None:
+        """Drop the connection (the next call reconnects)."""
+        if self._db is not None:
             try:
-                db.close()
+                self._db.close()
             except Exception:  # closing a broken connection may fail too; it is dropped either way
                 log.debug("closing a failed clickhouse connection", exc_info=True)
+            finally:
+                self._db = None

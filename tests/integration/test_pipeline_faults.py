@@ -22,7 +22,7 @@ from sql.client import ServerDatabase
 from streams.failpoints import POINTS
 from streams.fence import Fence
 from streams.intake import Interrupted, Record
-from streams.sinks.clickhouse import ClickHouseSink, Retriable, TableRows, Unstorable
+from streams.sinks.clickhouse import ClickHouseSink, TableRows, Unstorable
 from tests.chaos.workload import DAY_MS, History, received_order, shuffled
 from tests.integration.pipeline_lane import Crash, CrashAt, Lane, records_of
 from tests.integration.topic_reader import read_topic
@@ -207,55 +207,16 @@ def test_poison_records_are_dead_lettered_and_the_rest_is_stored(lane: Lane, his
 def test_a_value_the_store_refuses_is_dead_lettered_and_the_batch_is_written(lane: Lane) -> None:
     """Validation keeps such values out; should one pass, it must not stop the partition."""
     sink = ClickHouseSink(lane.connect)
-    batch = event_rows("ok", "bad", "ok2", refused="bad")
+    columns = ("event_id", "occurred_at", "occurred_at_ms", "received_at_ms", "channel", "source",
+               "kind", "touchpoint", "journey_stage")
+    row = ("ok", 1_800_000_000, 1_800_000_000_000, 1_800_000_000_000, "web", "s", "response", "t", "u")
+    bad = ("bad", 2**40, 1, 1, "web", "s", "response", "t", "u")  # a DateTime the driver cannot send
+    batch = TableRows("touchpoint_events", columns, [row, bad, ("ok2", *row[1:])],
+                      [frozenset({0}), frozenset({1}), frozenset({2})])
     with pytest.raises(Unstorable) as refused:
         sink.insert(batch)
     assert refused.value.sources == frozenset({1})
     assert lane.db.execute("SELECT count() FROM touchpoint_events") == [(2,)]
-
-
-EVENT_COLUMNS = ("event_id", "occurred_at", "occurred_at_ms", "received_at_ms", "channel", "source",
-                 "kind", "touchpoint", "journey_stage")
-
-
-def event_rows(*ids: str, refused: str = "") -> TableRows:
-    """``touchpoint_events`` rows of these ids; the one named ``refused`` holds a DateTime the driver
-    cannot send. Each row's source is its place in ``ids``."""
-    rows = [(i, 2**40 if i == refused else 1_800_000_000, 1, 1, "web", "s", "response", "t", "u")
-            for i in ids]
-    return TableRows("touchpoint_events", EVENT_COLUMNS, rows, [frozenset({n}) for n in range(len(ids))])
-
-
-class FollowupsDown(ServerDatabase):
-    """A server that cannot take ``followups`` rows (that part of the write fails)."""
-
-    def insert(self, table: str, columns: Any, rows: list[tuple[Any, ...]]) -> None:
-        if table == "followups":
-            raise errors.NetworkError("connection reset by peer")
-        super().insert(table, columns, rows)
-
-
-def test_tables_written_at_once_fail_together_once_all_have_ended(lane: Lane) -> None:
-    """Every batch of ``insert_all`` is tried to its end; a refused row anywhere is named; a failed
-    write wins over a refusal, so the whole attempt is retried."""
-    sink = ClickHouseSink(lane.connect)
-    written: list[str] = []
-    with pytest.raises(Unstorable) as refused:
-        sink.insert_all([event_rows("a"), event_rows("b", "bad", refused="bad"), event_rows("c")],
-                        lambda batch: written.append(batch.rows[0][0]))
-    assert refused.value.sources == frozenset({1})
-    assert sorted(written) == ["a", "c"]
-    assert lane.db.execute("SELECT event_id FROM touchpoint_events ORDER BY event_id") == [
-        ("a",), ("b",), ("c",)]
-
-    def connect() -> ServerDatabase:
-        return FollowupsDown(lane.settings.clickhouse_host, lane.settings.clickhouse_port,
-                             lane.db.database)
-
-    followups = TableRows("followups", ("event_id",), [("x",)], [frozenset({0})])
-    with pytest.raises(Retriable, match="followups"):
-        ClickHouseSink(connect).insert_all([event_rows("bad", refused="bad"), followups, event_rows("d")])
-    assert lane.db.execute("SELECT count() FROM touchpoint_events WHERE event_id = 'd'") == [(1,)]
 
 
 def test_future_received_at_is_counted_and_moves_no_clock(lane: Lane, history: History) -> None:

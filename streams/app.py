@@ -47,6 +47,9 @@ LAG_REFRESH_S = 10.0
 FETCH_MAX_WAIT_MS = 20
 """Tansu holds every fetch for the full wait even when data is there; Faust hard-codes 1500 ms."""
 EXIT_UNWRITTEN_BATCH = 75
+COMMIT_INTERVAL_S = 0.2
+"""Faust commits acknowledged offsets this often: consumer lag (what ``cxpulse drain`` and the lag
+gauge read) reaches 0 this soon after the last batch. Each commit is one small broker request."""
 GC_THRESHOLDS = (200_000, 50, 1000)
 """A batch allocates ~10 objects per event (decoded dicts, rows, copies), nearly all freed by reference
 counting; at Python's default (700, 10, 10) the cycle collector ran full passes over every live
@@ -160,7 +163,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         config.app_id, broker=[f"kafka://{host}" for host in config.bootstrap.split(",")],
         store="memory://", datadir=faust_datadir(config.data_dir), autodiscover=False,
         web_port=config.web_port, web_bind=config.web_bind, web_host=config.web_bind,
-        topic_disable_leader=False, topic_allow_declare=False, broker_commit_interval=0.5,
+        topic_disable_leader=False, topic_allow_declare=False, broker_commit_interval=COMMIT_INTERVAL_S,
         broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=config.rebalance_timeout_s,
         broker_max_poll_interval=config.max_poll_interval_s,
@@ -184,8 +187,7 @@ def create_app(config: WorkerConfig) -> faust.App:
 def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeline) -> WorkerHealth:
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipeline")
     health = WorkerHealth(pipeline.sink, app.is_leader)
-    after_batch = (register_alerting(app, config, executor, pipeline.outbox)
-                   if config.alerts_enabled else None)
+    after_batch = register_alerting(app, config) if config.alerts_enabled else None
     source = app.topic(config.topics.touchpoints, key_serializer="raw", value_serializer="raw",
                        allow_empty=True)
 
@@ -219,7 +221,7 @@ def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeli
                      "%d dead-lettered, %d fcr rows", result.records, result.already_applied,
                      result.stored, result.duplicates, result.dead_lettered, result.fcr_rows)
             if after_batch is not None:
-                await after_batch(result.events)
+                after_batch(result.events)
 
     return health
 

@@ -1,4 +1,7 @@
-"""What the worker sends to Kafka: dead letters, follow-ups, alerts. Sent from the pipeline's thread.
+"""What the worker sends to Kafka: dead letters, follow-ups, alerts; each ``Outbox`` from one thread.
+
+The pipeline's thread sends dead letters and follow-ups, the detector's thread alerts, each through
+an ``Outbox`` of its own, so a ``flush`` answers for that thread's sends alone.
 
 Every send of a batch is acknowledged (``flush``) before the batch commits, so a crash can only lead
 to a send being repeated (at least once; consumers keep one message per key), never lost.

@@ -66,7 +66,7 @@ writes. ``make chaos`` kills a real worker at every step on the whole stack."""
 def test_a_crash_at_any_step_of_a_batch_changes_no_figure(lane: Lane, history: History, point: str,
                                                           envelope: int) -> None:
     records = records_of(shuffled(history.events, 1), envelope=envelope)
-    crash_and_restart(lane, records, point, 3, max(1, BATCH // envelope))
+    crash_and_restart(lane, records, point, 3, max(1, 2 * BATCH // envelope))
     assert lane.mismatches(history.events, int(time.time() * 1000)) == []
 
 

@@ -66,12 +66,13 @@ def leg_from_row(row: dict[str, Any]) -> Contact:
                     row["region"], row["agent_id"], row["contact_group"] or row["event_id"]))
 
 
-def _row(key: str, c: Contact, is_first: bool, failed: bool, removed: int, window_ms: int) -> Row:
-    """One ``fcr_contacts`` row without its version (FCR_COLUMNS but the last)."""
+def _row(key: str, c: Contact, is_first: bool, failed: bool, removed: int, window_ms: int,
+         version: int) -> Row:
+    """One ``fcr_contacts`` row (FCR_COLUMNS)."""
     customer_id, contact_reason = key.split(KEY_SEPARATOR, 1)
     return (customer_id, contact_reason, c[1], c[0] // 1000, c[0], c[3], c[4], c[5], c[6], c[7], c[8],
             c[9], int(c[2]), int(is_first), int(failed), (c[0] + window_ms) // 1000, removed,
-            "" if c[10] == c[1] else c[10])
+            "" if c[10] == c[1] else c[10], version)
 
 
 STALE = -1
@@ -128,6 +129,13 @@ Removal = tuple[int, str, str, int]
 """(batch position, key, event id, its occurred_at ms): a contact event no longer of that key."""
 
 
+def _oldest(added: list[Contact], removed: dict[str, int]) -> int:
+    """The earliest time (ms) a key's changes touch."""
+    if len(added) == 1 and not removed:  # most keys of a batch
+        return added[0][0]
+    return min([c[0] for c in added] + list(removed.values()))
+
+
 class FcrProcessor:
     """Plans FCR rows per batch over a bounded cache of key histories (``max_cached_contacts``)."""
 
@@ -153,38 +161,54 @@ class FcrProcessor:
         """Rows for a batch's contact changes; nothing is kept until ``commit``."""
         changes: dict[str, tuple[list[Contact], dict[str, int], set[int]]] = {}
         for position, key, contact in upserts:
-            changes.setdefault(key, ([], {}, set()))[0].append(contact)
-            changes[key][2].add(position)
+            change = changes.get(key)
+            if change is None:
+                change = changes[key] = ([], {}, set())
+            change[0].append(contact)
+            change[2].add(position)
         for position, key, event_id, at in removals:
-            changes.setdefault(key, ([], {}, set()))[1][event_id] = at
-            changes[key][2].add(position)
-        histories = self._histories(changes, fetch)
+            change = changes.get(key)
+            if change is None:
+                change = changes[key] = ([], {}, set())
+            change[1][event_id] = at
+            change[2].add(position)
+        cached, fetched = self._histories(changes, fetch)
         plan = FcrPlan()
         version = self._next_version()
         for key, (added, removed, positions) in changes.items():
-            base = histories[key]
-            history = KeyHistory(base.covered_from, list(base.legs), list(base.roles))
-            rows = self._changed_rows(key, history, added, removed)
-            plan.rows += [(*row, version) for row in rows]
-            plan.sources += [frozenset(positions)] * len(rows)
+            history = fetched.get(key)
+            if history is None:  # the cache holds only what is committed: change a copy
+                base = cached[key]
+                history = KeyHistory(base.covered_from, list(base.legs), list(base.roles))
+            rows = self._changed_rows(key, history, added, removed, version)
             if rows:
+                plan.rows += rows
+                plan.sources += [frozenset(positions)] * len(rows)
                 plan.histories[key] = history
         return plan
 
-    def _histories(self, changes: dict[str, Any], fetch: Fetch) -> dict[str, KeyHistory]:
-        """Each changed key's history, from the cache when it reaches back far enough, else fetched."""
+    def _histories(self, changes: dict[str, Any], fetch: Fetch
+                   ) -> tuple[dict[str, KeyHistory], dict[str, KeyHistory]]:
+        """Each changed key's history: (cached ones that reach back far enough, fetched ones)."""
         reach = 2 * self.repeat_window_ms + LEG_SPAN_MS
-        need = {key: min([c[0] for c in added] + list(removed.values())) - reach
-                for key, (added, removed, _) in changes.items()}
-        found = {k: self._cache[k] for k in changes
-                 if k in self._cache and self._cache[k].covered_from <= need[k]}
-        missing = [k for k in changes if k not in found]
+        need: dict[str, int] = {}
+        cached: dict[str, KeyHistory] = {}
+        for key, (added, removed, _) in changes.items():
+            need[key] = _oldest(added, removed) - reach
+            history = self._cache.get(key)
+            if history is not None and history.covered_from <= need[key]:
+                cached[key] = history
+        missing = [k for k in changes if k not in cached]
+        fetched: dict[str, KeyHistory] = {}
         if missing:
             start = min(need[k] for k in missing)
             stored = fetch(missing, start)
             for key in missing:
-                history = KeyHistory(start)
-                for row in sorted(stored.get(key, []), key=lambda r: (r["occurred_at_ms"], r["event_id"])):
+                history = fetched[key] = KeyHistory(start)
+                rows = stored.get(key)
+                if not rows:  # most keys: nothing stored since ``start``
+                    continue
+                for row in sorted(rows, key=lambda r: (r["occurred_at_ms"], r["event_id"])):
                     leg = leg_from_row(row)
                     current = int(row["decides_at"]) == (leg[0] + self.repeat_window_ms) // 1000
                     history.legs.append(leg)
@@ -192,11 +216,10 @@ class FcrProcessor:
                                               int(row["removed"])) if current else STALE)
                 if len(history.legs) > 1:
                     _mark_stale(history)
-                found[key] = history
-        return found
+        return cached, fetched
 
     def _changed_rows(self, key: str, history: KeyHistory, added: list[Contact],
-                      removed: dict[str, int]) -> list[Row]:
+                      removed: dict[str, int], version: int) -> list[Row]:
         """Apply the changes to ``history``; the rows whose content differs from what is stored."""
         window = self.repeat_window_ms
         legs, roles = history.legs, history.roles
@@ -204,7 +227,7 @@ class FcrProcessor:
             first = added[0]
             legs.append(first)
             roles.append(role(True, not first[2], COUNTED))
-            return [_row(key, first, True, not first[2], COUNTED, window)]
+            return [_row(key, first, True, not first[2], COUNTED, window, version)]
         by_id = {c[1]: c for c in legs}
         touched: list[int] = []
         gone: list[Contact] = []
@@ -234,7 +257,7 @@ class FcrProcessor:
             groups.add(leg[10])
         if not touched:
             return []
-        rows = [_row(key, leg, False, False, REMOVED, window) for leg in gone]
+        rows = [_row(key, leg, False, False, REMOVED, window, version) for leg in gone]
         contacts = fold(legs)
         folded = [c for c, _ in contacts]
         place = {leg[1]: i for i, leg in enumerate(legs)}
@@ -248,7 +271,7 @@ class FcrProcessor:
                 at, now = place[leg[1]], role(is_first, failed, status)
                 if moved or roles[at] != now:
                     roles[at] = now
-                    rows.append(_row(key, content, is_first, failed, status, window))
+                    rows.append(_row(key, content, is_first, failed, status, window, version))
         return rows
 
     def commit(self, plan: FcrPlan) -> None:

@@ -246,14 +246,16 @@ class WorkerPipeline:
         self.fcr.commit(plan)
         self.sink.succeeded()
 
-    def _fetch_contacts(self, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]]]:
-        """Stored rows of the keys that have any since ``from_ms`` (most keys of a batch have none)."""
+    def _fetch_contacts(self, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]] | None]:
+        """Stored rows of the keys that have any since ``from_ms``; ``None`` for those never stored.
+
+        Most keys of a batch have no row recent enough, and are not asked for (``Fetch``).
+        """
         assert self._indexes is not None
-        held = keys_stored_since(self._indexes[1], keys, from_ms)
-        if not held:
-            return {}
-        found: dict[str, list[dict[str, Any]]] = self.sink.run(
-            "fcr history", lambda db: stored_contacts(db, held, from_ms))
+        held, never = keys_stored_since(self._indexes[1], keys, from_ms)
+        found: dict[str, list[dict[str, Any]] | None] = dict.fromkeys(never)
+        if held:
+            found |= self.sink.run("fcr history", lambda db: stored_contacts(db, held, from_ms))
         return found
 
     @staticmethod

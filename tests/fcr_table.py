@@ -33,13 +33,16 @@ class FcrTable:
             if old is None or named["version"] >= old["version"]:
                 self.latest[key] = named
 
-    def fetch(self, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]]]:
-        found: dict[str, list[dict[str, Any]]] = {}
+    def fetch(self, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]] | None]:
+        """As the worker's fetch answers: ``None`` for a key with no row at all."""
+        rows: dict[str, list[dict[str, Any]]] = {}
+        stored: set[str] = set()
         for r in self.latest.values():
             key = state_key(r["customer_id"], r["contact_reason"])
+            stored.add(key)
             if key in keys and r["occurred_at_ms"] >= from_ms and r["removed"] != 1:
-                found.setdefault(key, []).append({k: v for k, v in r.items() if k != "version"})
-        return found
+                rows.setdefault(key, []).append({k: v for k, v in r.items() if k != "version"})
+        return {**{key: None for key in keys if key not in stored}, **rows}
 
     def counted(self) -> dict[str, dict[str, Any]]:
         """The rows that count (``removed`` 0): one per contact, on its first leg."""

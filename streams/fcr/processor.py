@@ -45,8 +45,12 @@ COUNTED, REMOVED, FOLDED = 0, 1, 2
 """``removed``: a contact (its outcome counts), gone from the key, a later leg of another contact."""
 
 Row = tuple[Any, ...]
-Fetch = Callable[[list[str], int], dict[str, list[dict[str, Any]]]]
-"""(keys, from ms) -> per key, every stored row (FCR_COLUMNS but version) occurred at or after it."""
+Fetch = Callable[[list[str], int], dict[str, list[dict[str, Any]] | None]]
+"""(keys, from ms) -> per key, every stored row (FCR_COLUMNS but version) occurred at or after it;
+``None`` for a key known to have no stored row at all (its history is then complete since ever)."""
+EVER = -(1 << 62)
+"""``covered_from`` of a history known complete at any time: its key had no stored row when fetched,
+and only this worker writes it while the history is cached (a late contact then needs no read)."""
 
 
 def state_key(customer_id: str, contact_reason: str) -> str:
@@ -204,8 +208,8 @@ class FcrProcessor:
             start = min(need[k] for k in missing)
             stored = fetch(missing, start)
             for key in missing:
-                history = fetched[key] = KeyHistory(start)
                 rows = stored.get(key)
+                history = fetched[key] = KeyHistory(EVER if rows is None and key in stored else start)
                 if not rows:  # most keys: nothing stored since ``start``
                     continue
                 for row in sorted(rows, key=lambda r: (r["occurred_at_ms"], r["event_id"])):

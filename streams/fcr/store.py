@@ -19,10 +19,15 @@ def load_key_index(db: ServerDatabase) -> StoredIndex:
                       "toUInt32(occurred_at) FROM fcr_contacts", {"separator": KEY_SEPARATOR})
 
 
-def keys_stored_since(index: StoredIndex, keys: list[str], from_ms: int) -> list[str]:
-    """The keys that may have a row at or after ``from_ms``: the others have none (``StoredIndex``)."""
+def keys_stored_since(index: StoredIndex, keys: list[str], from_ms: int) -> tuple[list[str], list[str]]:
+    """(the keys that may have a row at or after ``from_ms``, the keys with no stored row at all).
+
+    Every other key has rows, all older than ``from_ms`` (``StoredIndex``: it holds every stored row).
+    """
     second = max(from_ms, 0) // 1000
-    return [key for key, seconds in index.values_of(keys).items() if max(seconds) >= second]
+    held = index.values_of(keys)
+    return ([key for key, seconds in held.items() if max(seconds) >= second],
+            [key for key in dict.fromkeys(keys) if key not in held])
 
 
 def stored_contacts(db: ServerDatabase, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]]]:

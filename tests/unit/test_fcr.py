@@ -57,6 +57,31 @@ def test_unresolved_contact_fails_at_once() -> None:
     assert run([[contact("a", T0, resolved=False)]]) == {"a": "failure"}
 
 
+class CountingTable(FcrTable):
+    """An ``FcrTable`` that counts the fetches asking for keys with stored rows (ClickHouse reads)."""
+
+    reads = 0
+
+    def fetch(self, keys: list[str], from_ms: int) -> dict[str, list[dict[str, Any]] | None]:
+        found = super().fetch(keys, from_ms)
+        self.reads += any(rows is not None for rows in found.values())
+        return found
+
+
+def test_late_contacts_of_a_key_first_seen_unstored_need_no_read() -> None:
+    """Its first fetch found no row at all: its history is complete at any time while cached."""
+    table = CountingTable()
+    batches = [[contact("c", T0 + 20 * DAY_MS)], [contact("b", T0 + 10 * DAY_MS)],
+               [contact("a", T0 + 9 * DAY_MS, channel="chat")]]
+    expected = run([[event for batch in batches for event in batch]])
+    assert expected == {"a": "failure", "b": "repeat", "c": "open"}
+    assert run(batches, table=table) == expected
+    assert table.reads == 0
+    table = CountingTable()  # after a restart the key has rows: the late contacts read them
+    assert run(batches, table=table, forget_after={0}) == expected
+    assert table.reads == 2
+
+
 def test_repeat_arriving_before_the_first() -> None:
     assert run([[contact("b", T0 + DAY_MS)], [contact("a", T0)]]) == {"a": "failure", "b": "repeat"}
 

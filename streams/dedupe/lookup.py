@@ -20,7 +20,7 @@ from streams.stored_index import StoredIndex, load_index
 
 _COLUMNS = ", ".join(EVENT_COLUMNS)
 _COPY = "event_id, version, kafka_partition, kafka_offset, kafka_index, toUInt32(occurred_at)"
-# The event-time range prunes the table's day partitions (a re-delivery is recent); an IN set of the
+# The event-time range prunes the table's week partitions (a re-delivery is recent); an IN set of the
 # times pruned no better and cost more to test. GLOBAL: over a cluster's Distributed table the ids go
 # to every shard (one server: IN).
 _WHERE = ("WHERE occurred_at BETWEEN toDateTime(%(first)s) AND toDateTime(%(last)s) "

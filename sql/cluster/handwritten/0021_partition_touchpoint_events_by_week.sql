@@ -1,0 +1,4 @@
+-- Why by hand: the single-server form copies the table with INSERT ... SELECT and renames it, which
+-- cannot be translated: an INSERT is not ON CLUSTER, and each shard's rows would have to be copied on
+-- that shard's replicas. A cluster keeps touchpoint_events partitioned by day (the README's known
+-- limit on multi-day batches). This migration is recorded and does nothing.

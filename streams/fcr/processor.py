@@ -133,6 +133,18 @@ Removal = tuple[int, str, str, int]
 """(batch position, key, event id, its occurred_at ms): a contact event no longer of that key."""
 
 
+Change = tuple[list[Contact], dict[str, int], set[int]]
+"""A key's changes in a batch: contacts added, event ids removed (with their time), batch positions."""
+
+
+def _change_of(changes: dict[str, Change], key: str) -> Change:
+    """``changes[key]``, made empty first if missing (``setdefault`` would build one per call)."""
+    change = changes.get(key)
+    if change is None:
+        change = changes[key] = ([], {}, set())
+    return change
+
+
 def _oldest(added: list[Contact], removed: dict[str, int]) -> int:
     """The earliest time (ms) a key's changes touch."""
     if len(added) == 1 and not removed:  # most keys of a batch
@@ -163,17 +175,13 @@ class FcrProcessor:
 
     def plan(self, upserts: list[Upsert], removals: list[Removal], fetch: Fetch) -> FcrPlan:
         """Rows for a batch's contact changes; nothing is kept until ``commit``."""
-        changes: dict[str, tuple[list[Contact], dict[str, int], set[int]]] = {}
+        changes: dict[str, Change] = {}
         for position, key, contact in upserts:
-            change = changes.get(key)
-            if change is None:
-                change = changes[key] = ([], {}, set())
+            change = _change_of(changes, key)
             change[0].append(contact)
             change[2].add(position)
         for position, key, event_id, at in removals:
-            change = changes.get(key)
-            if change is None:
-                change = changes[key] = ([], {}, set())
+            change = _change_of(changes, key)
             change[1][event_id] = at
             change[2].add(position)
         cached, fetched = self._histories(changes, fetch)
@@ -191,7 +199,7 @@ class FcrProcessor:
                 plan.histories[key] = history
         return plan
 
-    def _histories(self, changes: dict[str, Any], fetch: Fetch
+    def _histories(self, changes: dict[str, Change], fetch: Fetch
                    ) -> tuple[dict[str, KeyHistory], dict[str, KeyHistory]]:
         """Each changed key's history: (cached ones that reach back far enough, fetched ones)."""
         reach = 2 * self.repeat_window_ms + LEG_SPAN_MS

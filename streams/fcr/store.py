@@ -37,19 +37,24 @@ def stored_contacts(db: ServerDatabase, keys: list[str], from_ms: int) -> dict[s
     of a row wins, as ``FINAL`` would pick it (within one month partition), but picked here: ``FINAL``
     merged the matching parts on one thread, five times slower, and random keys match every part.
     Rows of events no longer of their key (``removed`` 1) are left out: they are history, not state.
-    The keys travel as an external table, matched against the table's sort key; only the sort key is
+    The keys travel as external tables, matched against the table's sort key; only the sort key is
     filtered before the latest version is picked, as a condition on another column could keep an old
-    version of a row whose newest version it would drop.
+    version of a row whose newest version it would drop. The customers are sent apart as well:
+    18.16 uses the primary key for ``customer_id IN <table>`` but not for a tuple ``IN``, which read
+    the whole table (6M rows: 420 ms for 200 keys, 52 ms with the customers' condition).
     """
     if not keys:
         return {}
     pairs = [key.split(KEY_SEPARATOR, 1) for key in keys]
     rows = db.client.execute(
         f"SELECT {_SELECT}, toYYYYMM(toDateTime(occurred_at)) AS month, version "  # noqa: S608
-        "FROM fcr_contacts WHERE (customer_id, contact_reason) GLOBAL IN fcr_keys",
+        "FROM fcr_contacts WHERE customer_id GLOBAL IN fcr_customers "
+        "AND (customer_id, contact_reason) GLOBAL IN fcr_keys",
         external_tables=[{"name": "fcr_keys",
                           "structure": [("customer_id", "String"), ("contact_reason", "String")],
-                          "data": [{"customer_id": c, "contact_reason": r} for c, r in pairs]}],
+                          "data": [{"customer_id": c, "contact_reason": r} for c, r in pairs]},
+                         {"name": "fcr_customers", "structure": [("customer_id", "String")],
+                          "data": [{"customer_id": c} for c in dict.fromkeys(c for c, _r in pairs)]}],
     )
     latest: dict[tuple[Any, ...], tuple[Any, ...]] = {}
     for values in rows:

@@ -38,6 +38,7 @@ from streams.pipeline import BatchResult, WorkerPipeline
 from streams.sinks.checkpoints import Checkpoints, topic_id
 from streams.sinks.clickhouse import ClickHouseSink, cluster_settings
 from streams.sinks.kafka import Outbox
+from streams.take import CxStream
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +49,9 @@ FETCH_MAX_WAIT_MS = 20
 """Tansu holds every fetch for the full wait even when data is there; Faust hard-codes 1500 ms."""
 EXIT_UNWRITTEN_BATCH = 75
 COMMIT_INTERVAL_S = 0.2
-"""Faust commits acknowledged offsets this often: consumer lag (what ``cxpulse drain`` and the lag
-gauge read) reaches 0 this soon after the last batch. Each commit is one small broker request."""
+"""Faust commits acknowledged offsets this often, besides the commit after each batch (``take``)."""
+BACKLOG_IDLE_S = 0.06
+"""Draining a backlog, a batch is yielded once no record came for this long (three fetch waits)."""
 GC_THRESHOLDS = (200_000, 50, 1000)
 """A batch allocates ~10 objects per event (decoded dicts, rows, copies), nearly all freed by reference
 counting; at Python's default (700, 10, 10) the cycle collector ran full passes over every live
@@ -167,7 +169,7 @@ def create_app(config: WorkerConfig) -> faust.App:
         broker_session_timeout=6.0, broker_heartbeat_interval=1.0,
         broker_rebalance_timeout=config.rebalance_timeout_s,
         broker_max_poll_interval=config.max_poll_interval_s,
-        consumer_auto_offset_reset="earliest",
+        consumer_auto_offset_reset="earliest", Stream=CxStream,
         stream_buffer_maxsize=max(64, take_records(config) * 2), web_enabled=True,
     )
     fence = Fence(config.rebalance_grace_s, config.max_poll_interval_s * 0.8)
@@ -202,7 +204,8 @@ def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeli
 
     @app.agent(source, concurrency=1)  # type: ignore[untyped-decorator]
     async def touchpoints(stream: Any) -> None:
-        async for events in stream.take_events(take_records(config), within=config.batch_seconds):
+        async for events in stream.take_batches(take_records(config), config.batch_seconds,
+                                                BACKLOG_IDLE_S):
             records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
             try:
                 result = await commit(records)

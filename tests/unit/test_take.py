@@ -1,0 +1,30 @@
+"""When a batch of the worker's take is yielded (``streams.take.batch_ready``)."""
+
+from streams.take import batch_ready
+
+WITHIN, IDLE = 0.25, 0.06
+
+
+def ready(buffered: int, catching_up: bool, since_first: float, since_last: float) -> bool:
+    return batch_ready(buffered, 100, catching_up, since_first, since_last, WITHIN, IDLE)
+
+
+def test_nothing_buffered_is_never_a_batch() -> None:
+    assert not ready(0, True, 9.0, 9.0)
+    assert not ready(0, False, 9.0, 9.0)
+
+
+def test_in_steady_traffic_the_wake_up_after_within_yields_what_is_there() -> None:
+    assert ready(1, False, 0.01, 0.01)
+    assert ready(40, False, 0.2, 0.0)
+
+
+def test_catching_up_records_still_arriving_are_waited_for() -> None:
+    assert not ready(40, True, 0.1, 0.01)
+    assert not ready(99, True, WITHIN - 0.01, IDLE - 0.01)
+
+
+def test_catching_up_the_batch_goes_when_full_idle_or_old() -> None:
+    assert ready(100, True, 0.0, 0.0)
+    assert ready(3, True, 0.07, IDLE)
+    assert ready(40, True, WITHIN, 0.0)

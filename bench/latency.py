@@ -21,6 +21,7 @@ R and the peers (``consumer_latency``): the consumer notes the wall clock when i
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import threading
 import time
@@ -44,6 +45,7 @@ TICK_S = 0.005
 POLL_S = 0.05
 SIMULATED_RATE = 50.0
 """Events/s of simulated traffic the producer draws from (only the event mix matters: it restamps)."""
+SEED_STRIDE = 1_000_003
 
 Timeline = list[tuple[int, float]]
 """One partition's checkpoint as seen: (next offset not yet applied, epoch ms first seen), ascending."""
@@ -69,9 +71,16 @@ class SteadyProducer:
         self.started_ms = 0.0
 
     def _events(self) -> Iterator[dict[str, Any]]:
+        """Endless: span after span of simulated time, each with ids of its own (a seed per span).
+
+        One span's count depends on where it falls on the simulator's daily curve, and so on the
+        time of day the bench runs: a night span once ran out before the run ended.
+        """
         span_s = self.total / SIMULATED_RATE * 1.5 + 3600
         start_ms = int(now_ms() - span_s * 1000)
-        return generate_events("steady", self.seed, start_ms, span_s, SIMULATED_RATE)
+        for n in itertools.count():
+            yield from generate_events("steady", self.seed + n * SEED_STRIDE, start_ms, span_s,
+                                       SIMULATED_RATE)
 
     def run(self) -> int:
         """Publish every event on schedule; returns how many Kafka accepted (raises on a rejection).

@@ -181,6 +181,7 @@ class WorkerPipeline:
                                           lambda db: (load_event_index(db), load_key_index(db)))
         applied = self._applied
         events_index, keys_index = self._indexes
+        cluster = self.sink.cluster
         entries = intake.entries
         live = [i for i, e in enumerate(entries) if e.offset >= applied.get(e.partition, 0)]
         result = BatchResult(records=len(entries), already_applied=len(entries) - len(live))
@@ -195,15 +196,15 @@ class WorkerPipeline:
                        entries[i].partition, entries[i].offset, (i, intake.events[i]),
                        entries[i].place)
                   for i in live if i in intake.events]
-        stored = self.sink.run("dedupe look-up",
-                               lambda db: stored_copies(db, events_index, [c.event_id for c in copies]))
+        ids = [c.event_id for c in copies]
+        stored = self.sink.run("dedupe look-up", lambda db: stored_copies(db, events_index, ids, cluster))
         resolution = resolve(copies, stored, lambda p, o: o < applied.get(p, 0))
         result.duplicates = resolution.duplicates
         winners: list[Winner] = resolution.decisions
         result.events = clock_events([d.winner.payload[1] for d in winners])
         counted = [d.replaces for d in winners if d.replaces is not None]
         replaced: dict[str, TouchpointEvent] = self.sink.run(
-            "replaced versions", lambda db: replaced_events(db, counted)) if counted else {}
+            "replaced versions", lambda db: replaced_events(db, counted, cluster)) if counted else {}
 
         self._guard(started)
         flags = [score_flags(d.winner.payload[1]) for d in winners]
@@ -254,8 +255,9 @@ class WorkerPipeline:
         assert self._indexes is not None
         held, never = keys_stored_since(self._indexes[1], keys, from_ms)
         found: dict[str, list[dict[str, Any]] | None] = dict.fromkeys(never)
+        cluster = self.sink.cluster
         if held:
-            found |= self.sink.run("fcr history", lambda db: stored_contacts(db, held, from_ms))
+            found |= self.sink.run("fcr history", lambda db: stored_contacts(db, held, from_ms, cluster))
         return found
 
     @staticmethod

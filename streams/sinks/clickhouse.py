@@ -121,6 +121,11 @@ class ClickHouseSink:
         self.failing = False
         """True while the last attempt failed (reported by /health)."""
 
+    @property
+    def cluster(self) -> bool:
+        """Whether it writes to a cluster (its reads then need ``GLOBAL IN``)."""
+        return self._cluster
+
     def database(self) -> ServerDatabase:
         """The connected client (connecting on first use and after a failure)."""
         if self._db is None:

@@ -167,7 +167,9 @@ def test_worker_killed_mid_stream_changes_no_figure(
     now_ms = int(time.time() * 1000)
     start_ms = (now_ms - 150 * 60_000) // 60_000 * 60_000
     path = tmp_path / "events.jsonl"
-    events, _ = build_file(path, f"kill{now_ms}", 23, start_ms, 1.0, 10.0, now_ms)
+    # more events than one batch takes (CXPULSE_SINK_BATCH_SIZE), or a backlog can be one batch
+    events, _ = build_file(path, f"kill{now_ms}", 23, start_ms, 1.0, 40.0, now_ms)
+    assert len(events) > 1.2 * running_stack.sink_batch_size
     stack.stop_component(running_stack, "worker")
     cxpulse(cli_env, "publish", str(path))
     stack.start_component(running_stack, "worker")

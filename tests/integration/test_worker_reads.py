@@ -1,0 +1,53 @@
+"""The worker's FCR history read uses ``fcr_contacts``' primary key on one server (reads a few granules)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from cxpulse.settings import Settings
+from sql.client import ServerDatabase
+from sql.migrate import migrate
+from streams.fcr.processor import state_key
+from streams.fcr.store import stored_contacts
+
+ROWS = 1_000_000
+BASE_S = 1_790_000_000  # all rows in one month partition
+GRANULE = 8192
+
+
+@pytest.fixture()
+def fcr_db(running_stack: Settings) -> Iterator[ServerDatabase]:
+    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
+                        f"{running_stack.clickhouse_database}_reads")
+    db.drop_database()
+    db.create_database()
+    migrate(db)
+    db.execute("INSERT INTO fcr_contacts (customer_id, contact_reason, event_id, occurred_at, "
+               "occurred_at_ms, resolved, version) "
+               "SELECT concat('c_', hex(halfMD5(intDiv(number, 4)))), "
+               "concat('r', toString(modulo(number, 2))), concat('e', toString(number)), "
+               "toDateTime(%(base)s + modulo(number, 86400)), (%(base)s + modulo(number, 86400)) * 1000, "
+               "modulo(number, 3) = 0, 1 FROM system.numbers LIMIT %(rows)s",
+               {"base": BASE_S, "rows": ROWS})
+    db.execute("OPTIMIZE TABLE fcr_contacts FINAL")
+    yield db
+    db.drop_database()
+    db.close()
+
+
+def test_history_of_a_few_keys_reads_their_granules_not_the_table(fcr_db: ServerDatabase) -> None:
+    customers = [r[0] for r in fcr_db.execute(
+        "SELECT DISTINCT customer_id FROM fcr_contacts ORDER BY cityHash64(customer_id) LIMIT 5")]
+    keys = [state_key(c, "r1") for c in customers]
+
+    found = stored_contacts(fcr_db, keys, 0)
+
+    assert fcr_db.client.last_query.progress.rows <= 2 * len(keys) * GRANULE < ROWS / 10
+    expected = fcr_db.execute(
+        "SELECT customer_id, event_id, resolved FROM fcr_contacts FINAL WHERE contact_reason = 'r1' "
+        "AND customer_id IN %(customers)s ORDER BY event_id", {"customers": tuple(customers)})
+    got = sorted(((r["customer_id"], r["event_id"], r["resolved"]) for rows in found.values()
+                  for r in rows), key=lambda r: r[1])
+    assert got == expected and len(got) == 2 * len(keys)

@@ -16,6 +16,7 @@ from schemas.event import TouchpointEvent
 from sql.client import ServerDatabase
 from streams.dedupe.copies import Copy
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_from_row
+from streams.sinks.clickhouse import in_operator
 from streams.stored_index import StoredIndex, load_index
 
 _COLUMNS = ", ".join(EVENT_COLUMNS)
@@ -24,16 +25,6 @@ _COPY = "event_id, version, kafka_partition, kafka_offset, kafka_index, toUInt32
 # times pruned no better and cost more to test.
 _WHERE = ("WHERE occurred_at BETWEEN toDateTime(%(first)s) AND toDateTime(%(last)s) "
           "AND event_id {in_} batch_ids")
-
-
-def in_operator(cluster: bool) -> str:
-    """``IN`` for an external table, or ``GLOBAL IN`` over a cluster's Distributed tables.
-
-    GLOBAL sends the external table on to every shard. On one server 18.16 then no longer uses the
-    primary key for it: ``GLOBAL IN`` read all 6M rows of ``fcr_contacts`` (62 ms) where ``IN`` read
-    the 0.4M rows of the granules holding 200 customers (10 ms).
-    """
-    return "GLOBAL IN" if cluster else "IN"
 
 
 def load_event_index(db: ServerDatabase) -> StoredIndex:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from sql.client import ServerDatabase
-from streams.dedupe.lookup import in_operator
 from streams.fcr.processor import FCR_COLUMNS, KEY_SEPARATOR, state_key
+from streams.sinks.clickhouse import in_operator
 from streams.stored_index import StoredIndex, load_index
 
 _STORED = tuple(c for c in FCR_COLUMNS if c != "version")

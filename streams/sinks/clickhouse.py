@@ -74,6 +74,16 @@ def cluster_settings(quorum: int) -> dict[str, Any]:
     return settings
 
 
+def in_operator(cluster: bool) -> str:
+    """``IN`` for an external table, or ``GLOBAL IN`` over a cluster's Distributed tables.
+
+    GLOBAL sends the external table on to every shard. On one server 18.16 then no longer uses the
+    primary key for it: ``GLOBAL IN`` read all 6M rows of ``fcr_contacts`` (62 ms) where ``IN`` read
+    the 0.4M rows of the granules holding 200 customers (10 ms).
+    """
+    return "GLOBAL IN" if cluster else "IN"
+
+
 class Retriable(Exception):
     """The write did not happen (or may not have): back off and try the batch again."""
 

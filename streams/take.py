@@ -64,7 +64,6 @@ class CxStream(faust.Stream):  # type: ignore[misc]
                            ) -> AsyncGenerator[list[Any], None]:
         """Lists of at most ``max_`` events: full, ``within`` s old, or idle ``idle`` s after a full one."""
         loop = asyncio.get_running_loop()
-        buffer: list[Any] = []
         events: list[Any] = []
         buffer_full = asyncio.Event()
         buffer_consumed = asyncio.Event()
@@ -85,14 +84,13 @@ class CxStream(faust.Stream):  # type: ignore[misc]
                     finally:
                         buffer_consuming = None
                 last_at = loop.time()
-                if not buffer:
+                if not events:
                     first_at = last_at
-                buffer.append(value)
                 event = self.current_event
                 if event is None:
                     raise RuntimeError("Take buffer found current_event is None")
                 events.append(event)
-                if len(buffer) >= max_:
+                if len(events) >= max_:
                     buffer_full.set()
                     buffer_consumed.clear()  # never more than max_ values in a batch
                     await self.wait(buffer_consumed)
@@ -110,15 +108,14 @@ class CxStream(faust.Stream):  # type: ignore[misc]
             while not self.should_stop:
                 await self.wait_for_stopped(buffer_full, timeout=idle if catching_up else timeout)
                 now = loop.time()
-                if not batch_ready(len(buffer), max_, catching_up, now - first_at, now - last_at,
+                if not batch_ready(len(events), max_, catching_up, now - first_at, now - last_at,
                                    timeout, idle):
                     continue
-                catching_up = len(buffer) >= max_
+                catching_up = len(events) >= max_
                 buffer_consuming = loop.create_future()
                 try:
                     yield list(events)
                 finally:
-                    buffer.clear()
                     for event in events:
                         await self.ack(event)
                     events.clear()

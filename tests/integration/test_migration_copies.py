@@ -11,6 +11,7 @@ import pytest
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
 from sql.migrate import MIGRATIONS_DIR, migrate
+from tests.conftest import unique_name
 
 BASE_S = 1_790_000_000
 COPY = "0021_partition_touchpoint_events_by_week.sql"
@@ -19,9 +20,7 @@ COPY = "0021_partition_touchpoint_events_by_week.sql"
 @pytest.fixture()
 def old_db(running_stack: Settings, tmp_path: Path) -> Iterator[ServerDatabase]:
     """A database migrated up to (not including) the copy."""
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
-                        f"{running_stack.clickhouse_database}_copies")
-    db.drop_database()
+    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port, unique_name("copies"))
     db.create_database()
     before = tmp_path / "before"
     before.mkdir()

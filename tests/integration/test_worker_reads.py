@@ -11,6 +11,7 @@ from sql.client import ServerDatabase
 from sql.migrate import migrate
 from streams.fcr.processor import state_key
 from streams.fcr.store import stored_contacts
+from tests.conftest import unique_name
 
 ROWS = 1_000_000
 BASE_S = 1_790_000_000  # all rows in one month partition
@@ -19,9 +20,7 @@ GRANULE = 8192
 
 @pytest.fixture()
 def fcr_db(running_stack: Settings) -> Iterator[ServerDatabase]:
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
-                        f"{running_stack.clickhouse_database}_reads")
-    db.drop_database()
+    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port, unique_name("reads"))
     db.create_database()
     migrate(db)
     db.execute("INSERT INTO fcr_contacts (customer_id, contact_reason, event_id, occurred_at, "

@@ -69,10 +69,12 @@ class ServerDatabase:
         names = [name for name, _type in columns]
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-        """One INSERT of many rows (one part on the server)."""
+    def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+               settings: dict[str, Any] | None = None) -> None:
+        """One INSERT of many rows (one part on the server), with ``settings`` for this query."""
         names = ", ".join(checked_identifier(c) for c in columns)
-        self.client.execute(f"INSERT INTO {checked_identifier(table)} ({names}) VALUES", rows)
+        self.client.execute(f"INSERT INTO {checked_identifier(table)} ({names}) VALUES", rows,
+                            settings=settings)
 
     def close(self) -> None:
         """Close both connections."""

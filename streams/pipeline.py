@@ -148,10 +148,11 @@ class WorkerPipeline:
 
     def _commit(self, records: list[Record], intake: Intake, started: float) -> BatchResult:
         sent: set[int] = set()
+        stamp = int(time.time())  # inserted_at, the same in every attempt (see _event_rows)
         delay = 0.5
         while True:
             try:
-                return self._attempt(records, intake, sent, started)
+                return self._attempt(records, intake, sent, started, stamp)
             except Unstorable as exc:  # dead-letter the refused records, write the rest
                 intake.reject(exc.sources, UNSTORABLE, exc.detail)
             except Retriable as exc:
@@ -173,7 +174,7 @@ class WorkerPipeline:
             raise Interrupted("partitions may have moved: not writing")
 
     def _attempt(self, records: list[Record], intake: Intake, sent: set[int],
-                 started: float) -> BatchResult:
+                 started: float, stamp: int) -> BatchResult:
         if self._applied is None:
             self._applied = self.sink.run("checkpoint read", self.checkpoints.read)
         if self._indexes is None:
@@ -208,7 +209,7 @@ class WorkerPipeline:
 
         self._guard(started)
         flags = [score_flags(d.winner.payload[1]) for d in winners]
-        event_rows = self._event_rows(winners, flags)
+        event_rows = self._event_rows(winners, flags, stamp)
         events_index.add([r[0] for r in event_rows.rows], [event_second(r[2]) for r in event_rows.rows])
         self.sink.insert(event_rows)
         self.failpoints.reach("after_events")
@@ -261,16 +262,21 @@ class WorkerPipeline:
         return found
 
     @staticmethod
-    def _event_rows(winners: list[Winner], flags: list[Flags]) -> TableRows:
-        """Winners not stored yet (an attempt that did not commit may have stored some)."""
+    def _event_rows(winners: list[Winner], flags: list[Flags], stamp: int) -> TableRows:
+        """Winners not stored yet (an attempt that did not commit may have stored some).
+
+        ``inserted_at`` is the batch's first attempt, not the server's ``now()``: a retry then sends
+        each shard the very block it sent before, which a cluster drops if the block did land
+        (``streams.sinks.clickhouse.cluster_settings``).
+        """
         rows, sources = [], []
         for d, event_flags in zip(winners, flags, strict=True):
             if not d.already_stored:
                 position, event = d.winner.payload
-                rows.append(event_row(event, d.winner.partition, d.winner.offset, event_flags,
-                                      d.winner.place))
+                rows.append((*event_row(event, d.winner.partition, d.winner.offset, event_flags,
+                                        d.winner.place), stamp))
                 sources.append(frozenset((position,)))
-        return TableRows("touchpoint_events", EVENT_COLUMNS, rows, sources)
+        return TableRows("touchpoint_events", (*EVENT_COLUMNS, "inserted_at"), rows, sources)
 
     def _followup_rows(self, winners: list[Winner], replaced: dict[str, TouchpointEvent]
                        ) -> tuple[TableRows, list[tuple[bytes, bytes]]]:

@@ -60,9 +60,13 @@ def cluster_settings(quorum: int) -> dict[str, Any]:
 
     - ``insert_distributed_sync``: an insert through a Distributed table returns once every shard
       stored its rows; asynchronous, the next batch's dedupe look-up or FCR read could miss them.
-    - ``insert_deduplicate`` off: a replicated table drops a block identical to a recent one, and
-      two ledger inserts may well be identical (same deltas, same checkpoint steps). Every other
-      table is idempotent by design, so nothing needs the block check.
+    - ``insert_deduplicate`` off for the session, so the ledger's atomic inserts are never dropped:
+      a replicated table drops a block identical to a recent one, and two ledger inserts may well
+      be identical (same deltas, same checkpoint steps). The sink turns it on for every other
+      insert (``ClickHouseSink.insert``): a quorum write that timed out is not undone, its part
+      waits on the replica that took it, invisible to the retry's sequentially consistent dedupe
+      look-up until the quorum is reached; the retry then sends that shard the same block (its rows
+      are made the same way, ``inserted_at`` included), and only the block check keeps it once.
     - ``insert_quorum`` / ``select_sequential_consistency``: with a quorum, the reads that decide
       the next writes see every acknowledged write whichever replica answers; a write then waits
       (and the batch retries) while too few replicas are up. Without one, reads may hit a lagging
@@ -158,7 +162,8 @@ class ClickHouseSink:
         started = time.monotonic()
         try:
             table = f"{batch.table}_local" if batch.atomic and self._cluster else batch.table
-            self.database().insert(table, batch.columns, batch.rows)
+            dedupe = {"insert_deduplicate": 1} if self._cluster and not batch.atomic else None
+            self.database().insert(table, batch.columns, batch.rows, dedupe)
         except Exception as exc:
             if batch.atomic or not _is_data_error(exc):
                 self._failed(f"insert into {batch.table}", exc)

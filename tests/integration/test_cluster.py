@@ -209,3 +209,46 @@ def test_what_18_16_does_to_the_worker_writes(migrated: tuple[cluster.Layout, Cr
             ledger_insert(db, {**LEDGER, "insert_quorum": 2, "insert_quorum_timeout": 5000})
     finally:
         cluster.start_node(layout, layout.node(2, 1), credentials)
+
+
+def test_a_write_retried_after_its_quorum_timed_out_is_stored_once(
+        migrated: tuple[cluster.Layout, Credentials], scenario: Scenario) -> None:
+    """Why the sink writes idempotent tables with ``insert_deduplicate = 1`` on a cluster, and the
+    worker sends ``inserted_at`` rather than leave it to the server's ``now()``.
+
+    A quorum insert whose quorum times out is not undone: its part waits on the replica that took
+    it, invisible to sequentially consistent reads (the retry's dedupe look-up) until the other
+    replica fetches it. The retry then sends the rows again; only block deduplication keeps them
+    once, and only if the block is the same to the byte: a default of now() a second later is not.
+    """
+    layout, credentials = migrated
+    taker = layout.node(2, 2)
+    db = ServerDatabase("127.0.0.1", taker.tcp_port, credentials.database, credentials.admin_user,
+                        credentials.password_of(credentials.admin_user), send_receive_timeout=30,
+                        settings={"insert_quorum": 2, "select_sequential_consistency": 1})
+    stamp = int(time.time())
+    rows = [(f"quorum-{i}", *row[1:], stamp) for i, row in enumerate(event_rows(scenario.events)[:40])]
+    insert = f"INSERT INTO touchpoint_events_local ({', '.join(EVENT_COLUMNS)}, inserted_at) VALUES"
+
+    def stored() -> int:
+        [(n,)] = db.execute("SELECT count() FROM touchpoint_events_local WHERE event_id LIKE 'quorum-%'")
+        return int(n)
+
+    laggard = int((layout.run_dir / layout.node(2, 1).name / "pid").read_text())
+    os.kill(laggard, signal.SIGSTOP)  # alive to ZooKeeper, but fetches nothing
+    try:
+        with pytest.raises(Exception, match="Code: 319"):  # "Timeout while waiting for quorum"
+            db.client.execute(insert, rows, settings={"insert_quorum_timeout": 1500})
+        assert stored() == 0, "the part is in, but not for a sequentially consistent read"
+    finally:
+        os.kill(laggard, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while stored() < len(rows) and time.monotonic() < deadline:  # the quorum is reached late
+        time.sleep(0.2)
+    assert stored() == len(rows)
+    db.client.execute(insert, rows, settings={"insert_deduplicate": 1})  # the retry's same block
+    assert stored() == len(rows)
+    later = [(*row[:-1], stamp + 1) for row in rows]  # the same events, inserted_at a second later
+    db.client.execute(insert, later, settings={"insert_deduplicate": 1})
+    assert stored() == 2 * len(rows), "a block that differs in any byte is written again"
+    db.close()

@@ -141,8 +141,9 @@ class CommitAckLost(ServerDatabase):
 
     lost = 0
 
-    def insert(self, table: str, columns: Any, rows: list[tuple[Any, ...]]) -> None:
-        super().insert(table, columns, rows)
+    def insert(self, table: str, columns: Any, rows: list[tuple[Any, ...]],
+               settings: dict[str, Any] | None = None) -> None:
+        super().insert(table, columns, rows, settings)
         if table == "minute_counts" and CommitAckLost.lost < 1:
             CommitAckLost.lost += 1
             raise errors.NetworkError("connection reset by peer")
@@ -165,10 +166,11 @@ class Refusing(ServerDatabase):
 
     down = True
 
-    def insert(self, table: str, columns: Any, rows: list[tuple[Any, ...]]) -> None:
+    def insert(self, table: str, columns: Any, rows: list[tuple[Any, ...]],
+               settings: dict[str, Any] | None = None) -> None:
         if Refusing.down:
             raise errors.NetworkError("connection refused")
-        super().insert(table, columns, rows)
+        super().insert(table, columns, rows, settings)
 
 
 def test_a_batch_stops_writing_once_its_partitions_may_have_moved(lane: Lane, history: History) -> None:

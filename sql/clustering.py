@@ -36,6 +36,10 @@ Writing to a cluster (each rule shown on ClickHouse 18.16 by ``tests/integration
   ``insert_quorum`` = replicas per shard (a quorum insert fails while a replica is down: the worker
   retries, exact but paused) and read with ``select_sequential_consistency = 1``, or run
   ``SYSTEM SYNC REPLICA`` on the replicas read before trusting them after a failover.
+- Every other insert with ``insert_deduplicate = 1`` and rows the same to the byte on a retry (no
+  server ``now()`` default): a quorum insert that timed out stays on the replica that took it,
+  invisible to sequentially consistent reads until the quorum is reached, so a retry's look-up
+  misses it and sends its rows again; the block check drops them.
 - Never ``skip_unavailable_shards``: a missing shard would read as fewer checkpoints and events.
 - 18.16 has none of ``insert_deduplication_token``, ``async_insert``, ``optimize_skip_unused_shards``.
 """

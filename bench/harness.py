@@ -8,24 +8,16 @@ of a process is its user + system time, every thread included; the machine's bus
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.peers.common import machine_ticks
+from cxpulse.ports import free_port
 from cxpulse.settings import STACK_PORTS, Settings
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (127.0.0.1)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def bench_settings(label: str, topic_prefix: str, **overrides: Any) -> Settings:

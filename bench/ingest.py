@@ -22,12 +22,12 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench.harness import free_port as _free_port
 from connectors.ingest.client import signed_headers
 from connectors.ingest.delivery import SharedProducer
 from connectors.ingest.keys import KeyStore
 from cxpulse import stack
 from cxpulse.commands.ingest import build_service
+from cxpulse.ports import free_port as _free_port
 from cxpulse.settings import Settings
 from cxpulse.wiring import master_key
 from schemas.kafka import end_offsets

@@ -22,9 +22,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.harness import MachineTicks, cpu_seconds, free_port
+from bench.harness import MachineTicks, cpu_seconds
 from bench.peers.common import digest
 from cxpulse import stack, wiring
+from cxpulse.ports import free_port
 from cxpulse.settings import Settings
 from schemas.kafka import consumer_lag
 

@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import itertools
-import socket
 import time
 import uuid
 
+from cxpulse.ports import free_port
 from cxpulse.settings import STACK_PORTS
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def stack_ports() -> dict[str, int]:

@@ -31,9 +31,9 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 """Top-level folder -> the folders of ours it may import (besides itself)."""
 BENCH_MAY_USE_FROM_CXPULSE = frozenset({"cxpulse.wiring", "cxpulse.settings", "cxpulse.stack",
-                                        "cxpulse.commands.ingest"})
-"""The console modules a benchmark may build on: settings, wiring, the stack runner, the ingest
-service builder. Never ``cxpulse.cli`` or another command module's internals."""
+                                        "cxpulse.ports", "cxpulse.commands.ingest"})
+"""The console modules a benchmark may build on: settings, wiring, the stack runner and its free
+ports, the ingest service builder. Never ``cxpulse.cli`` or another command module's internals."""
 
 
 def module_name(path: Path, root: Path) -> str:

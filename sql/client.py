@@ -71,10 +71,16 @@ class ServerDatabase:
 
     def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
                settings: dict[str, Any] | None = None) -> None:
-        """One INSERT of many rows (one part on the server), with ``settings`` for this query."""
+        """One INSERT of many rows (one part on the server), with ``settings`` for this query.
+
+        Sent column by column, transposed by ``zip``: the driver's own transposition of rows, a list
+        comprehension per column, cost a tenth more client CPU (4.0-4.3 vs 3.4-3.8 µs an event row).
+        """
+        if not rows:
+            return
         names = ", ".join(checked_identifier(c) for c in columns)
-        self.client.execute(f"INSERT INTO {checked_identifier(table)} ({names}) VALUES", rows,
-                            settings=settings)
+        self.client.execute(f"INSERT INTO {checked_identifier(table)} ({names}) VALUES",
+                            list(zip(*rows, strict=True)), columnar=True, settings=settings)
 
     def close(self) -> None:
         """Close both connections."""

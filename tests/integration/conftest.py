@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from cxpulse import stack
 from cxpulse.settings import Settings
 from sql.client import Database, ServerDatabase
+from sql.migrate import migrate
 from tests.conftest import stack_ports, unique_name
 
 
@@ -61,6 +63,21 @@ def server_db(running_stack: Settings) -> Iterator[ServerDatabase]:
                         running_stack.clickhouse_database)
     yield db
     db.close()
+
+
+@contextmanager
+def fresh_database(settings: Settings, prefix: str, migrations: Path | None = None
+                   ) -> Iterator[ServerDatabase]:
+    """A database of its own on the stack's server, migrated (by ``migrations``, default all), dropped
+    afterwards: for tests whose figures must come from their own rows only."""
+    db = ServerDatabase(settings.clickhouse_host, settings.clickhouse_port, unique_name(prefix))
+    try:
+        db.create_database()
+        migrate(db, migrations)
+        yield db
+    finally:
+        db.drop_database()
+        db.close()
 
 
 ENGINES = ("clickhouse-18.16", "chdb")

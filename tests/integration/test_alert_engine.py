@@ -10,26 +10,20 @@ import pytest
 
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
-from sql.migrate import migrate
 from streams.alerts.detector import DetectorParams
 from streams.alerts.engine import MAX_EXPORTED_SCOPES, AlertEngine
 from streams.metrics import SCOPE_CSAT_RESPONSES
 from streams.satisfaction.contributions import COUNT_COLUMNS
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE
-from tests.conftest import unique_name
+from tests.integration.conftest import fresh_database
 
 PARAMS = DetectorParams(confirm_minutes=1, min_recent=20, min_baseline=100)
 
 
 @pytest.fixture()
 def database(running_stack: Settings) -> Iterator[ServerDatabase]:
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
-                        unique_name("alerts"))
-    db.create_database()
-    migrate(db)
-    yield db
-    db.drop_database()
-    db.close()
+    with fresh_database(running_stack, "alerts") as db:
+        yield db
 
 
 def csat_row(minute_s: int, touchpoint: str, responses: int, satisfied: int) -> tuple[Any, ...]:

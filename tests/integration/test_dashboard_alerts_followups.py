@@ -26,6 +26,7 @@ from sql.migrate import migrate
 from streams.alerts.store import ALERT_COLUMNS, alert_row
 from tests.conftest import unique_name
 from tests.integration.board_variables import MIN_N, all_of
+from tests.integration.conftest import fresh_database
 from tests.integration.test_dashboard_queries import insert_chdb, normalise, shows_figures
 from tests.integration.test_followups_queries import (
     assert_rates,
@@ -100,16 +101,11 @@ def followup_events() -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def server_data(running_stack: Settings, followup_events: list[dict[str, Any]]
                 ) -> Iterator[ServerDatabase]:
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
-                        unique_name("dashloop"))
-    db.create_database()
-    migrate(db)
-    load(db, followup_events, lambda d, table, columns, rows: d.insert(table, columns, rows))
-    for rows in alert_batches():
-        db.insert("alerts", ALERT_COLUMNS, rows)
-    yield db
-    db.drop_database()
-    db.close()
+    with fresh_database(running_stack, "dashloop") as db:
+        load(db, followup_events, lambda d, table, columns, rows: d.insert(table, columns, rows))
+        for rows in alert_batches():
+            db.insert("alerts", ALERT_COLUMNS, rows)
+        yield db
 
 
 @pytest.fixture(scope="module")

@@ -31,6 +31,7 @@ from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, minute_rows
 from tests.conftest import unique_name
 from tests.fcr_table import worker_batches
 from tests.integration.board_variables import all_of, masked
+from tests.integration.conftest import fresh_database
 from tests.integration.dashboard_reference import (
     CONTACT_ONLY_CHANNEL,
     LATE_EVENT_ID,
@@ -91,16 +92,12 @@ def server_data(running_stack: Settings, scenario: Scenario, fcr_rows: list[Rows
                 ) -> Iterator[ServerDatabase]:
     """The stack's 18.16 server, in a database of this module's own (other tests write to the stack's
     database, and these figures must come from the events inserted here only)."""
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port, unique_name("dash"))
-    db.create_database()
-    migrate(db)
-    db.insert("touchpoint_events", EVENT_COLUMNS, event_rows(scenario.events))
-    db.insert(MINUTE_TABLE, LEDGER_COLUMNS, minute_rows(scenario.events))
-    for rows in fcr_rows:  # one part per batch: FINAL merges them
-        db.insert("fcr_contacts", FCR_COLUMNS, rows)
-    yield db
-    db.drop_database()
-    db.close()
+    with fresh_database(running_stack, "dash") as db:
+        db.insert("touchpoint_events", EVENT_COLUMNS, event_rows(scenario.events))
+        db.insert(MINUTE_TABLE, LEDGER_COLUMNS, minute_rows(scenario.events))
+        for rows in fcr_rows:  # one part per batch: FINAL merges them
+            db.insert("fcr_contacts", FCR_COLUMNS, rows)
+        yield db
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,7 @@ from streams.followups.processor import FOLLOWUP_COLUMNS, FollowUpProcessor
 from streams.followups.rules import parse_sla_spec
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_row
 from tests.conftest import unique_name
+from tests.integration.conftest import fresh_database
 from tests.integration.test_dashboard_queries import insert_chdb
 
 MINUTE = 60_000
@@ -188,14 +189,9 @@ def load(db: Database, events: list[Event], insert: Any) -> None:
 
 @pytest.fixture(scope="module")
 def server_data(running_stack: Settings, events: list[Event]) -> Iterator[ServerDatabase]:
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
-                        unique_name("followups"))
-    db.create_database()
-    migrate(db)
-    load(db, events, lambda d, table, columns, rows: d.insert(table, columns, rows))
-    yield db
-    db.drop_database()
-    db.close()
+    with fresh_database(running_stack, "followups") as db:
+        load(db, events, lambda d, table, columns, rows: d.insert(table, columns, rows))
+        yield db
 
 
 @pytest.fixture(scope="module")

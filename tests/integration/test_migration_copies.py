@@ -11,7 +11,7 @@ import pytest
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
 from sql.migrate import MIGRATIONS_DIR, migrate
-from tests.conftest import unique_name
+from tests.integration.conftest import fresh_database
 
 BASE_S = 1_790_000_000
 COPY = "0021_partition_touchpoint_events_by_week.sql"
@@ -20,17 +20,13 @@ COPY = "0021_partition_touchpoint_events_by_week.sql"
 @pytest.fixture()
 def old_db(running_stack: Settings, tmp_path: Path) -> Iterator[ServerDatabase]:
     """A database migrated up to (not including) the copy."""
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port, unique_name("copies"))
-    db.create_database()
     before = tmp_path / "before"
     before.mkdir()
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
         if path.name < COPY:
             shutil.copy(path, before / path.name)
-    migrate(db, before)
-    yield db
-    db.drop_database()
-    db.close()
+    with fresh_database(running_stack, "copies", before) as db:
+        yield db
 
 
 def parts_by_partition(db: ServerDatabase) -> int:

@@ -25,6 +25,7 @@ from streams.followups.processor import FOLLOWUP_COLUMNS, FollowUpProcessor
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_row
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, minute_rows
 from tests.conftest import unique_name
+from tests.integration.conftest import fresh_database
 from tests.integration.test_dashboard_queries import insert_chdb
 
 MS_PER_YEAR = 31_556_952_000
@@ -45,16 +46,11 @@ events = st.fixed_dictionaries(
 
 @pytest.fixture(scope="module")
 def engines(running_stack: Settings) -> Iterator[tuple[ServerDatabase, ChdbDatabase]]:
-    server = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port,
-                            unique_name("storable"))
-    server.create_database()
-    migrate(server)
-    chdb = ChdbDatabase(unique_name("storable"))
-    migrate(chdb)
-    yield server, chdb
-    server.drop_database()
-    server.close()
-    chdb.close()
+    with fresh_database(running_stack, "storable") as server:
+        chdb = ChdbDatabase(unique_name("storable"))
+        migrate(chdb)
+        yield server, chdb
+        chdb.close()
 
 
 def rows_of(event: dict[str, Any]) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:

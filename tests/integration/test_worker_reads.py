@@ -8,10 +8,9 @@ import pytest
 
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
-from sql.migrate import migrate
 from streams.fcr.processor import state_key
 from streams.fcr.store import stored_contacts
-from tests.conftest import unique_name
+from tests.integration.conftest import fresh_database
 
 ROWS = 1_000_000
 BASE_S = 1_790_000_000  # all rows in one month partition
@@ -20,20 +19,16 @@ GRANULE = 8192
 
 @pytest.fixture()
 def fcr_db(running_stack: Settings) -> Iterator[ServerDatabase]:
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port, unique_name("reads"))
-    db.create_database()
-    migrate(db)
-    db.execute("INSERT INTO fcr_contacts (customer_id, contact_reason, event_id, occurred_at, "
-               "occurred_at_ms, resolved, version) "
-               "SELECT concat('c_', hex(halfMD5(intDiv(number, 4)))), "
-               "concat('r', toString(modulo(number, 2))), concat('e', toString(number)), "
-               "toDateTime(%(base)s + modulo(number, 86400)), (%(base)s + modulo(number, 86400)) * 1000, "
-               "modulo(number, 3) = 0, 1 FROM system.numbers LIMIT %(rows)s",
-               {"base": BASE_S, "rows": ROWS})
-    db.execute("OPTIMIZE TABLE fcr_contacts FINAL")
-    yield db
-    db.drop_database()
-    db.close()
+    with fresh_database(running_stack, "reads") as db:
+        db.execute("INSERT INTO fcr_contacts (customer_id, contact_reason, event_id, occurred_at, "
+                   "occurred_at_ms, resolved, version) "
+                   "SELECT concat('c_', hex(halfMD5(intDiv(number, 4)))), "
+                   "concat('r', toString(modulo(number, 2))), concat('e', toString(number)), "
+                   "toDateTime(%(base)s + modulo(number, 86400)), (%(base)s + modulo(number, 86400)) * 1000, "
+                   "modulo(number, 3) = 0, 1 FROM system.numbers LIMIT %(rows)s",
+                   {"base": BASE_S, "rows": ROWS})
+        db.execute("OPTIMIZE TABLE fcr_contacts FINAL")
+        yield db
 
 
 def test_history_of_a_few_keys_reads_their_granules_not_the_table(fcr_db: ServerDatabase) -> None:

@@ -25,6 +25,7 @@ from streams.satisfaction.contributions import EVENT_COLUMNS, event_row
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, minute_rows
 from tests.conftest import unique_name
 from tests.fcr_table import worker_batches
+from tests.integration.conftest import fresh_database
 from tests.integration.cx.reference import latest_versions
 from tests.integration.test_dashboard_queries import insert_chdb
 from voc.index import index
@@ -73,18 +74,14 @@ def _rows(stored: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
 @pytest.fixture(scope="package")
 def server_data(running_stack: Settings, stored: list[dict[str, Any]],
                 events: list[dict[str, Any]]) -> Iterator[ServerDatabase]:
-    db = ServerDatabase(running_stack.clickhouse_host, running_stack.clickhouse_port, unique_name("voc"))
-    db.create_database()
-    migrate(db)
-    db.insert("touchpoint_events", EVENT_COLUMNS, _rows(stored))
-    db.insert(MINUTE_TABLE, LEDGER_COLUMNS, minute_rows(events))
-    for rows in worker_batches([events]):
-        db.insert("fcr_contacts", FCR_COLUMNS, rows)
-    fix_api.add_fix(db, {"touchpoint": "order_status"}, FIX_AT, "courier's live position")
-    index(db)
-    yield db
-    db.drop_database()
-    db.close()
+    with fresh_database(running_stack, "voc") as db:
+        db.insert("touchpoint_events", EVENT_COLUMNS, _rows(stored))
+        db.insert(MINUTE_TABLE, LEDGER_COLUMNS, minute_rows(events))
+        for rows in worker_batches([events]):
+            db.insert("fcr_contacts", FCR_COLUMNS, rows)
+        fix_api.add_fix(db, {"touchpoint": "order_status"}, FIX_AT, "courier's live position")
+        index(db)
+        yield db
 
 
 @pytest.fixture(scope="package")

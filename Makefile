@@ -15,7 +15,7 @@ COMPOSE_PINS := docker-compose==1.29.2 pyyaml==5.4.1
 PEERS_VENV := .venv-peers
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test compose-venv peers-venv bench bench-soak bench-fcr bench-lookup bench-ingest bench-alerts chaos
+.PHONY: help setup system-packages test-packages demo up down status test lint unit integration dashboards cluster-sql cluster-up cluster-down cluster-status cluster-test compose-venv peers-venv bench bench-soak bench-fcr bench-lookup bench-fcr-read bench-ingest bench-alerts chaos
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -115,6 +115,9 @@ bench-fcr: setup ## FCR benchmark: contacts/s through the FCR agent and worker R
 
 bench-lookup: setup ## dedupe look-up of a batch as touchpoint_events grows to 1M, 4M, 8M events: whole column vs the worker's index (~3 min)
 	$(BIN)/python -m bench.lookup
+
+bench-fcr-read: setup ## FCR history read of 200 and 2,000 keys as fcr_contacts grows to 1M, 3M, 6M rows: IN vs GLOBAL IN, rows read (~3 min)
+	$(BIN)/python -m bench.fcr_read
 
 bench-ingest: setup ## HTTP ingest: signed requests/s, events/s and latency to the Kafka ack, batches of 1, 20, 200
 	$(BIN)/python -m bench.ingest

@@ -10,6 +10,12 @@ from streams.sinks.clickhouse import in_operator
 from streams.stored_index import StoredIndex, load_index
 
 _STORED = tuple(c for c in FCR_COLUMNS if c != "version")
+SINCE_SLACK_S = 32 * 86_400
+"""How far before ``from_ms`` the FCR read starts: to before the start of ``from_ms``'s month in any
+server time zone, so a month partition the read touches is read whole. Rows of earlier months all
+occurred before ``from_ms`` and are dropped anyway; within a month partition a condition on
+``occurred_at`` could keep an older version of a row whose newest version (moved earlier) it left
+out, and a month start is where ``toYYYYMM(occurred_at)`` partitions, in the server's zone."""
 _SELECT = ", ".join(f"toUInt32({c}) AS {c}" if c in ("occurred_at", "decides_at") else c for c in _STORED)
 
 
@@ -44,6 +50,9 @@ def stored_contacts(db: ServerDatabase, keys: list[str], from_ms: int, cluster: 
     version of a row whose newest version it would drop. The customers are sent apart as well:
     18.16 uses the primary key for ``customer_id IN <table>`` but not for a tuple ``IN``, which read
     the whole table (``in_operator``: not for ``GLOBAL IN`` either, so that is for a cluster only).
+
+    Months of history wholly before ``from_ms`` are not read (``SINCE_SLACK_S``): without it every
+    read went through every month partition's granules of the keys, a cost growing with all history.
     """
     if not keys:
         return {}
@@ -52,7 +61,8 @@ def stored_contacts(db: ServerDatabase, keys: list[str], from_ms: int, cluster: 
     rows = db.client.execute(
         f"SELECT {_SELECT}, toYYYYMM(toDateTime(occurred_at)) AS month, version "  # noqa: S608
         f"FROM fcr_contacts WHERE customer_id {in_} fcr_customers "
-        f"AND (customer_id, contact_reason) {in_} fcr_keys",
+        f"AND (customer_id, contact_reason) {in_} fcr_keys AND occurred_at >= toDateTime(%(since)s)",
+        {"since": max(0, from_ms // 1000 - SINCE_SLACK_S)},
         external_tables=[{"name": "fcr_keys",
                           "structure": [("customer_id", "String"), ("contact_reason", "String")],
                           "data": [{"customer_id": c, "contact_reason": r} for c, r in pairs]},

@@ -45,3 +45,25 @@ def test_history_of_a_few_keys_reads_their_granules_not_the_table(fcr_db: Server
     got = sorted(((r["customer_id"], r["event_id"], r["resolved"]) for rows in found.values()
                   for r in rows), key=lambda r: r[1])
     assert got == expected and len(got) == 2 * len(keys)
+
+
+def test_the_fcr_history_read_skips_months_before_its_start(fcr_db: ServerDatabase) -> None:
+    [(customer,)] = fcr_db.execute("SELECT any(customer_id) FROM fcr_contacts")
+    keys = [state_key(customer, "r0"), state_key(customer, "r1")]
+    assert len(stored_contacts(fcr_db, keys, 0)) == 2
+    later_ms = (BASE_S + 40 * 86_400) * 1000  # the next month: nothing of it is stored
+    assert stored_contacts(fcr_db, keys, later_ms) == {}
+    assert fcr_db.client.last_query.progress.rows == 0, "the month before was read"
+
+
+def test_a_contact_whose_newest_version_moved_before_the_start_is_not_read(
+        fcr_db: ServerDatabase) -> None:
+    """Within the month the read starts in, its condition on time must not pick an older version."""
+    insert = ("INSERT INTO fcr_contacts (customer_id, contact_reason, event_id, occurred_at, "
+              "occurred_at_ms, version) VALUES")
+    start_s = BASE_S + 3_600
+    fcr_db.client.execute(insert, [("moved", "r0", "m1", start_s + 60, (start_s + 60) * 1000, 1)])
+    fcr_db.client.execute(insert, [("moved", "r0", "m1", start_s - 60, (start_s - 60) * 1000, 2)])
+    assert stored_contacts(fcr_db, [state_key("moved", "r0")], start_s * 1000) == {}
+    [row] = stored_contacts(fcr_db, [state_key("moved", "r0")], 0)[state_key("moved", "r0")]
+    assert row["occurred_at_ms"] == (start_s - 60) * 1000

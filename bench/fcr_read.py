@@ -18,14 +18,11 @@ speed.
 from __future__ import annotations
 
 import argparse
-import shutil
-import statistics
 import time
 from collections.abc import Callable
 from functools import partial
 
-from bench.harness import bench_settings
-from cxpulse import stack, wiring
+from bench.harness import clickhouse_alone, median_ms
 from sql.client import ServerDatabase
 from streams.fcr.processor import KEY_SEPARATOR, state_key
 from streams.fcr.store import stored_contacts
@@ -72,14 +69,7 @@ def final_count(db: ServerDatabase, keys: list[str], since_s: int) -> int:
 
 def timed(db: ServerDatabase, read: Callable[[], int], expected: int) -> tuple[float, int]:
     """(median ms, rows ClickHouse read) of ``read``, checking how many contacts it found."""
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        found = read()
-        times.append(time.perf_counter() - started)
-        if found != expected:
-            raise SystemExit(f"an FCR read found {found} contacts, {expected} expected")
-    return statistics.median(times) * 1000, int(db.client.last_query.progress.rows)
+    return median_ms(read, expected, REPEATS, "an FCR read"), int(db.client.last_query.progress.rows)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,14 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.rows.split(","))
     batches = sorted(int(k) for k in args.keys.split(","))
-    settings = bench_settings("fcr-read", "bench_fcr_read")
-    stack.up(settings, progress=lambda line: None, components=("broker", "clickhouse"))
     print(f"FCR history read of a batch's keys (streams.fcr.store.stored_contacts), median of {REPEATS}, "
           "ms and rows read")
     print(f"{'stored rows':>12} | {'keys':>5} | {'all history':>20} | {'last 15 days':>20} | "
           f"{'GLOBAL IN, 15 days':>20}")
-    try:
-        db = wiring.database(settings)
+    with clickhouse_alone("fcr_read") as db:
         stored = 0
         end_s = BASE_S + SPREAD_S
         for size in sizes:
@@ -117,9 +104,6 @@ def main(argv: list[str] | None = None) -> int:
                     ms, rows = timed(db, partial(read, since_s, cluster), final_count(db, keys, since_s))
                     cells.append(f"{ms:>7.1f} {rows:>12,}")
                 print(f"{size:>12,} | {len(keys):>5,} | " + " | ".join(cells), flush=True)
-    finally:
-        stack.down(settings, progress=lambda line: None)
-        shutil.rmtree(settings.run_dir, ignore_errors=True)
     return 0
 
 

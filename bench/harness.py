@@ -8,14 +8,21 @@ of a process is its user + system time, every thread included; the machine's bus
 from __future__ import annotations
 
 import os
+import shutil
+import statistics
 import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench.peers.common import machine_ticks
+from cxpulse import stack, wiring
 from cxpulse.ports import free_port
 from cxpulse.settings import STACK_PORTS, Settings
+from sql.client import ServerDatabase
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -25,6 +32,34 @@ def bench_settings(label: str, topic_prefix: str, **overrides: Any) -> Settings:
     run_dir = Path(tempfile.mkdtemp(prefix=f"cxpulse-{label}-"))
     ports = {name: free_port() for name in STACK_PORTS}
     return Settings(run_dir=run_dir, topic_prefix=topic_prefix, **{**ports, **overrides})
+
+
+@contextmanager
+def clickhouse_alone(label: str) -> Iterator[ServerDatabase]:
+    """A throwaway stack's migrated database (only the broker and ClickHouse run), removed after."""
+    settings = bench_settings(label, f"bench_{label}")
+    stack.up(settings, progress=lambda line: None, components=("broker", "clickhouse"))
+    try:
+        db = wiring.database(settings)
+        try:
+            yield db
+        finally:
+            db.close()
+    finally:
+        stack.down(settings, progress=lambda line: None)
+        shutil.rmtree(settings.run_dir, ignore_errors=True)
+
+
+def median_ms(run: Callable[[], int], expected: int, repeats: int, what: str) -> float:
+    """Median wall time of ``run`` over ``repeats``, checking what it found (``expected``) each time."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        found = run()
+        times.append(time.perf_counter() - started)
+        if found != expected:
+            raise SystemExit(f"{what} found {found}, {expected} expected")
+    return statistics.median(times) * 1000
 
 
 def cpu_seconds(pid: int) -> float:

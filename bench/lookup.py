@@ -21,14 +21,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import random
-import shutil
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bench.harness import bench_settings
-from cxpulse import stack, wiring
+from bench.harness import clickhouse_alone, median_ms
 from sql.client import ServerDatabase
 from streams.dedupe.lookup import load_event_index, stored_copies
 
@@ -62,18 +59,6 @@ def whole_column(db: ServerDatabase, ids: list[str]) -> int:
     return len(rows)
 
 
-def median_ms(run: Callable[[], int], expected: int) -> float:
-    """Median wall time of ``run`` over a few repeats, checking what it found each time."""
-    times = []
-    for _ in range(REPEATS):
-        started = time.perf_counter()
-        found = run()
-        times.append(time.perf_counter() - started)
-        if found != expected:
-            raise SystemExit(f"a look-up found {found} stored copies, {expected} expected")
-    return statistics.median(times) * 1000
-
-
 @dataclass
 class Timing:
     """One size's figures (ms unless said)."""
@@ -95,13 +80,18 @@ def recent_id(stored: int, rng: random.Random) -> str:
             return stored_id(n)
 
 
+def timed(run: Callable[[], int], expected: int) -> float:
+    """Median ms of a look-up that must find ``expected`` stored copies."""
+    return median_ms(run, expected, REPEATS, "a look-up")
+
+
 def measure(db: ServerDatabase, stored: int, batch: int, share: float, rng: random.Random) -> Timing:
     """Time every look-up over ``stored`` stored events."""
     new = [f"{rng.getrandbits(128):032x}" for _ in range(batch)]
     hits = int(batch * share)
     mixed = new[hits:] + [stored_id(n) for n in rng.sample(range(stored), hits)]
     recent = new[hits:] + list({recent_id(stored, rng) for _ in range(hits)})
-    column = median_ms(lambda: whole_column(db, mixed), hits)
+    column = timed(lambda: whole_column(db, mixed), hits)
     started = time.perf_counter()
     index = load_event_index(db)
     load_s = time.perf_counter() - started
@@ -109,9 +99,9 @@ def measure(db: ServerDatabase, stored: int, batch: int, share: float, rng: rand
     def copies(ids: list[str]) -> int:
         return sum(map(len, stored_copies(db, index, ids).values()))
 
-    return Timing(column, load_s, index.nbytes / 1e6, median_ms(lambda: copies(new), 0),
-                  median_ms(lambda: copies(mixed), hits),
-                  median_ms(lambda: copies(recent), len(recent) - (batch - hits)))
+    return Timing(column, load_s, index.nbytes / 1e6, timed(lambda: copies(new), 0),
+                  timed(lambda: copies(mixed), hits),
+                  timed(lambda: copies(recent), len(recent) - (batch - hits)))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,14 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.rows.split(","))
     rng = random.Random(7)
-    settings = bench_settings("lookup", "bench_lookup")
-    stack.up(settings, progress=lambda line: None, components=("broker", "clickhouse"))
     print(f"dedupe look-up of a batch of {args.batch:,} ids, median of {REPEATS}, ms; "
           f"re-delivered: {args.redelivered:.0%} of the ids are stored events, of any day or of the last")
     print(f"{'stored events':>14} | {'whole column':>12} | {'index load s':>12} | {'index MB':>8} | "
           f"{'new ids':>8} | {'re-delivered':>12} | {'last day':>8}")
-    try:
-        db = wiring.database(settings)
+    with clickhouse_alone("lookup") as db:
         stored = 0
         for size in sizes:
             fill(db, stored, size)
@@ -140,9 +127,6 @@ def main(argv: list[str] | None = None) -> int:
             t = measure(db, stored, args.batch, args.redelivered, rng)
             print(f"{size:>14,} | {t.whole_column:>12.1f} | {t.load_s:>12.1f} | {t.index_mb:>8.1f} | "
                   f"{t.new_ids:>8.1f} | {t.redelivered:>12.1f} | {t.redelivered_recent:>8.1f}", flush=True)
-    finally:
-        stack.down(settings, progress=lambda line: None)
-        shutil.rmtree(settings.run_dir, ignore_errors=True)
     return 0
 
 

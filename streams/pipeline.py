@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
 UNSTORABLE = "unstorable"
 """Dead-letter reason of a record ClickHouse refused although it passed validation."""
+WRITTEN_EVENT_COLUMNS = (*EVENT_COLUMNS, "inserted_at")
+"""The worker's ``touchpoint_events`` rows: ``event_row`` and the batch's first-attempt stamp."""
 
 Winner = Decision[tuple[int, TouchpointEvent]]
 """A decision whose winner's payload is (batch position, event)."""
@@ -276,7 +278,7 @@ class WorkerPipeline:
                 rows.append((*event_row(event, d.winner.partition, d.winner.offset, event_flags,
                                         d.winner.place), stamp))
                 sources.append(frozenset((position,)))
-        return TableRows("touchpoint_events", (*EVENT_COLUMNS, "inserted_at"), rows, sources)
+        return TableRows("touchpoint_events", WRITTEN_EVENT_COLUMNS, rows, sources)
 
     def _followup_rows(self, winners: list[Winner], replaced: dict[str, TouchpointEvent]
                        ) -> tuple[TableRows, list[tuple[bytes, bytes]]]:

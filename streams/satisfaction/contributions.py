@@ -99,7 +99,8 @@ EVENT_COLUMNS = (
     "fcr_eligible", "survey_fcr_response", "survey_fcr_yes", "kafka_partition", "kafka_offset",
     "kafka_index", "version",
 )
-"""Columns of ``touchpoint_events`` written by the sink, in this order."""
+"""Columns of ``touchpoint_events`` that ``event_row`` fills and the look-ups read back, in this order
+(the worker's rows add ``inserted_at``: ``streams.pipeline``)."""
 
 
 def event_row(event: TouchpointEvent, partition: int, offset: int,

@@ -161,9 +161,13 @@ def workers(settings: Settings, count: int) -> Iterator[list[tuple[int, int, Pat
         stack.stop_component(settings, "worker")
 
 
-def drain(settings: Settings, count: int, events: int, timeout: float = 1800.0) -> DrainRun:
-    """Start ``count`` workers on the backlog, time the drain, then read what ClickHouse holds."""
-    run = fresh_run(settings, f"w{count}")
+def drain(settings: Settings, count: int, events: int, timeout: float = 1800.0,
+          name: str = "") -> DrainRun:
+    """Start ``count`` workers on the backlog, time the drain, then read what ClickHouse holds.
+
+    ``name``: of the drain's group and database (default ``w<count>``, used again by each drain).
+    """
+    run = fresh_run(settings, name or f"w{count}")
     topic = wiring.topics(run).touchpoints
     watch = ReadyWatch([run.run_path / "logs" / "worker.log",
                         *(run.run_path / "logs" / f"worker-extra-{i}.log" for i in range(count - 1))])

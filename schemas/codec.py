@@ -4,6 +4,11 @@ Single-object encoding (Avro spec): ``C3 01`` + 8-byte little-endian CRC-64-AVRO
 writer schema's Parsing Canonical Form + the Avro binary body. With a schema registry configured the
 Confluent format is used instead: ``00`` + 4-byte big-endian schema id + body. Decoding accepts both and
 resolves any known writer schema to the current reader schema, so schemas evolve compatibly.
+
+Records written with the reader schema itself (all of ours) are decoded by cavro, 2.4x faster than
+fastavro on an event (2.9 vs 6.9-7.2 µs, ``python -m bench.decode``) and the same result for every
+input, malformed ones included (``tests/unit/test_codec_decoders.py``); fastavro encodes, and
+resolves records of older writer schemas (cavro would need a resolved schema per writer).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import cavro
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
@@ -31,6 +37,7 @@ record reads as version 0). Workers must be upgraded before producers: a reader 
 know a writer's schema cannot resolve its single-object records (with a schema registry it can)."""
 _SINGLE_OBJECT_MAGIC = b"\xc3\x01"
 _CONFLUENT_MAGIC = b"\x00"
+_CAVRO_OPTIONS = cavro.DEFAULT_OPTIONS.replace(record_decodes_to_dict=True)
 
 
 class UndecodableMessage(ValueError):
@@ -60,6 +67,11 @@ def load_schema_json(name: str = CURRENT_SCHEMA) -> dict[str, Any]:
     """The schema file as JSON (the contract, logical types included)."""
     loaded: dict[str, Any] = json.loads((SCHEMA_DIR / name).read_text())
     return loaded
+
+
+def same_schema_decoder(schema_json: dict[str, Any]) -> Any:
+    """The cavro decoder of bodies written with ``schema_json`` itself (no resolution), as dicts."""
+    return cavro.Schema(json.dumps(_strip_logical_types(schema_json)), options=_CAVRO_OPTIONS)
 
 
 def batch_schema(event_schema: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +116,8 @@ class AvroCodec:
                                      fastavro.parse_schema(_strip_logical_types(writer)))
         self._batch = fastavro.parse_schema(_strip_logical_types(batch_schema(contract)))
         self._batch_fingerprint = schema_fingerprint(batch_schema(contract))
+        self._decoder = same_schema_decoder(contract)
+        self._batch_decoder = same_schema_decoder(batch_schema(contract))
         self._batches: dict[bytes, Any] = {self._batch_fingerprint: self._batch}
         for writer in published:
             self._batches.setdefault(schema_fingerprint(batch_schema(writer)), fastavro.parse_schema(
@@ -146,9 +160,11 @@ class AvroCodec:
         batch = self._batches.get(payload[2:10]) if payload[:2] == _SINGLE_OBJECT_MAGIC else None
         if batch is None:
             return [self.decode(payload)]
-        reader = None if batch is self._batch else self._batch
         try:
-            envelope = fastavro.schemaless_reader(io.BytesIO(payload[10:]), batch, reader)
+            if batch is self._batch:
+                envelope = self._batch_decoder.binary_decode(payload[10:])
+            else:
+                envelope = fastavro.schemaless_reader(io.BytesIO(payload[10:]), batch, self._batch)
         except Exception as exc:  # fastavro raises several types for corrupt bodies
             raise UndecodableMessage(f"corrupt Avro envelope: {exc}") from exc
         if not isinstance(envelope, dict) or not isinstance(envelope.get("events"), list):
@@ -169,9 +185,10 @@ class AvroCodec:
         else:
             raise UndecodableMessage("not Avro single-object or Confluent framed")
         try:
-            # Resolving a writer schema against itself costs ~40% of the decode: skip it then.
-            reader = None if writer is self._schema else self._schema
-            record = fastavro.schemaless_reader(io.BytesIO(body), writer, reader)
+            if writer is self._schema:
+                record = self._decoder.binary_decode(body)
+            else:
+                record = fastavro.schemaless_reader(io.BytesIO(body), writer, self._schema)
         except Exception as exc:  # fastavro raises several types for corrupt bodies
             raise UndecodableMessage(f"corrupt Avro body: {exc}") from exc
         if not isinstance(record, dict):

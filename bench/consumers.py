@@ -34,6 +34,8 @@ class ConsumerSpec:
     label: str
     module: str
     peer: bool
+    decoder: str = "cavro"
+    """How it decodes our records (``AvroCodec(decoder=...)``): the worker's cavro unless said."""
 
     @property
     def python(self) -> str:
@@ -41,13 +43,17 @@ class ConsumerSpec:
         return str(PEERS_VENV / "bin" / "python") if self.peer else sys.executable
 
 
-RAW = ConsumerSpec("R", "R: confluent-kafka + fastavro + dict", "bench.peers.raw", False)
+RAW = ConsumerSpec("R", "R: confluent-kafka + fastavro + dict", "bench.peers.raw", False, "fastavro")
+"""The ceiling the issue set the worker's targets against: fastavro decoding, as when it was set."""
+RAW_CAVRO = ConsumerSpec("R-cavro", "R': confluent-kafka + cavro + dict", "bench.peers.raw", False)
+"""The same with the worker's decoder: the ceiling of what the worker's own work can reach."""
 PEERS = (
     ConsumerSpec("bytewax", "Bytewax {bytewax} (keyed state, in memory)", "bench.peers.bytewax_flow", True),
     ConsumerSpec("quix", "Quix Streams {quixstreams} (dict, in memory)", "bench.peers.quix_app", True),
     ConsumerSpec("quix-state", "Quix Streams {quixstreams} (State: RocksDB + changelog)",
                  "bench.peers.quix_app", True),
 )
+"""Each decoding with cavro, as the worker does: the rows then differ by framework only."""
 
 
 def peer_versions() -> dict[str, str]:
@@ -105,7 +111,7 @@ class ConsumerRun:
         command = [spec.python, "-m", spec.module, "--name", spec.name, "--bootstrap", bootstrap,
                    "--topic", topic, "--group", f"bench-{spec.name}-{uuid.uuid4().hex[:8]}",
                    "--end-file", str(self.end_file), "--ready-file", str(self.ready_file),
-                   "--state-dir", str(self.folder / "state")]
+                   "--state-dir", str(self.folder / "state"), "--decoder", spec.decoder]
         if self.latency_file is not None:
             command += ["--latency-file", str(self.latency_file)]
         with self.log.open("wb") as out:

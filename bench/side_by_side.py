@@ -34,6 +34,7 @@ from bench.consumers import (
     PEERS,
     PEERS_VENV,
     RAW,
+    RAW_CAVRO,
     ConsumerResult,
     ConsumerSpec,
     measure_backlog,
@@ -85,11 +86,13 @@ def counts_check(digest: str, distinct: int, ceiling: ConsumerResult) -> str:
 def throughput_rows(results: Results) -> list[list[str]]:
     """One row per consumer and per worker count."""
     r = results.ceiling
+    r_cavro = results.consumers.get(RAW_CAVRO.name)
 
     def row(label: str, per_s: float, wall_s: float, us: float, busy: float, digest: str,
             distinct: int) -> list[str]:
         return [label, number(per_s), number(wall_s, 2), number(us, 1), ratio(per_s, r.events_per_s),
-                f"{busy:.0%}", counts_check(digest, distinct, r)]
+                ratio(per_s, r_cavro.events_per_s) if r_cavro else "-", f"{busy:.0%}",
+                counts_check(digest, distinct, r)]
 
     rows = [row(results.labels[name], c.events_per_s, c.wall_s, c.cpu_us_per_event, c.machine_busy,
                 c.digest, c.distinct) for name, c in results.consumers.items()]
@@ -98,7 +101,7 @@ def throughput_rows(results: Results) -> list[list[str]]:
     return rows
 
 
-THROUGHPUT = ("consumer", "events/s", "window s", "CPU µs/event", "x R", "machine busy", "counts")
+THROUGHPUT = ("consumer", "events/s", "window s", "CPU µs/event", "x R", "x R'", "machine busy", "counts")
 SCALE = ("workers", "events/s", "x 1 worker", "worker CPU s", "broker CPU s (of 2 cores)",
          "ClickHouse CPU s (of 2 cores)", "machine busy", "records per worker")
 LATENCY = ("consumer", "rate events/s", "events", "p50 ms", "p99 ms", "max ms", "missing", "measured")
@@ -141,7 +144,7 @@ def render(results: Results, markdown: bool) -> str:
     rate = results.latencies[0].rate if results.latencies else 0.0
     parts = [*header(results), "",
              "Throughput on the backlog (each from the beginning, fresh consumer group):",
-             table(THROUGHPUT, throughput_rows(results), (False, True, True, True, True, True, False)), "",
+             table(THROUGHPUT, throughput_rows(results), (False, *[True] * 6, False)), "",
              "Scale-out: the same backlog, 1 vs 2 workers in one consumer group:",
              table(SCALE, scale_rows(results), (True, True, True, True, True, True, True, True)), "",
              f"Latency at {rate:,.0f} events/s (half of one worker's events/s), after a warm-up:",
@@ -154,7 +157,7 @@ def measure(settings: Settings, args: argparse.Namespace) -> Results:
     ticks = MachineTicks.now()
     load = [load_average()]
     versions = peer_versions() if not args.no_peers else {}
-    labels = {RAW.name: RAW.label, "worker": "cxpulse worker x1",
+    labels = {RAW.name: RAW.label, RAW_CAVRO.name: RAW_CAVRO.label, "worker": "cxpulse worker x1",
               **({p.name: p.label.format(**versions) for p in PEERS} if versions else {})}
     say(f"building {args.events:,} events over {args.span_hours:g} h of event time")
     workload = wl.build(args.events, args.span_hours, args.seed)
@@ -163,7 +166,7 @@ def measure(settings: Settings, args: argparse.Namespace) -> Results:
     results = Results(workload, sum(ends.values()), published_s, labels)
     say(f"published in {published_s:.1f} s: {results.records:,} records")
     folder = settings.run_path / "consumers"
-    for spec in (RAW, *(() if args.no_peers else PEERS)):
+    for spec in (RAW, RAW_CAVRO, *(() if args.no_peers else PEERS)):
         results.consumers[spec.name] = result = best_of(args.runs, spec, settings, ends, folder)
         say(f"{spec.name}: {result.events_per_s:,.0f} events/s, {result.cpu_us_per_event:.1f} µs/event")
     for count in (1, 2):

@@ -77,7 +77,7 @@ class _Source(KafkaSource):  # type: ignore[misc]
 
 def build_flow(job: Job, meter: Meter, counts: list[tuple[str, int]]) -> Dataflow:
     """The dataflow; the final (cell, count) pairs land in ``counts``."""
-    codec = AvroCodec()
+    codec = AvroCodec(decoder=job.decoder)
     latency = meter.latencies is not None
 
     def decode(message: Any) -> list[dict[str, Any]]:

@@ -1,13 +1,14 @@
 """What every consumer of the side-by-side bench does, measures and reports.
 
 Runs in the project's virtualenv (R) and in ``.venv-peers`` (Bytewax, Quix Streams): it imports only
-the standard library, fastavro (through ``schemas.codec``) and nothing else of ours.
+the standard library, cavro and fastavro (through ``schemas.codec``) and nothing else of ours.
 
 The work, the same for every consumer: decode each Kafka record with ``AvroCodec.decode_all`` (one
-event, or every event of an envelope), drop an event whose ``event_id`` was seen before, count the
-others per ``cell_key`` (channel, touchpoint, minute of event time). A consumer stops once it has
-consumed every partition up to the end offsets the harness writes to ``--end-file`` (at once for a
-published backlog; after the producer stopped for a latency run).
+event, or every event of an envelope; with the ``--decoder`` the harness names), drop an event
+whose ``event_id`` was seen before, count the others per ``cell_key`` (channel, touchpoint, minute
+of event time). A consumer stops once it has consumed every partition up to the end offsets the
+harness writes to ``--end-file`` (at once for a published backlog; after the producer stopped for a
+latency run).
 
 What it measures (``Meter``): from its first record to its last, wall time and its own CPU time
 (``getrusage(RUSAGE_SELF)``: every thread of the process, user + system), so start-up, imports and
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from schemas.codec import DECODERS
+
 RESULT_PREFIX = "BENCH-RESULT "
 """The consumer's last line of standard output: this prefix, then its result as JSON."""
 END_FILE_POLL_S = 0.2
@@ -51,6 +54,7 @@ class Job:
     ready_file: Path
     latency_file: Path | None
     state_dir: Path
+    decoder: str
 
 
 def parse_job(argv: list[str] | None = None) -> Job:
@@ -64,9 +68,10 @@ def parse_job(argv: list[str] | None = None) -> Job:
     parser.add_argument("--ready-file", type=Path, required=True)
     parser.add_argument("--latency-file", type=Path)
     parser.add_argument("--state-dir", type=Path, default=Path("."))
+    parser.add_argument("--decoder", choices=DECODERS, default="cavro")
     args = parser.parse_args(argv)
     return Job(args.name, args.bootstrap, args.topic, args.group, args.end_file, args.ready_file,
-               args.latency_file, args.state_dir)
+               args.latency_file, args.state_dir, args.decoder)
 
 
 def cell_key(event: Mapping[str, Any]) -> str:

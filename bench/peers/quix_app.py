@@ -58,7 +58,7 @@ def _stop_when_idle_at_end(app: Application, end: EndOffsets, positions: dict[in
 def main() -> None:
     """Run the app to the end offsets and print the result line."""
     job = parse_job()
-    codec, meter, end, tally = AvroCodec(), Meter(job), EndOffsets(job.end_file), Tally()
+    codec, meter, end, tally = AvroCodec(decoder=job.decoder), Meter(job), EndOffsets(job.end_file), Tally()
     stateful = job.name == STATEFUL_NAME
     latency = meter.latencies is not None
     positions: dict[int, int] = {}

@@ -20,7 +20,7 @@ BATCH_RECORDS = 1000
 def main() -> None:
     """Consume ``--topic`` to the end offsets and print the result line."""
     job = parse_job()
-    codec, tally, meter, end = AvroCodec(), Tally(), Meter(job), EndOffsets(job.end_file)
+    codec, tally, meter, end = AvroCodec(decoder=job.decoder), Tally(), Meter(job), EndOffsets(job.end_file)
     consumer = Consumer({**CONSUMER_SETTINGS, "bootstrap.servers": job.bootstrap, "group.id": job.group,
                          "enable.auto.commit": False})
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import orjson
-from clickhouse_driver import Client
+from clickhouse_driver import Client, errors
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -35,6 +35,55 @@ class Database(Protocol):
         ...
 
 
+class _LaneClient(Client):  # type: ignore[misc]
+    """A client whose INSERT returns once every row is sent; ``finish_insert`` reads the answer."""
+
+    _unfinished = False
+
+    def receive_end_of_insert_query(self) -> None:  # called by the driver's insert, last
+        self._unfinished = True
+
+    def finish_insert(self) -> None:
+        """Wait for the server to end the sent insert; raises what the server answered."""
+        if self._unfinished:
+            self._unfinished = False
+            super().receive_end_of_insert_query()
+
+    def disconnect(self) -> None:
+        """Close the connection, and with it any insert still unanswered."""
+        self._unfinished = False
+        super().disconnect()
+
+
+class SentInsert:
+    """An INSERT whose rows are all on the wire: ``wait`` for the server's answer, or ``abandon`` it.
+
+    Until then its connection (a lane of its own) is busy; the server writes the part meanwhile.
+    """
+
+    def __init__(self, client: _LaneClient | None) -> None:
+        self._client = client
+
+    def wait(self) -> None:
+        """The server stored the rows, or its error is raised (the lane then reconnects)."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        if not client._unfinished:  # closed meanwhile (``ServerDatabase.close``): no answer to read
+            raise errors.NetworkError("connection closed before the server answered the insert")
+        try:
+            client.finish_insert()
+        except BaseException:
+            client.disconnect()
+            raise
+
+    def abandon(self) -> None:
+        """Stop waiting: drop the lane's connection (the rows may or may not be stored)."""
+        client, self._client = self._client, None
+        if client is not None:
+            client.disconnect()
+
+
 class ServerDatabase:
     """A ClickHouse server over the native protocol (18.16 locally, 23.8+ in production)."""
 
@@ -42,12 +91,14 @@ class ServerDatabase:
                  password: str = "", connect_timeout: float = 5.0,
                  send_receive_timeout: float = 300.0, settings: dict[str, Any] | None = None) -> None:
         self.database = checked_identifier(database)
-        self.client = Client(host=host, port=port, database=database, user=user,
-                             password=password, connect_timeout=connect_timeout,
-                             send_receive_timeout=send_receive_timeout,
-                             settings={"use_numpy": False, **(settings or {})})
+        self._options: dict[str, Any] = dict(
+            host=host, port=port, database=database, user=user, password=password,
+            connect_timeout=connect_timeout, send_receive_timeout=send_receive_timeout,
+            settings={"use_numpy": False, **(settings or {})})
+        self.client = Client(**self._options)
         self._admin = Client(host=host, port=port, database="default", user=user,
                              password=password, connect_timeout=connect_timeout)
+        self._lanes: dict[str, _LaneClient] = {}
 
     def create_database(self, cluster: str | None = None) -> None:
         """Create this client's database if missing (on every node of ``cluster`` if given)."""
@@ -78,14 +129,36 @@ class ServerDatabase:
         """
         if not rows:
             return
-        names = ", ".join(checked_identifier(c) for c in columns)
-        self.client.execute(f"INSERT INTO {checked_identifier(table)} ({names}) VALUES",
-                            list(zip(*rows, strict=True)), columnar=True, settings=settings)
+        self.client.execute(_insert_query(table, columns), list(zip(*rows, strict=True)),
+                            columnar=True, settings=settings)
+
+    def send_insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+                    settings: dict[str, Any] | None = None) -> SentInsert:
+        """``insert``, returning once the rows are sent: the caller works on while the server writes.
+
+        Each table has a connection (lane) of its own, connected with this client's settings; wait
+        for (or abandon) one table's insert before sending it another. The same errors as ``insert``,
+        raised here (before anything is sent: a value the driver cannot serialise, no connection)
+        or by ``SentInsert.wait``. A server from protocol revision 54456 (ClickHouse 22.x) answers
+        each block with profile events the driver waits for here, so less of its work overlaps.
+        """
+        if not rows:
+            return SentInsert(None)
+        lane = self._lanes.get(table)
+        if lane is None:
+            lane = self._lanes[table] = _LaneClient(**self._options)
+        if lane._unfinished:
+            raise RuntimeError(f"an insert into {table} is still unanswered: wait for it first")
+        lane.execute(_insert_query(table, columns), list(zip(*rows, strict=True)), columnar=True,
+                     settings=settings)
+        return SentInsert(lane)
 
     def close(self) -> None:
-        """Close both connections."""
+        """Close every connection."""
         self.client.disconnect()
         self._admin.disconnect()
+        for lane in self._lanes.values():
+            lane.disconnect()
 
 
 class ChdbDatabase:
@@ -130,6 +203,11 @@ class ChdbDatabase:
     def close(self) -> None:
         """Release the session."""
         self._session.close()
+
+
+def _insert_query(table: str, columns: Sequence[str]) -> str:
+    names = ", ".join(checked_identifier(c) for c in columns)
+    return f"INSERT INTO {checked_identifier(table)} ({names}) VALUES"
 
 
 def _is_select(sql: str) -> bool:

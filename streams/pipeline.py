@@ -209,30 +209,37 @@ class WorkerPipeline:
         replaced: dict[str, TouchpointEvent] = self.sink.run(
             "replaced versions", lambda db: replaced_events(db, counted, cluster)) if counted else {}
 
+        # Each table's insert is sent, then the next step's rows are made while ClickHouse writes
+        # it, then it is waited for: the writes stay in order, each confirmed before the next goes.
         self._guard(started)
         flags = [score_flags(d.winner.payload[1]) for d in winners]
         event_rows = self._event_rows(winners, flags, stamp)
         events_index.add([r[0] for r in event_rows.rows], [event_second(r[2]) for r in event_rows.rows])
-        self.sink.insert(event_rows)
-        self.failpoints.reach("after_events")
-        followups = self._followup_rows(winners, replaced)
-        self.sink.insert(followups[0])
-        self.failpoints.reach("after_followups")
-        plan = self.fcr.plan(*self._contact_changes(winners, replaced), self._fetch_contacts)
-        self._guard(started)
-        keys_index.add([state_key(r[0], r[1]) for r in plan.rows], [event_second(r[4]) for r in plan.rows])
-        self.sink.insert(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
+        pending = self.sink.send(event_rows)
+        try:
+            followups = self._followup_rows(winners, replaced)
+            changes = self._contact_changes(winners, replaced)
+            pending.wait()
+            self.failpoints.reach("after_events")
+            pending = self.sink.send(followups[0])
+            plan = self.fcr.plan(*changes, self._fetch_contacts)
+            pending.wait()
+            self.failpoints.reach("after_followups")
+            self._guard(started)
+            keys_index.add([state_key(r[0], r[1]) for r in plan.rows],
+                           [event_second(r[4]) for r in plan.rows])
+            pending = self.sink.send(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
+            advanced = self._advanced(records, applied)
+            rows = self.checkpoints.ledger_rows(self._deltas(winners, flags, replaced), applied, advanced)
+            pending.wait()
+        except BaseException:
+            pending.abandon()
+            raise
         self.failpoints.reach("after_fcr")
         for key, value in followups[1]:
             self.outbox.send(self.outbox.topics.followups, key, value)
         self.outbox.flush()
         self.failpoints.reach("after_messages")
-
-        advanced: dict[int, int] = {}
-        for record in records:
-            if record.offset >= advanced.get(record.partition, applied.get(record.partition, 0)):
-                advanced[record.partition] = record.offset + 1
-        rows = self.checkpoints.ledger_rows(self._deltas(winners, flags, replaced), applied, advanced)
         self._guard(started)
         self.sink.insert(TableRows(MINUTE_TABLE, LEDGER_COLUMNS, rows, atomic=True))
         self.failpoints.reach("after_commit")
@@ -243,6 +250,15 @@ class WorkerPipeline:
         EVENTS_STORED.inc(len(winners))
         DUPLICATES_DROPPED.inc(result.duplicates)
         return result
+
+    @staticmethod
+    def _advanced(records: list[Record], applied: dict[int, int]) -> dict[int, int]:
+        """Each partition's checkpoint once this batch is committed."""
+        advanced: dict[int, int] = {}
+        for record in records:
+            if record.offset >= advanced.get(record.partition, applied.get(record.partition, 0)):
+                advanced[record.partition] = record.offset + 1
+        return advanced
 
     def _committed(self, advanced: dict[int, int], plan: FcrPlan) -> None:
         assert self._applied is not None

@@ -24,7 +24,7 @@ from typing import Any
 
 from clickhouse_driver import errors
 
-from sql.client import ServerDatabase
+from sql.client import SentInsert, ServerDatabase
 from streams.metrics import SINK_FAILURES, SINK_LATENCY
 
 log = logging.getLogger(__name__)
@@ -120,6 +120,35 @@ def _is_data_error(exc: BaseException) -> bool:
     return isinstance(exc, CLIENT_DATA_ERRORS) and not isinstance(exc, TRANSPORT_ERRORS)
 
 
+class PendingInsert:
+    """An insert of the sink whose rows are sent (``ClickHouseSink.send``)."""
+
+    def __init__(self, sink: ClickHouseSink, batch: TableRows, sent: SentInsert | None,
+                 started: float = 0.0) -> None:
+        self._sink = sink
+        self._batch = batch
+        self._sent = sent
+        self._started = started
+
+    def wait(self) -> None:
+        """Every row is stored, or ``Retriable`` / ``Unstorable`` is raised (as ``insert`` does)."""
+        sent, self._sent = self._sent, None
+        if sent is None:
+            return
+        try:
+            sent.wait()
+        except Exception as exc:
+            self._sink._refused(self._batch, exc)
+            return
+        SINK_LATENCY.labels(self._batch.table).observe(time.monotonic() - self._started)
+
+    def abandon(self) -> None:
+        """Not waiting for it after all (the batch failed elsewhere): free its connection."""
+        sent, self._sent = self._sent, None
+        if sent is not None:
+            sent.abandon()
+
+
 class ClickHouseSink:
     """Inserts ``TableRows`` over one (re)connecting client; knows nothing of what the rows mean."""
 
@@ -161,15 +190,40 @@ class ClickHouseSink:
             return
         started = time.monotonic()
         try:
-            table = f"{batch.table}_local" if batch.atomic and self._cluster else batch.table
-            dedupe = {"insert_deduplicate": 1} if self._cluster and not batch.atomic else None
-            self.database().insert(table, batch.columns, batch.rows, dedupe)
+            self.database().insert(self._target(batch), batch.columns, batch.rows, self._settings(batch))
         except Exception as exc:
-            if batch.atomic or not _is_data_error(exc):
-                self._failed(f"insert into {batch.table}", exc)
-                raise Retriable(f"insert into {batch.table}: {exc}") from exc
-            self._isolate(batch, exc)
+            self._refused(batch, exc)
         SINK_LATENCY.labels(batch.table).observe(time.monotonic() - started)
+
+    def send(self, batch: TableRows) -> PendingInsert:
+        """``insert``, returning once the rows are sent; ``PendingInsert.wait`` raises its errors.
+
+        The caller works on while ClickHouse writes the part (on the other core, here). One insert
+        per table may be pending at a time; every pending one is waited for or abandoned before the
+        connection is used for that table again.
+        """
+        if not batch.rows:
+            return PendingInsert(self, batch, None)
+        started = time.monotonic()
+        try:
+            sent = self.database().send_insert(self._target(batch), batch.columns, batch.rows,
+                                               self._settings(batch))
+        except Exception as exc:
+            self._refused(batch, exc)  # written by isolation if it returns
+            return PendingInsert(self, batch, None)
+        return PendingInsert(self, batch, sent, started)
+
+    def _target(self, batch: TableRows) -> str:
+        return f"{batch.table}_local" if batch.atomic and self._cluster else batch.table
+
+    def _settings(self, batch: TableRows) -> dict[str, Any] | None:
+        return {"insert_deduplicate": 1} if self._cluster and not batch.atomic else None
+
+    def _refused(self, batch: TableRows, exc: BaseException) -> None:
+        if batch.atomic or not _is_data_error(exc):
+            self._failed(f"insert into {batch.table}", exc)
+            raise Retriable(f"insert into {batch.table}: {exc}") from exc
+        self._isolate(batch, exc)
 
     def _isolate(self, batch: TableRows, exc: BaseException) -> None:
         """Split a refused insert until the refused rows are alone; raise ``Unstorable`` for them."""

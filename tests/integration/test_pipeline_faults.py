@@ -18,7 +18,7 @@ from clickhouse_driver import errors
 from cxpulse.settings import Settings
 from schemas.codec import AvroCodec
 from schemas.event import validate_event
-from sql.client import ServerDatabase
+from sql.client import SentInsert, ServerDatabase
 from streams.failpoints import POINTS
 from streams.fence import Fence
 from streams.intake import Interrupted, Record
@@ -171,6 +171,12 @@ class Refusing(ServerDatabase):
         if Refusing.down:
             raise errors.NetworkError("connection refused")
         super().insert(table, columns, rows, settings)
+
+    def send_insert(self, table: str, columns: Any, rows: list[tuple[Any, ...]],
+                    settings: dict[str, Any] | None = None) -> SentInsert:
+        if Refusing.down:
+            raise errors.NetworkError("connection refused")
+        return super().send_insert(table, columns, rows, settings)
 
 
 def test_a_batch_stops_writing_once_its_partitions_may_have_moved(lane: Lane, history: History) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,19 +187,21 @@ class WorkerPipeline:
         events_index, keys_index = self._indexes
         cluster = self.sink.cluster
         entries = intake.entries
-        live = [i for i, e in enumerate(entries) if e.offset >= applied.get(e.partition, 0)]
+        live: Sequence[int] = range(len(entries))  # the common case: nothing applied yet
+        if any(r.offset < applied.get(r.partition, 0) for r in records):
+            live = [i for i, e in enumerate(entries) if e.offset >= applied.get(e.partition, 0)]
         result = BatchResult(records=len(entries), already_applied=len(entries) - len(live))
-        for i in live:
-            if i in intake.rejected and i not in sent:
-                bad = intake.rejected[i]
-                self.outbox.dead_letter(entries[i], bad.reason, bad.detail)
-                sent.add(i)
-        result.dead_lettered = sum(1 for i in live if i in intake.rejected)
+        rejected, valid = intake.rejected, intake.events
+        if rejected:
+            for i in live:
+                if i in rejected and i not in sent:
+                    self.outbox.dead_letter(entries[i], rejected[i].reason, rejected[i].detail)
+                    sent.add(i)
+            result.dead_lettered = sum(1 for i in live if i in rejected)
         self.failpoints.reach("after_dead_letters")
-        copies = [Copy(intake.events[i]["event_id"], int(intake.events[i].get("version") or 0),
-                       entries[i].partition, entries[i].offset, (i, intake.events[i]),
-                       entries[i].place)
-                  for i in live if i in intake.events]
+        copies = [Copy(event["event_id"], int(event.get("version") or 0), entry.partition, entry.offset,
+                       (i, event), entry.place)
+                  for i in live if (event := valid.get(i)) is not None for entry in (entries[i],)]
         ids = [c.event_id for c in copies]
         stored = self.sink.run("dedupe look-up", lambda db: stored_copies(db, events_index, ids, cluster))
         resolution = resolve(copies, stored, lambda p, o: o < applied.get(p, 0))

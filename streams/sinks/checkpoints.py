@@ -13,6 +13,7 @@ broker keeps topics in memory only) starts from offset 0 with a new id, and a fr
 
 from __future__ import annotations
 
+import operator
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -35,21 +36,20 @@ class MinuteDeltas:
     """Signed minute count deltas of one batch, per cell (counts, not ratios)."""
 
     def __init__(self) -> None:
-        self._parts: dict[Cell, list[tuple[int, ...]]] = {}
+        self._sums: dict[Cell, tuple[int, ...]] = {}
 
     def add(self, cell: Cell, counts: tuple[int, ...], sign: int = 1) -> None:
         """Add (sign 1) or take out (sign -1) one event's contribution."""
-        parts = self._parts.get(cell)
-        if parts is None:
-            parts = self._parts[cell] = []
-        parts.append(counts if sign > 0 else tuple(-v for v in counts))
+        if sign < 0:
+            counts = tuple(-v for v in counts)
+        known = self._sums.get(cell)
+        # most cells of a batch get one event: its counts are the sum, nothing is added up
+        self._sums[cell] = counts if known is None else tuple(map(operator.add, known, counts))
 
     @property
-    def cells(self) -> dict[Cell, list[int]]:
-        """Each cell's summed deltas (COUNT_COLUMNS order); summed column by column, in C."""
-        return {cell: list(parts[0]) if len(parts) == 1 else
-                [sum(column) for column in zip(*parts, strict=True)]
-                for cell, parts in self._parts.items()}
+    def cells(self) -> Mapping[Cell, tuple[int, ...]]:
+        """Each cell's summed deltas (COUNT_COLUMNS order)."""
+        return self._sums
 
 
 class Checkpoints:

@@ -63,7 +63,8 @@ def main() -> None:
                 digest = digest or run.digest
                 same = "" if run.digest == digest else "  COUNTS DIFFER"
                 print(f"pair {pair} {label}: {run.events_per_s:8.0f} events/s  "
-                      f"{run.cpu_us_per_event:5.1f} us/event  busy {run.machine_busy:.2f}{same}",
+                      f"{run.cpu_us_per_event:5.1f} us/event  ClickHouse {run.clickhouse_cpu_s:4.2f} s  "
+                      f"busy {run.machine_busy:.2f}{same}",
                       flush=True)
                 results[label].append(run)
         for label, runs in results.items():

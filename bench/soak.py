@@ -52,6 +52,7 @@ class Sample:
     worker_rss_mb: float
     broker_rss_mb: float
     fcr_cached: int
+    index_mb: float
 
 
 def rss_verdict(samples: list[tuple[float, float]]) -> tuple[bool, float, float]:
@@ -71,6 +72,12 @@ def rss_verdict(samples: list[tuple[float, float]]) -> tuple[bool, float, float]
 def fcr_cached(port: int) -> int:
     """The worker's ``cxpulse_fcr_cached_contacts`` gauge."""
     return int(worker_metric(port, "cxpulse_fcr_cached_contacts"))
+
+
+def index_mb(port: int) -> float:
+    """The worker's stored indexes (``cxpulse_stored_index_bytes``, every table), in MB."""
+    return sum(worker_metric(port, f'cxpulse_stored_index_bytes{{index="{index}"}}')
+               for index in ("events", "fcr_keys")) / 1e6
 
 
 def calibrate(settings: Settings, events: int, seed: int) -> float:
@@ -94,11 +101,12 @@ def soak(settings: Settings, rate: float, minutes: float,
         while sending.is_alive():
             at = time.monotonic() - started
             samples.append(Sample(at, proc_status_mb(pid, "VmRSS"), proc_status_mb(broker, "VmRSS"),
-                                  fcr_cached(run.worker_port)))
+                                  fcr_cached(run.worker_port), index_mb(run.worker_port)))
             if len(samples) % max(1, round(60 / every_s)) == 0:
                 s = samples[-1]
                 print(f"  {at / 60:5.1f} min: worker RSS {s.worker_rss_mb:,.0f} MB, broker RSS "
-                      f"{s.broker_rss_mb:,.0f} MB, FCR contacts cached {s.fcr_cached:,}", flush=True)
+                      f"{s.broker_rss_mb:,.0f} MB, FCR contacts cached {s.fcr_cached:,}, stored indexes "
+                      f"{s.index_mb:,.0f} MB", flush=True)
             sending.join(every_s)
         if component_pid(run, "worker") != pid:
             print("WARNING: the worker restarted during the soak: RSS samples after it are the new one's")
@@ -143,6 +151,10 @@ def main() -> None:
     print(f"\nworker RSS: {'FLAT' if flat else 'GROWING'} (median {early:,.0f} MB in the second fifth of "
           f"the run, {late:,.0f} MB in the last; peak {max(s.worker_rss_mb for s in samples):,.0f} MB; "
           f"FCR contacts cached at the end {samples[-1].fcr_cached:,})")
+    fifth = len(samples) // 5
+    grown = statistics.median(s.index_mb for s in samples[-fifth:]) - statistics.median(
+        s.index_mb for s in samples[fifth:2 * fifth])
+    print(f"of that growth, the stored indexes (12 bytes a stored row, by design): {grown:,.0f} MB")
     print(f"broker RSS at the end {samples[-1].broker_rss_mb:,.0f} MB; load average {load_average()}")
     print(f"\nlatency, produce -> figures queryable in ClickHouse (1 event in {SAMPLE_EVERY}):")
     print(text_table(("slice", "events", "p50 ms", "p99 ms", "max ms", "missing"), lines,

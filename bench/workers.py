@@ -85,7 +85,10 @@ def worker_pid(settings: Settings) -> int:
 
 
 def worker_metric(port: int, name: str) -> float:
-    """An unlabelled metric of the worker serving /metrics on ``port``; 0 if absent or it is gone."""
+    """One series of the worker serving /metrics on ``port``; 0 if absent or it is gone.
+
+    ``name`` has the series' labels if it has any: ``x{a="b"}``.
+    """
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as page:
             for line in page.read().decode().splitlines():

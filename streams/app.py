@@ -33,7 +33,7 @@ from streams.fcr.processor import FcrProcessor
 from streams.fence import Fence
 from streams.followups.processor import FollowUpProcessor
 from streams.intake import Interrupted, Record
-from streams.metrics import CONSUMER_LAG, FCR_CACHED_CONTACTS
+from streams.metrics import CONSUMER_LAG, FCR_CACHED_CONTACTS, STORED_INDEX_BYTES
 from streams.pipeline import BatchResult, WorkerPipeline
 from streams.sinks.checkpoints import Checkpoints, topic_id
 from streams.sinks.clickhouse import ClickHouseSink, cluster_settings
@@ -220,6 +220,8 @@ def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeli
             health.batches += 1
             health.last_batch_at = time.time()
             FCR_CACHED_CONTACTS.set(pipeline.fcr.cached_contacts)
+            for index, size in pipeline.index_bytes().items():
+                STORED_INDEX_BYTES.labels(index).set(size)
             log.info("batch: %d records, %d already applied, %d stored, %d duplicates, "
                      "%d dead-lettered, %d fcr rows", result.records, result.already_applied,
                      result.stored, result.duplicates, result.dead_lettered, result.fcr_rows)

@@ -22,6 +22,11 @@ SINK_FAILURES = Counter("cxpulse_sink_failures_total", "Failed ClickHouse calls 
 FCR_CACHED_CONTACTS = Gauge(
     "cxpulse_fcr_cached_contacts", "FCR contacts held in the worker's cache (ClickHouse holds them all)"
 )
+STORED_INDEX_BYTES = Gauge(
+    "cxpulse_stored_index_bytes",
+    "Memory of the worker's index of what is stored, per table (12 bytes a stored row, by design)",
+    ["index"],
+)
 CONSUMER_LAG = Gauge(
     "cxpulse_consumer_lag", "Records not yet committed by the worker group", ["topic", "partition"]
 )

@@ -127,6 +127,11 @@ class WorkerPipeline:
         """A rebalance happened: cached state may belong to another worker now (any thread)."""
         self._moved.set()
 
+    def index_bytes(self) -> dict[str, int]:
+        """Memory of each stored index (``events``, ``fcr_keys``): 0 until the first batch loads them."""
+        events, keys = self._indexes or (StoredIndex(), StoredIndex())
+        return {"events": events.nbytes, "fcr_keys": keys.nbytes}
+
     def _forget(self) -> None:
         self._applied = None
         self.fcr.forget()

@@ -195,14 +195,32 @@ def test_migrations_are_recorded_and_idempotent_on_the_server(server_db: ServerD
     assert server_db.execute("SELECT count() FROM schema_migrations")[0][0] >= 4
 
 
-def test_worker_metrics_are_scraped_by_prometheus(running_stack: Settings) -> None:
+def test_worker_metrics_are_scraped_by_prometheus(
+        running_stack: Settings, cli_env: dict[str, str], server_db: ServerDatabase,
+        tmp_path: Path) -> None:
     import urllib.request
 
+    now_ms = int(time.time() * 1000)
+    path = tmp_path / "events.jsonl"
+    events, _ = build_file(path, run_tag("metrics"), 5, now_ms - HOUR_MS, 1.0, 1.0, now_ms)
+    cxpulse(cli_env, "publish", str(path))
+    cxpulse(cli_env, "drain", "--timeout", "180")
     with urllib.request.urlopen(f"http://127.0.0.1:{running_stack.worker_port}/metrics") as r:
         text = r.read().decode()
     for name in ("cxpulse_worker_events_in_total", "cxpulse_worker_duplicates_dropped_total",
                  "cxpulse_sink_batch_size", "cxpulse_sink_write_seconds"):
         assert name in text
+    gauges = {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+              if line.startswith("cxpulse_stored_index_bytes{")}
+    stored_here = server_db.client.execute(
+        "SELECT count() FROM touchpoint_events WHERE event_id IN ids",
+        external_tables=[{"name": "ids", "structure": [("event_id", "String")],
+                          "data": [{"event_id": e["event_id"]} for e in events]}])[0][0]
+    assert stored_here == len(events) > 0
+    # every stored row is indexed, at 12 bytes a row: these events' rows at least
+    index_bytes = gauges['cxpulse_stored_index_bytes{index="events"}']
+    assert index_bytes >= 12 * stored_here and index_bytes % 12 == 0
+    assert 'cxpulse_stored_index_bytes{index="fcr_keys"}' in gauges
     for job in ("cxpulse-worker", "cxpulse-ingest"):
         url = (f"http://127.0.0.1:{running_stack.prometheus_port}/api/v1/query?"
                f"query=up%7Bjob%3D%22{job}%22%7D")

@@ -9,11 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.latency import visible_at
+from bench.latency import replayed, visible_at
 from bench.peers.common import EndOffsets, Tally, cell_key, digest
 from bench.report import Latency, markdown_table, number, percentile, ratio, text_table
 from bench.soak import rss_verdict
 from bench.workers import ReadyWatch
+from connectors.sdk.privacy import is_pseudonym
+from connectors.simulator import generate_events
+from cxpulse import wiring
+from cxpulse.settings import Settings
+from schemas.event import validate_event
 
 # --- percentiles --------------------------------------------------------------------------------------
 
@@ -135,3 +140,22 @@ def test_ready_watch_reads_fausts_ready_line_written_after_it_started(tmp_path: 
                   "[2026-12-01 12:01:23,411] [2] [INFO] [^Worker]: Ready \n")
     expected = time.mktime(time.strptime("2026-12-01 12:01:23", "%Y-%m-%d %H:%M:%S")) + 0.411
     assert watch.ready_at() == pytest.approx(expected)
+
+
+def test_replayed_pool_events_are_new_valid_events_with_their_chains_kept(tmp_path: Path) -> None:
+    publisher = wiring.publisher(Settings(run_dir=tmp_path), "bench-latency")
+    pool = [publisher.prepare(e) for e in generate_events("steady", 3, 1_700_000_000_000, 3600, 5.0)]
+    assert any(e.get("interaction_id") for e in pool) and any(e.get("customer_id") for e in pool)
+    stamp = 1_800_000_000_000
+    passes = [[replayed(e, cycle, stamp) for e in pool] for cycle in (0, 1)]
+    for field in ("event_id", "interaction_id", "customer_id"):
+        first = {e[field] for e in passes[0] if e.get(field)}
+        assert first and not first & {e[field] for e in passes[1] if e.get(field)}
+        # a pass keeps the pool's links: one value in the pool is one value in the pass
+        assert len(first) == len({e[field] for e in pool if e.get(field)})
+    for original, copy in zip(pool, passes[1], strict=True):
+        assert validate_event(copy) == copy
+        assert not copy.get("customer_id") or is_pseudonym(copy["customer_id"])
+        assert copy["received_at"] == stamp
+        assert copy["received_at"] - copy["occurred_at"] == original["received_at"] - original["occurred_at"]
+    assert pool[0]["received_at"] != stamp  # the pool itself is left as it was

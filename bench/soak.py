@@ -154,7 +154,7 @@ def main() -> None:
     fifth = len(samples) // 5
     grown = statistics.median(s.index_mb for s in samples[-fifth:]) - statistics.median(
         s.index_mb for s in samples[fifth:2 * fifth])
-    print(f"of that growth, the stored indexes (12 bytes a stored row, by design): {grown:,.0f} MB")
+    print(f"of that growth, the stored indexes (8 bytes a stored row, by design): {grown:,.0f} MB")
     print(f"broker RSS at the end {samples[-1].broker_rss_mb:,.0f} MB; load average {load_average()}")
     print(f"\nlatency, produce -> figures queryable in ClickHouse (1 event in {SAMPLE_EVERY}):")
     print(text_table(("slice", "events", "p50 ms", "p99 ms", "max ms", "missing"), lines,

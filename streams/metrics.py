@@ -24,7 +24,7 @@ FCR_CACHED_CONTACTS = Gauge(
 )
 STORED_INDEX_BYTES = Gauge(
     "cxpulse_stored_index_bytes",
-    "Memory of the worker's index of what is stored, per table (12 bytes a stored row, by design)",
+    "Memory of the worker's index of what is stored, per table (8 bytes a stored row, by design)",
     ["index"],
 )
 CONSUMER_LAG = Gauge(

@@ -17,7 +17,7 @@ from sql.client import ServerDatabase
 from streams.dedupe.copies import Copy
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_from_row
 from streams.sinks.clickhouse import in_operator
-from streams.stored_index import StoredIndex, load_index
+from streams.stored_index import StoredIndex, index_word_sql, load_index
 
 _COLUMNS = ", ".join(EVENT_COLUMNS)
 _COPY = "event_id, version, kafka_partition, kafka_offset, kafka_index, toUInt32(occurred_at)"
@@ -28,9 +28,9 @@ _WHERE = ("WHERE occurred_at BETWEEN toDateTime(%(first)s) AND toDateTime(%(last
 
 
 def load_event_index(db: ServerDatabase) -> StoredIndex:
-    """The index of every stored row of ``touchpoint_events``: its event_id, with its event second."""
-    return load_index(db, "event index",
-                      "SELECT halfMD5(event_id), toUInt32(occurred_at) FROM touchpoint_events")
+    """The index of every stored row of ``touchpoint_events``: its event_id, with its event day."""
+    word = index_word_sql("halfMD5(event_id)", "occurred_at")
+    return load_index(db, "event index", f"SELECT {word} FROM touchpoint_events")  # noqa: S608
 
 
 def _ids(event_ids: Iterable[str]) -> list[dict[str, Any]]:
@@ -38,8 +38,9 @@ def _ids(event_ids: Iterable[str]) -> list[dict[str, Any]]:
              "data": [{"event_id": e} for e in set(event_ids)]}]
 
 
-def _span(seconds: list[int]) -> dict[str, int]:
-    return {"first": min(seconds), "last": max(seconds)}
+def _span(spans: Iterable[tuple[int, int]]) -> dict[str, int]:
+    firsts, lasts = zip(*spans, strict=True)
+    return {"first": min(firsts), "last": max(lasts)}
 
 
 def stored_copies(db: ServerDatabase, index: StoredIndex, event_ids: list[str], cluster: bool = False
@@ -48,12 +49,12 @@ def stored_copies(db: ServerDatabase, index: StoredIndex, event_ids: list[str], 
 
     ``index`` holds every stored row (``StoredIndex``): ids it does not hold have no stored copy.
     """
-    known = index.values_of(event_ids)
+    known = index.seconds_of(event_ids)
     if not known:
         return {}
     rows = db.client.execute(
         f"SELECT {_COPY} FROM touchpoint_events {_WHERE.format(in_=in_operator(cluster))}",  # noqa: S608
-        _span([s for seconds in known.values() for s in seconds]), external_tables=_ids(known))
+        _span(known.values()), external_tables=_ids(known))
     found: dict[str, list[Copy[int]]] = {}
     for event_id, version, partition, offset, place, second in rows:
         found.setdefault(event_id, []).append(
@@ -69,7 +70,7 @@ def replaced_events(db: ServerDatabase, copies: list[Copy[int]], cluster: bool =
     wanted = {(c.event_id, c.version, c.partition, c.offset, c.place) for c in copies}
     rows = db.client.execute(
         f"SELECT {_COLUMNS} FROM touchpoint_events {_WHERE.format(in_=in_operator(cluster))}",  # noqa: S608
-        _span([c.payload for c in copies]), external_tables=_ids(c.event_id for c in copies))
+        _span((c.payload, c.payload) for c in copies), external_tables=_ids(c.event_id for c in copies))
     found: dict[str, TouchpointEvent] = {}
     for values in rows:
         row = dict(zip(EVENT_COLUMNS, values, strict=True))

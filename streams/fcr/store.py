@@ -7,7 +7,7 @@ from typing import Any
 from sql.client import ServerDatabase
 from streams.fcr.processor import FCR_COLUMNS, KEY_SEPARATOR, state_key
 from streams.sinks.clickhouse import in_operator
-from streams.stored_index import StoredIndex, load_index
+from streams.stored_index import StoredIndex, index_word_sql, load_index
 
 _STORED = tuple(c for c in FCR_COLUMNS if c != "version")
 SINCE_SLACK_S = 32 * 86_400
@@ -20,10 +20,10 @@ _SELECT = ", ".join(f"toUInt32({c}) AS {c}" if c in ("occurred_at", "decides_at"
 
 
 def load_key_index(db: ServerDatabase) -> StoredIndex:
-    """The index of every stored row of ``fcr_contacts``: its key (``state_key``), with its event second."""
-    return load_index(db, "fcr key index",
-                      "SELECT halfMD5(concat(customer_id, %(separator)s, contact_reason)), "
-                      "toUInt32(occurred_at) FROM fcr_contacts", {"separator": KEY_SEPARATOR})
+    """The index of every stored row of ``fcr_contacts``: its key (``state_key``), with its event day."""
+    word = index_word_sql("halfMD5(concat(customer_id, %(separator)s, contact_reason))", "occurred_at")
+    return load_index(db, "fcr key index", f"SELECT {word} FROM fcr_contacts",  # noqa: S608
+                      {"separator": KEY_SEPARATOR})
 
 
 def keys_stored_since(index: StoredIndex, keys: list[str], from_ms: int) -> tuple[list[str], list[str]]:
@@ -32,8 +32,8 @@ def keys_stored_since(index: StoredIndex, keys: list[str], from_ms: int) -> tupl
     Every other key has rows, all older than ``from_ms`` (``StoredIndex``: it holds every stored row).
     """
     second = max(from_ms, 0) // 1000
-    held = index.values_of(keys)
-    return ([key for key, seconds in held.items() if max(seconds) >= second],
+    held = index.seconds_of(keys)
+    return ([key for key, (_first, last) in held.items() if last >= second],
             [key for key in dict.fromkeys(keys) if key not in held])
 
 

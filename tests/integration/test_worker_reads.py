@@ -1,4 +1,4 @@
-"""The worker's FCR history read uses ``fcr_contacts``' primary key on one server (reads a few granules)."""
+"""The worker's reads: the FCR history read uses the primary key (a few granules); the index words."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cxpulse.settings import Settings
 from sql.client import ServerDatabase
 from streams.fcr.processor import state_key
 from streams.fcr.store import stored_contacts
+from streams.stored_index import DAY_S, StoredIndex, index_word_sql
 from tests.integration.conftest import fresh_database
 
 ROWS = 1_000_000
@@ -67,3 +68,17 @@ def test_a_contact_whose_newest_version_moved_before_the_start_is_not_read(
     assert stored_contacts(fcr_db, [state_key("moved", "r0")], start_s * 1000) == {}
     [row] = stored_contacts(fcr_db, [state_key("moved", "r0")], 0)[state_key("moved", "r0")]
     assert row["occurred_at_ms"] == (start_s - 60) * 1000
+
+
+@pytest.mark.parametrize(("key", "second"), [("e-1", 0), ("sim-7-12", 1_795_514_400), ("é", 2**32 - 1)])
+def test_the_servers_index_word_is_the_workers(server_db: ServerDatabase, key: str, second: int) -> None:
+    """What the worker loads from ClickHouse (``index_word_sql``) is what it adds for its own rows."""
+    [(word,)] = server_db.execute(
+        f"SELECT {index_word_sql('halfMD5(k)', 't')} "
+        "FROM (SELECT %(key)s AS k, toDateTime(%(second)s) AS t)", {"key": key, "second": second})
+    loaded, added = StoredIndex(), StoredIndex()
+    loaded.load([[(word,)]])
+    added.add([key], [second])
+    assert loaded._runs[0].tolist() == added._runs[0].tolist()
+    day = second // DAY_S * DAY_S
+    assert loaded.seconds_of([key]) == {key: (day, day + DAY_S - 1)}

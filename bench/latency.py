@@ -110,14 +110,10 @@ class SteadyProducer:
         size = min(self.total, POOL_EVENTS)
         span_s = size / SIMULATED_RATE * 1.5 + 3600
         start_ms = int(now_ms() - span_s * 1000)
-        events: list[TouchpointEvent] = []
-        for n in itertools.count():
-            for raw in generate_events("steady", self.seed + n * SEED_STRIDE, start_ms, span_s,
-                                       SIMULATED_RATE):
-                events.append(publisher.prepare(raw))
-                if len(events) == size:
-                    return events
-        raise AssertionError("unreachable")
+        made = (publisher.prepare(raw) for n in itertools.count()
+                for raw in generate_events("steady", self.seed + n * SEED_STRIDE, start_ms, span_s,
+                                           SIMULATED_RATE))
+        return list(itertools.islice(made, size))
 
     def run(self) -> int:
         """Publish every event on schedule; returns how many Kafka accepted (raises on a rejection).

@@ -12,9 +12,10 @@ On a throwaway stack (broker and ClickHouse, free ports, a temporary run folder)
 4. latency p50/p99 (produce -> figures queryable in ClickHouse, measured as in ``make bench``) per
    slice of the run, on one event in ``SAMPLE_EVERY`` (by event id);
 5. the verdict ``rss_verdict``: flat when the median RSS of the last fifth of the run is within
-   ``FLAT_TOLERANCE`` (or ``FLAT_MIN_MB``) of the median of its second fifth (the first fifth is
-   warm-up: caches, arenas, connection pools); and the same verdict on the RSS less the stored
-   indexes, which grow with the stored rows by design.
+   ``FLAT_TOLERANCE`` (or ``FLAT_MIN_MB``) of the median of the fifth after the warm-up
+   (``warm_up``: the first fifth, or longer until the FCR cache is full: it fills for minutes at
+   half load and holds 500,000 contacts, a few hundred MB); and the same verdict on the RSS less
+   the stored indexes, which grow with the stored rows by design.
 
 Not a test: nothing asserts; the machine's load is printed with the figures.
 """
@@ -56,17 +57,33 @@ class Sample:
     index_mb: float
 
 
-def rss_verdict(samples: list[tuple[float, float]]) -> tuple[bool, float, float]:
-    """(flat?, median MB of the second fifth, median MB of the last fifth) of (seconds, RSS MB) samples.
+def warm_up(fcr_cached: list[int], cap: int) -> int:
+    """How many of the samples are warm-up: the first fifth, or until the FCR cache reached ``cap``.
 
-    Flat when the last fifth's median exceeds the second fifth's by at most ``FLAT_TOLERANCE`` of it
-    or ``FLAT_MIN_MB``, whichever is larger. Needs at least 5 samples.
+    Raises ``ValueError`` when that leaves less than two fifths of the run to compare.
+    """
+    fifth = len(fcr_cached) // 5
+    full = next((i for i, cached in enumerate(fcr_cached) if cached >= cap), len(fcr_cached))
+    warm = max(fifth, full)
+    if len(fcr_cached) - warm < 2 * max(fifth, 1):
+        raise ValueError(f"the FCR cache filled at sample {full} of {len(fcr_cached)}: run longer")
+    return warm
+
+
+def rss_verdict(samples: list[tuple[float, float]], warm: int | None = None
+                ) -> tuple[bool, float, float]:
+    """(flat?, median MB after the warm-up, median MB of the last fifth) of (seconds, MB) samples.
+
+    The early median is of the fifth of the run right after the ``warm`` first samples (default: the
+    first fifth). Flat when the last fifth's median exceeds it by at most ``FLAT_TOLERANCE`` of it or
+    ``FLAT_MIN_MB``, whichever is larger. Needs at least 5 samples.
     """
     if len(samples) < 5:
         raise ValueError("at least 5 samples are needed")
     fifth = len(samples) // 5
-    early = statistics.median(rss for _at, rss in samples[fifth:2 * fifth])
-    late = statistics.median(rss for _at, rss in samples[-fifth:])
+    warm = fifth if warm is None else warm
+    early = statistics.median(mb for _at, mb in samples[warm:warm + fifth])
+    late = statistics.median(mb for _at, mb in samples[-fifth:])
     return late - early <= max(early * FLAT_TOLERANCE, FLAT_MIN_MB), early, late
 
 
@@ -124,6 +141,26 @@ def soak(settings: Settings, rate: float, minutes: float,
     return samples, lines
 
 
+def report_rss(samples: list[Sample], cap: int) -> None:
+    """The RSS verdicts: the whole worker, and the worker less its stored indexes."""
+    try:
+        warm = warm_up([s.fcr_cached for s in samples], cap)
+    except ValueError as exc:
+        print(f"\nworker RSS not judged: {exc}")
+        return
+    after = f"the fifth after the warm-up (from {samples[warm].at_s / 60:.1f} min)"
+    flat, early, late = rss_verdict([(s.at_s, s.worker_rss_mb) for s in samples], warm)
+    print(f"\nworker RSS: {'FLAT' if flat else 'GROWING'} (median {early:,.0f} MB in {after}, "
+          f"{late:,.0f} MB in the last fifth; peak {max(s.worker_rss_mb for s in samples):,.0f} MB; "
+          f"FCR contacts cached at the end {samples[-1].fcr_cached:,})")
+    _, index_early, index_late = rss_verdict([(s.at_s, s.index_mb) for s in samples], warm)
+    print(f"of that growth, the stored indexes (8 bytes a stored row, by design): "
+          f"{index_late - index_early:,.0f} MB")
+    rest, early, late = rss_verdict([(s.at_s, s.worker_rss_mb - s.index_mb) for s in samples], warm)
+    print(f"worker RSS less the stored indexes: {'FLAT' if rest else 'GROWING'} "
+          f"(median {early:,.0f} MB after the warm-up, {late:,.0f} MB in the last fifth)")
+
+
 def _stop_on_sigterm(_signum: int, _frame: FrameType | None) -> None:
     sys.exit(143)
 
@@ -148,17 +185,7 @@ def main() -> None:
         samples, lines = soak(settings, rate, args.minutes, args.sample_seconds)
     finally:
         stack.down(settings, progress=lambda line: None)
-    flat, early, late = rss_verdict([(s.at_s, s.worker_rss_mb) for s in samples])
-    print(f"\nworker RSS: {'FLAT' if flat else 'GROWING'} (median {early:,.0f} MB in the second fifth of "
-          f"the run, {late:,.0f} MB in the last; peak {max(s.worker_rss_mb for s in samples):,.0f} MB; "
-          f"FCR contacts cached at the end {samples[-1].fcr_cached:,})")
-    fifth = len(samples) // 5
-    grown = statistics.median(s.index_mb for s in samples[-fifth:]) - statistics.median(
-        s.index_mb for s in samples[fifth:2 * fifth])
-    print(f"of that growth, the stored indexes (8 bytes a stored row, by design): {grown:,.0f} MB")
-    rest, early, late = rss_verdict([(s.at_s, s.worker_rss_mb - s.index_mb) for s in samples])
-    print(f"worker RSS less the stored indexes: {'FLAT' if rest else 'GROWING'} "
-          f"(median {early:,.0f} MB in the second fifth, {late:,.0f} MB in the last)")
+    report_rss(samples, settings.fcr_cache_contacts)
     print(f"broker RSS at the end {samples[-1].broker_rss_mb:,.0f} MB; load average {load_average()}")
     print(f"\nlatency, produce -> figures queryable in ClickHouse (1 event in {SAMPLE_EVERY}):")
     print(text_table(("slice", "events", "p50 ms", "p99 ms", "max ms", "missing"), lines,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import orjson
 from clickhouse_driver import Client, errors
@@ -84,6 +84,38 @@ class SentInsert:
             client.disconnect()
 
 
+class ColumnRows(Sequence[tuple[Any, ...]]):
+    """Rows held column by column, as they are made and sent; a slice is columns again."""
+
+    def __init__(self, columns: list[list[Any]]) -> None:
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    @overload
+    def __getitem__(self, index: int) -> tuple[Any, ...]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ColumnRows: ...
+
+    def __getitem__(self, index: int | slice) -> tuple[Any, ...] | ColumnRows:
+        if isinstance(index, slice):
+            return ColumnRows([column[index] for column in self.columns])
+        return tuple(column[index] for column in self.columns)
+
+
+def columns_of(rows: Sequence[tuple[Any, ...]]) -> list[Sequence[Any]]:
+    """What the driver's columnar insert takes: rows transposed by ``zip``, or ``ColumnRows``' own.
+
+    The driver's own transposition of rows, a list comprehension per column, cost a tenth more
+    client CPU (4.0-4.3 vs 3.4-3.8 µs an event row).
+    """
+    if isinstance(rows, ColumnRows):
+        return list(rows.columns)
+    return list(zip(*rows, strict=True))
+
+
 class ServerDatabase:
     """A ClickHouse server over the native protocol (18.16 locally, 23.8+ in production)."""
 
@@ -120,19 +152,18 @@ class ServerDatabase:
         names = [name for name, _type in columns]
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+    def insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
                settings: dict[str, Any] | None = None) -> None:
         """One INSERT of many rows (one part on the server), with ``settings`` for this query.
 
-        Sent column by column, transposed by ``zip``: the driver's own transposition of rows, a list
-        comprehension per column, cost a tenth more client CPU (4.0-4.3 vs 3.4-3.8 µs an event row).
+        Sent column by column (``columns_of``).
         """
         if not rows:
             return
-        self.client.execute(_insert_query(table, columns), list(zip(*rows, strict=True)),
-                            columnar=True, settings=settings)
+        self.client.execute(_insert_query(table, columns), columns_of(rows), columnar=True,
+                            settings=settings)
 
-    def send_insert(self, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]],
+    def send_insert(self, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]],
                     settings: dict[str, Any] | None = None) -> SentInsert:
         """``insert``, returning once the rows are sent: the caller works on while the server writes.
 
@@ -149,8 +180,7 @@ class ServerDatabase:
             lane = self._lanes[table] = _LaneClient(**self._options)
         if lane._unfinished:
             raise RuntimeError(f"an insert into {table} is still unanswered: wait for it first")
-        lane.execute(_insert_query(table, columns), list(zip(*rows, strict=True)), columnar=True,
-                     settings=settings)
+        lane.execute(_insert_query(table, columns), columns_of(rows), columnar=True, settings=settings)
         return SentInsert(lane)
 
     def close(self) -> None:

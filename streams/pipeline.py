@@ -22,6 +22,7 @@ from typing import Any
 
 from schemas.codec import AvroCodec
 from schemas.event import TouchpointEvent
+from sql.client import ColumnRows
 from streams.dedupe.copies import Copy, Decision, resolve
 from streams.dedupe.lookup import load_event_index, replaced_events, stored_copies
 from streams.failpoints import Failpoints
@@ -34,10 +35,10 @@ from streams.intake import Intake, Interrupted, Record, decode_chunks
 from streams.metrics import DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED, SINK_BATCH_SIZE
 from streams.satisfaction.contributions import (
     EVENT_COLUMNS,
-    Flags,
+    Column,
     contribution,
-    event_row,
-    score_flags,
+    event_columns,
+    minute_sums,
 )
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, Checkpoints, MinuteDeltas
 from streams.sinks.clickhouse import ClickHouseSink, Retriable, TableRows, Unstorable
@@ -220,9 +221,9 @@ class WorkerPipeline:
         # Each table's insert is sent, then the next step's rows are made while ClickHouse writes
         # it, then it is waited for: the writes stay in order, each confirmed before the next goes.
         self._guard(started)
-        flags = [score_flags(d.winner.payload[1]) for d in winners]
-        event_rows = self._event_rows(winners, flags, stamp)
-        events_index.add([r[0] for r in event_rows.rows], [event_second(r[2]) for r in event_rows.rows])
+        columns = self._event_columns(winners)
+        event_rows, stored = self._event_rows(winners, columns, stamp)
+        events_index.add(stored[0], [event_second(ms) for ms in stored[2]])
         pending = self.sink.send(event_rows)
         try:
             followups = self._followup_rows(winners, replaced)
@@ -238,7 +239,7 @@ class WorkerPipeline:
                            [event_second(r[4]) for r in plan.rows])
             pending = self.sink.send(TableRows("fcr_contacts", FCR_COLUMNS, plan.rows, plan.sources))
             advanced = self._advanced(records, applied)
-            rows = self.checkpoints.ledger_rows(self._deltas(winners, flags, replaced), applied, advanced)
+            rows = self.checkpoints.ledger_rows(self._deltas(columns, replaced), applied, advanced)
             pending.wait()
         except BaseException:
             pending.abandon()
@@ -288,21 +289,28 @@ class WorkerPipeline:
         return found
 
     @staticmethod
-    def _event_rows(winners: list[Winner], flags: list[Flags], stamp: int) -> TableRows:
-        """Winners not stored yet (an attempt that did not commit may have stored some).
+    def _event_columns(winners: list[Winner]) -> list[Column]:
+        """``EVENT_COLUMNS`` of every winner (``event_columns``), stored already or not."""
+        return event_columns([d.winner.payload[1] for d in winners],
+                             [d.winner.partition for d in winners], [d.winner.offset for d in winners],
+                             [d.winner.place for d in winners])
 
-        ``inserted_at`` is the batch's first attempt, not the server's ``now()``: a retry then sends
-        each shard the very block it sent before, which a cluster drops if the block did land
+    @staticmethod
+    def _event_rows(winners: list[Winner], columns: list[Column], stamp: int
+                    ) -> tuple[TableRows, list[Column]]:
+        """The rows of the winners not stored yet, and their ``EVENT_COLUMNS``.
+
+        An attempt that did not commit may have stored some. ``inserted_at`` is the batch's first
+        attempt, not the server's ``now()``: a retry then sends each shard the very block it sent
+        before, which a cluster drops if the block did land
         (``streams.sinks.clickhouse.cluster_settings``).
         """
-        rows, sources = [], []
-        for d, event_flags in zip(winners, flags, strict=True):
-            if not d.already_stored:
-                position, event = d.winner.payload
-                rows.append((*event_row(event, d.winner.partition, d.winner.offset, event_flags,
-                                        d.winner.place), stamp))
-                sources.append(frozenset((position,)))
-        return TableRows("touchpoint_events", WRITTEN_EVENT_COLUMNS, rows, sources)
+        fresh = [i for i, d in enumerate(winners) if not d.already_stored]
+        if len(fresh) < len(winners):
+            columns = [[column[i] for i in fresh] for column in columns]
+        rows = ColumnRows([*columns, [stamp] * len(fresh)])
+        sources = [frozenset((winners[i].winner.payload[0],)) for i in fresh]
+        return TableRows("touchpoint_events", WRITTEN_EVENT_COLUMNS, rows, sources), columns
 
     def _followup_rows(self, winners: list[Winner], replaced: dict[str, TouchpointEvent]
                        ) -> tuple[TableRows, list[tuple[bytes, bytes]]]:
@@ -335,13 +343,8 @@ class WorkerPipeline:
         return upserts, removals
 
     @staticmethod
-    def _deltas(winners: list[Winner], flags: list[Flags],
-                replaced: dict[str, TouchpointEvent]) -> MinuteDeltas:
-        deltas = MinuteDeltas()
-        for d, event_flags in zip(winners, flags, strict=True):
-            event = d.winner.payload[1]
-            deltas.add(*contribution(event, event_flags))
+    def _deltas(columns: list[Column], replaced: dict[str, TouchpointEvent]) -> MinuteDeltas:
+        deltas = MinuteDeltas(minute_sums(columns))
         for old in replaced.values():  # newer versions: the old ones' counts come out
             deltas.add(*contribution(old), -1)
         return deltas
-

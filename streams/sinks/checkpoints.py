@@ -15,12 +15,18 @@ from __future__ import annotations
 
 import operator
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from schemas.event import TouchpointEvent
 from sql.client import ServerDatabase
-from streams.satisfaction.contributions import COUNT_COLUMNS, MINUTE_DIMENSIONS, Cell, contribution
+from streams.satisfaction.contributions import (
+    COUNT_COLUMNS,
+    MINUTE_DIMENSIONS,
+    Cell,
+    event_columns,
+    minute_sums,
+)
 
 MINUTE_TABLE = "minute_counts"
 LEDGER_COLUMNS = ("minute", *MINUTE_DIMENSIONS, "checkpoint", *COUNT_COLUMNS, "applied_offset")
@@ -35,8 +41,9 @@ _NO_DIMENSIONS = ("",) * len(MINUTE_DIMENSIONS)
 class MinuteDeltas:
     """Signed minute count deltas of one batch, per cell (counts, not ratios)."""
 
-    def __init__(self) -> None:
-        self._sums: dict[Cell, tuple[int, ...]] = {}
+    def __init__(self, sums: dict[Cell, tuple[int, ...]] | None = None) -> None:
+        """Start from ``sums`` (each cell's counts, e.g. ``minute_sums``: kept, not copied)."""
+        self._sums: dict[Cell, tuple[int, ...]] = {} if sums is None else sums
 
     def add(self, cell: Cell, counts: tuple[int, ...], sign: int = 1) -> None:
         """Add (sign 1) or take out (sign -1) one event's contribution."""
@@ -94,12 +101,10 @@ def count_rows(deltas: MinuteDeltas) -> list[tuple[Any, ...]]:
     return [(*cell, "", *counts, 0) for cell, counts in deltas.cells.items() if any(counts)]
 
 
-def minute_rows(events: Iterable[TouchpointEvent]) -> list[tuple[Any, ...]]:
+def minute_rows(events: Sequence[TouchpointEvent]) -> list[tuple[Any, ...]]:
     """The ``minute_counts`` rows of these (distinct) events, as the worker would add them."""
-    deltas = MinuteDeltas()
-    for event in events:
-        deltas.add(*contribution(event))
-    return count_rows(deltas)
+    zeros = [0] * len(events)
+    return count_rows(MinuteDeltas(minute_sums(event_columns(events, zeros, zeros, zeros))))
 
 
 def topic_id(bootstrap: str, topic: str, timeout: float = 60.0) -> str:

@@ -108,7 +108,7 @@ class TableRows:
 
     table: str
     columns: Sequence[str]
-    rows: list[Row]
+    rows: Sequence[Row]
     sources: list[frozenset[int]] = field(default_factory=list)
     atomic: bool = False
     """Written as one part or not at all: never split."""

@@ -217,9 +217,9 @@ def test_worker_metrics_are_scraped_by_prometheus(
         external_tables=[{"name": "ids", "structure": [("event_id", "String")],
                           "data": [{"event_id": e["event_id"]} for e in events]}])[0][0]
     assert stored_here == len(events) > 0
-    # every stored row is indexed, at 12 bytes a row: these events' rows at least
+    # every stored row is indexed, at 8 bytes a row: these events' rows at least
     index_bytes = gauges['cxpulse_stored_index_bytes{index="events"}']
-    assert index_bytes >= 12 * stored_here and index_bytes % 12 == 0
+    assert index_bytes >= 8 * stored_here and index_bytes % 8 == 0
     assert 'cxpulse_stored_index_bytes{index="fcr_keys"}' in gauges
     for job in ("cxpulse-worker", "cxpulse-ingest"):
         url = (f"http://127.0.0.1:{running_stack.prometheus_port}/api/v1/query?"

@@ -1,0 +1,81 @@
+"""A batch's columns and minute sums are each event's row and contribution, whatever the batch."""
+
+from collections import defaultdict
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.event import CONTINUES_CONTACT, validate_event
+from sql.client import ColumnRows
+from streams.satisfaction.contributions import (
+    COUNT_COLUMNS,
+    EVENT_COLUMNS,
+    column_rows,
+    contribution,
+    event_columns,
+    event_row,
+    minute_sums,
+)
+
+NOW = 1_795_514_400_000
+
+
+@st.composite
+def events(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["response", "contact"]))
+    attributes = draw(st.dictionaries(
+        st.sampled_from(["resolved_first_contact", CONTINUES_CONTACT, "k"]),
+        st.sampled_from(["yes", " No ", "maybe", "e0"]), max_size=3))
+    raw: dict[str, Any] = {
+        "event_id": f"e{draw(st.integers(0, 10**6))}",
+        "occurred_at": NOW - draw(st.integers(0, 3 * 60_000)),  # a few minutes: cells are shared
+        "received_at": NOW, "channel": draw(st.sampled_from(["web", "kiosk"])), "source": "t",
+        "kind": kind, "touchpoint": draw(st.sampled_from(["checkout", "store"])),
+        "csat": draw(st.none() | st.integers(1, 5)), "nps": draw(st.none() | st.integers(0, 10)),
+        "ces": draw(st.none() | st.integers(1, 7)), "complaint": draw(st.booleans()),
+        "resolved": draw(st.none() | st.booleans()), "attributes": attributes,
+        "region": draw(st.sampled_from(["", "north"])), "version": draw(st.integers(0, 3)),
+    }
+    if kind == "contact" and draw(st.booleans()):
+        raw |= {"customer_id": "c1", "contact_reason": draw(st.sampled_from(["billing", "delivery"]))}
+    return validate_event(raw)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(events(), max_size=40))
+def test_a_batchs_minute_sums_are_the_sum_of_each_events_contribution(batch: list[dict[str, Any]]) -> None:
+    want: dict[Any, list[int]] = defaultdict(lambda: [0] * len(COUNT_COLUMNS))
+    for event in batch:
+        cell, counts = contribution(event)
+        want[cell] = [a + b for a, b in zip(want[cell], counts, strict=True)]
+    zeros = [0] * len(batch)
+    got = minute_sums(event_columns(batch, zeros, zeros, zeros))
+    assert {cell: list(counts) for cell, counts in got.items()} == dict(want)
+    assert all(type(v) is int for counts in got.values() for v in counts)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(events(), max_size=20))
+def test_a_batchs_columns_are_each_events_row(batch: list[dict[str, Any]]) -> None:
+    n = len(batch)
+    columns = event_columns(batch, [3] * n, list(range(n)), [1] * n)
+    assert len(columns) == len(EVENT_COLUMNS)
+    assert column_rows(columns) == [event_row(e, 3, i, 1) for i, e in enumerate(batch)]
+    rows = ColumnRows(columns)
+    assert len(rows) == n and list(rows) == column_rows(columns)
+    assert list(rows[1:3]) == column_rows(columns)[1:3]
+
+
+def test_one_events_contribution_counts_its_scores_and_flags() -> None:
+    event = validate_event({
+        "event_id": "e", "occurred_at": NOW + 59_999, "received_at": NOW, "channel": "web",
+        "source": "t", "kind": "response", "touchpoint": "checkout", "csat": 4, "nps": 3, "ces": 6,
+        "complaint": True, "attributes": {"resolved_first_contact": " Yes"}})
+    cell, counts = contribution(event)
+    assert cell == (NOW // 1000, "web", "checkout", event["journey_stage"], "", "", "")
+    assert dict(zip(COUNT_COLUMNS, counts, strict=True)) == {
+        "events": 1, "responses": 1, "csat_responses": 1, "csat_satisfied": 1, "csat_sum": 4,
+        "nps_responses": 1, "nps_promoters": 0, "nps_detractors": 1, "ces_responses": 1, "ces_easy": 1,
+        "ces_sum": 6, "contacts": 0, "complaints": 1, "fcr_eligible": 0, "survey_fcr_responses": 1,
+        "survey_fcr_yes": 1}

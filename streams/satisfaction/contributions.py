@@ -16,7 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from schemas.event import CONTINUES_CONTACT, TouchpointEvent
+from schemas.event import TouchpointEvent
+from streams.fcr.outcomes import continues_a_contact, is_eligible
 
 CSAT_SATISFIED_MIN = 4
 """CSAT 1-5: satisfied if score >= 4."""
@@ -94,7 +95,6 @@ assert len(_COUNTED) + 2 == len(COUNT_COLUMNS)
 assert tuple(Flags._fields) == tuple(EVENT_COLUMNS[_FLAGS])
 
 
-
 def event_row(event: TouchpointEvent, partition: int, offset: int, place: int = 0) -> tuple[Any, ...]:
     """One ``touchpoint_events`` row: the event, its contribution flags, and where it came from."""
     return column_rows(event_columns([event], [partition], [offset], [place]))[0]
@@ -117,7 +117,7 @@ def event_columns(events: Sequence[TouchpointEvent], partitions: Sequence[int],
     resolved = [g("resolved") for g in get]
     attributes = [g("attributes") or {} for g in get]
     csat, nps, ces = [g("csat") for g in get], [g("nps") for g in get], [g("ces") for g in get]
-    leg = [k == "contact" and bool(a.get(CONTINUES_CONTACT)) for k, a in zip(kind, attributes, strict=True)]
+    leg = [continues_a_contact(e) for e in events]
     survey = [a.get(SURVEY_FCR_ATTRIBUTE, "").strip().lower() if k == "response" else None
               for k, a in zip(kind, attributes, strict=True)]
     return [
@@ -136,8 +136,7 @@ def event_columns(events: Sequence[TouchpointEvent], partitions: Sequence[int],
         [n is not None and n <= NPS_DETRACTOR_MAX for n in nps],
         [c is not None for c in ces], [c is not None and c >= CES_EASY_MIN for c in ces],
         [k == "contact" and not lg for k, lg in zip(kind, leg, strict=True)],
-        [k == "contact" and bool(c) and bool(r) and not lg
-         for k, c, r, lg in zip(kind, customer, reason, leg, strict=True)],
+        [is_eligible(e) and not lg for e, lg in zip(events, leg, strict=True)],
         [s in ("yes", "no") for s in survey], [s == "yes" for s in survey],
         list(partitions), list(offsets), list(places), [int(g("version") or 0) for g in get],
     ]

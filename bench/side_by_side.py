@@ -40,7 +40,7 @@ from bench.consumers import (
     measure_backlog,
     peer_versions,
 )
-from bench.harness import MachineTicks, bench_settings, load_average
+from bench.harness import MachineTicks, add_disk_flag, bench_settings, load_average, on_disk, storage_note
 from bench.report import markdown_table, number, ratio, text_table
 from bench.workers import INFRA, DrainRun, drain
 from cxpulse import stack, wiring
@@ -60,6 +60,8 @@ class Results:
     latencies: list[lat.LatencyRun] = field(default_factory=list)
     load: list[str] = field(default_factory=list)
     busy: float = 0.0
+    storage: str = ""
+    """Where ClickHouse kept its data (``bench.harness.storage_note``)."""
 
     @property
     def ceiling(self) -> ConsumerResult:
@@ -135,7 +137,8 @@ def header(results: Results) -> list[str]:
             f"of JSON each), published once as {results.records:,} Kafka records in "
             f"{results.published_s:.1f} s",
             f"machine: {os.cpu_count()} cores, shared; load average {' -> '.join(results.load)}; "
-            f"all cores {results.busy:.0%} busy over the run (every process, ours and others')"]
+            f"all cores {results.busy:.0%} busy over the run (every process, ours and others'); "
+            f"{results.storage}"]
 
 
 def render(results: Results, markdown: bool) -> str:
@@ -198,11 +201,12 @@ def run(args: argparse.Namespace) -> None:
     if not args.no_peers and not (PEERS_VENV / "bin" / "python").exists():
         sys.exit(f"{PEERS_VENV} is missing: `make peers-venv` builds it (or pass --no-peers)")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    settings = bench_settings("bench", "bench.")
-    say(f"starting a stack in {settings.run_path}")
+    settings = bench_settings("bench", "bench.", **on_disk(args))
+    say(f"starting a stack in {settings.run_path}; {storage_note(settings)}")
     try:
         stack.up(settings, progress=lambda line: None, components=INFRA)
         results = measure(settings, args)
+        results.storage = storage_note(settings)
     finally:
         say("stopping the stack")
         stack.down(settings, progress=lambda line: None)
@@ -224,6 +228,7 @@ def main() -> None:
     parser.add_argument("--peer-latency-seconds", type=float, default=20.0, help="R's and each peer's")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds of each latency run left out")
     parser.add_argument("--no-peers", action="store_true", help="R and our worker only")
+    add_disk_flag(parser)
     run(parser.parse_args())
 
 

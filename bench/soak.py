@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from bench import workload as wl
-from bench.harness import bench_settings, load_average, proc_status_mb
+from bench.harness import add_disk_flag, bench_settings, load_average, on_disk, proc_status_mb, storage_note
 from bench.latency import CheckpointWatch, SteadyProducer, stored_latencies, topic_ends
 from bench.report import Latency, number, text_table
 from bench.workers import INFRA, component_pid, drain, live_worker, worker_metric
@@ -174,10 +174,12 @@ def main() -> None:
     parser.add_argument("--calibrate-events", type=int, default=50_000)
     parser.add_argument("--sample-seconds", type=float, default=10.0)
     parser.add_argument("--seed", type=int, default=1)
+    add_disk_flag(parser)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    settings = bench_settings("soak", "soak.")
-    print(f"starting a stack in {settings.run_path}; load average {load_average()}", flush=True)
+    settings = bench_settings("soak", "soak.", **on_disk(args))
+    print(f"starting a stack in {settings.run_path}; {storage_note(settings)}; "
+          f"load average {load_average()}", flush=True)
     try:
         stack.up(settings, progress=lambda line: None, components=INFRA)
         rate = args.rate or calibrate(settings, args.calibrate_events, args.seed) / 2

@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     clickhouse_host: str = "127.0.0.1"
     clickhouse_port: int = 19000
     clickhouse_http_port: int = 18123
+    clickhouse_data_dir: Path | None = Field(
+        None, description="the local ClickHouse's data folder; default <run_dir>/clickhouse/data")
     clickhouse_database: str = "cxpulse"
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
@@ -187,6 +189,11 @@ class Settings(BaseSettings):
     def voc_models_path(self) -> Path:
         """Trained sentiment models, one folder per version, and ``active.json`` (``voc.sentiment``)."""
         return self.run_path / "voc" / "models"
+
+    @property
+    def clickhouse_data_path(self) -> Path:
+        """The local ClickHouse server's data folder."""
+        return (self.clickhouse_data_dir or self.run_path / "clickhouse" / "data").resolve()
 
     @property
     def cluster_path(self) -> Path:

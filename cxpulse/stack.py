@@ -88,11 +88,13 @@ def worker_environment(settings: Settings) -> dict[str, str]:
 def render_configs(settings: Settings) -> Path:
     """Write every config file of the stack into the run folder; return supervisord.conf's path."""
     run = settings.run_path
-    for sub in ("logs", "clickhouse/data", "clickhouse/tmp", "prometheus/data", "alertmanager/data",
+    settings.clickhouse_data_path.mkdir(parents=True, exist_ok=True)
+    for sub in ("logs", "clickhouse/tmp", "prometheus/data", "alertmanager/data",
                 "alerts", "mosquitto/data"):
         (run / sub).mkdir(parents=True, exist_ok=True)
     values: dict[str, Any] = {
         "run_dir": run,
+        "clickhouse_data": settings.clickhouse_data_path,
         "cwd": Path.cwd(),
         "tcp_port": settings.clickhouse_port,
         "http_port": settings.clickhouse_http_port,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -170,3 +172,22 @@ def test_replayed_pool_events_are_new_valid_events_with_their_chains_kept(tmp_pa
         assert copy["received_at"] == stamp
         assert copy["received_at"] - copy["occurred_at"] == original["received_at"] - original["occurred_at"]
     assert pool[0]["received_at"] != stamp  # the pool itself is left as it was
+
+
+def test_bench_stacks_keep_clickhouse_data_in_memory_unless_told(monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path: Path) -> None:
+    from bench import harness
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the run folders
+    monkeypatch.setattr(harness, "MEMORY_DIR", tmp_path / "shm")
+    (tmp_path / "shm").mkdir()
+    settings = harness.bench_settings("unit", "unit.")
+    assert settings.clickhouse_data_path.parent == tmp_path / "shm"
+    assert harness.storage_note(settings).startswith("ClickHouse data in memory")
+    on_disk = harness.bench_settings("unit", "unit.", **harness.on_disk(
+        argparse.Namespace(clickhouse_on_disk=True)))
+    assert on_disk.clickhouse_data_path == on_disk.run_path / "clickhouse/data"
+    assert harness.storage_note(on_disk).startswith("ClickHouse data on disk")
+    assert harness.on_disk(argparse.Namespace(clickhouse_on_disk=False)) == {}
+    monkeypatch.setattr(harness, "MEMORY_DIR", tmp_path / "none")
+    assert harness.memory_data_dir("unit") is None

@@ -49,3 +49,17 @@ def test_users_file_holds_hashes_only_and_is_valid_xml(tmp_path: Path) -> None:
     root = ET.fromstring(text)
     assert root.find("users/cxpulse_grafana/allow_databases/database").text == "cx_boards"  # type: ignore[union-attr]
     assert root.find("profiles/boards/readonly").text == "2"  # type: ignore[union-attr]
+
+
+def test_clickhouse_keeps_its_data_where_the_settings_say(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    default = Settings(run_dir=tmp_path / "a")
+    stack.render_configs(default)
+    path = ET.parse(tmp_path / "a/clickhouse/config.xml").getroot().findtext("path")
+    assert path == f"{tmp_path / 'a/clickhouse/data'}/" and (tmp_path / "a/clickhouse/data").is_dir()
+    moved = Settings(run_dir=tmp_path / "b", clickhouse_data_dir=tmp_path / "elsewhere")
+    stack.render_configs(moved)
+    path = ET.parse(tmp_path / "b/clickhouse/config.xml").getroot().findtext("path")
+    assert path == f"{tmp_path / 'elsewhere'}/" and (tmp_path / "elsewhere").is_dir()
+    assert not (tmp_path / "b/clickhouse/data").exists()

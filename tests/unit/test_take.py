@@ -14,9 +14,17 @@ def test_nothing_buffered_is_never_a_batch() -> None:
     assert not ready(0, False, 9.0, 9.0)
 
 
-def test_in_steady_traffic_the_wake_up_after_within_yields_what_is_there() -> None:
-    assert ready(1, False, 0.01, 0.01)
-    assert ready(40, False, 0.2, 0.0)
+def test_in_steady_traffic_the_batch_goes_when_its_first_record_is_within_old() -> None:
+    assert not ready(1, False, 0.01, 0.01)
+    assert not ready(40, False, WITHIN - 0.01, 0.0)
+    assert not ready(3, False, 0.1, 9.0)  # a pause in steady traffic is no reason to go early
+    assert ready(1, False, WITHIN, WITHIN)
+    assert ready(100, False, 0.0, 0.0)
+
+
+def test_records_that_came_while_a_long_batch_was_written_go_at_once() -> None:
+    # first record arrived when the last batch began, 0.4 s ago; it was buffered just now
+    assert ready(30, False, 0.4, 0.0)
 
 
 def test_catching_up_records_still_arriving_are_waited_for() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness import memory_data_dir
 from cxpulse import stack
 from cxpulse.settings import Settings
 from sql.client import Database, ServerDatabase
@@ -31,6 +32,7 @@ def stack_settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setting
         clickhouse_database=unique_name("cxtest"),
         touchpoint_partitions=4,
         sink_batch_seconds=0.3,
+        clickhouse_data_dir=memory_data_dir("test"),  # as the bench stacks: tmpfs (bench.harness)
     )
     yield settings
 

@@ -36,8 +36,8 @@ from streams.metrics import DUPLICATES_DROPPED, EVENTS_IN, EVENTS_STORED, SINK_B
 from streams.satisfaction.contributions import (
     EVENT_COLUMNS,
     Column,
-    contribution,
     event_columns,
+    event_sums,
     minute_sums,
 )
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, Checkpoints, MinuteDeltas
@@ -345,6 +345,7 @@ class WorkerPipeline:
     @staticmethod
     def _deltas(columns: list[Column], replaced: dict[str, TouchpointEvent]) -> MinuteDeltas:
         deltas = MinuteDeltas(minute_sums(columns))
-        for old in replaced.values():  # newer versions: the old ones' counts come out
-            deltas.add(*contribution(old), -1)
+        # newer versions: the old ones' counts come out, summed per cell in one pass
+        for cell, counts in event_sums(list(replaced.values())).items():
+            deltas.add(cell, counts, -1)
         return deltas

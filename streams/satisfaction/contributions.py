@@ -102,8 +102,14 @@ def event_row(event: TouchpointEvent, partition: int, offset: int, place: int = 
 
 def contribution(event: TouchpointEvent) -> tuple[Cell, tuple[int, ...]]:
     """The minute cell ``event`` belongs to (event time) and what it adds there (COUNT_COLUMNS)."""
-    ((cell, counts),) = minute_sums(event_columns([event], [0], [0], [0])).items()
+    ((cell, counts),) = event_sums([event]).items()
     return cell, counts
+
+
+def event_sums(events: Sequence[TouchpointEvent]) -> dict[Cell, tuple[int, ...]]:
+    """``minute_sums`` of these events, whose Kafka places do not matter (they count nowhere)."""
+    zeros = [0] * len(events)
+    return minute_sums(event_columns(events, zeros, zeros, zeros))
 
 
 def event_columns(events: Sequence[TouchpointEvent], partitions: Sequence[int],

@@ -24,8 +24,7 @@ from streams.satisfaction.contributions import (
     COUNT_COLUMNS,
     MINUTE_DIMENSIONS,
     Cell,
-    event_columns,
-    minute_sums,
+    event_sums,
 )
 
 MINUTE_TABLE = "minute_counts"
@@ -103,8 +102,7 @@ def count_rows(deltas: MinuteDeltas) -> list[tuple[Any, ...]]:
 
 def minute_rows(events: Sequence[TouchpointEvent]) -> list[tuple[Any, ...]]:
     """The ``minute_counts`` rows of these (distinct) events, as the worker would add them."""
-    zeros = [0] * len(events)
-    return count_rows(MinuteDeltas(minute_sums(event_columns(events, zeros, zeros, zeros))))
+    return count_rows(MinuteDeltas(event_sums(events)))
 
 
 def topic_id(bootstrap: str, topic: str, timeout: float = 60.0) -> str:

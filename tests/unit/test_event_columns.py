@@ -15,6 +15,7 @@ from streams.satisfaction.contributions import (
     contribution,
     event_columns,
     event_row,
+    event_sums,
     minute_sums,
 )
 
@@ -53,6 +54,7 @@ def test_a_batchs_minute_sums_are_the_sum_of_each_events_contribution(batch: lis
     got = minute_sums(event_columns(batch, zeros, zeros, zeros))
     assert {cell: list(counts) for cell, counts in got.items()} == dict(want)
     assert all(type(v) is int for counts in got.values() for v in counts)
+    assert event_sums(batch) == got  # what the pipeline takes out for replaced versions
 
 
 @settings(max_examples=100, deadline=None)

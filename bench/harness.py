@@ -33,15 +33,16 @@ MEMORY_DIR = Path("/dev/shm")
 """Where a bench stack's ClickHouse keeps its data: a tmpfs (see ``memory_data_dir``)."""
 
 
-def bench_settings(label: str, topic_prefix: str, **overrides: Any) -> Settings:
+def bench_settings(label: str, topic_prefix: str, on_disk: bool = False, **overrides: Any) -> Settings:
     """Settings of a throwaway stack: a temporary run folder ``cxpulse-<label>-*``, free ports.
 
-    ClickHouse's data goes in memory (``memory_data_dir``) unless ``clickhouse_data_dir`` is given.
+    ClickHouse's data goes in memory (``memory_data_dir``), or in the run folder if ``on_disk``.
     """
     run_dir = Path(tempfile.mkdtemp(prefix=f"cxpulse-{label}-"))
     ports = {name: free_port() for name in STACK_PORTS}
-    data = {} if "clickhouse_data_dir" in overrides else {"clickhouse_data_dir": memory_data_dir(label)}
-    return Settings(run_dir=run_dir, topic_prefix=topic_prefix, **{**ports, **data, **overrides})
+    data = None if on_disk else memory_data_dir(label)
+    return Settings(run_dir=run_dir, topic_prefix=topic_prefix, clickhouse_data_dir=data,
+                    **{**ports, **overrides})
 
 
 def memory_data_dir(label: str) -> Path | None:
@@ -62,16 +63,9 @@ def memory_data_dir(label: str) -> Path | None:
 
 
 def add_disk_flag(parser: argparse.ArgumentParser) -> None:
-    """``--clickhouse-on-disk``: the stack's ClickHouse data in its run folder (``on_disk``)."""
+    """``--clickhouse-on-disk``: the stack's ClickHouse data in its run folder (``bench_settings``)."""
     parser.add_argument("--clickhouse-on-disk", action="store_true",
                         help="ClickHouse data in the run folder, not in memory (see bench/harness.py)")
-
-
-def on_disk(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``bench_settings`` overrides of a ``--clickhouse-on-disk`` flag: none unless it is set."""
-    if not getattr(args, "clickhouse_on_disk", False):
-        return {}
-    return {"clickhouse_data_dir": None}
 
 
 def storage_note(settings: Settings) -> str:

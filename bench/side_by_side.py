@@ -40,7 +40,7 @@ from bench.consumers import (
     measure_backlog,
     peer_versions,
 )
-from bench.harness import MachineTicks, add_disk_flag, bench_settings, load_average, on_disk, storage_note
+from bench.harness import MachineTicks, add_disk_flag, bench_settings, load_average, storage_note
 from bench.report import markdown_table, number, ratio, text_table
 from bench.workers import INFRA, DrainRun, drain
 from cxpulse import stack, wiring
@@ -201,12 +201,13 @@ def run(args: argparse.Namespace) -> None:
     if not args.no_peers and not (PEERS_VENV / "bin" / "python").exists():
         sys.exit(f"{PEERS_VENV} is missing: `make peers-venv` builds it (or pass --no-peers)")
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    settings = bench_settings("bench", "bench.", **on_disk(args))
-    say(f"starting a stack in {settings.run_path}; {storage_note(settings)}")
+    settings = bench_settings("bench", "bench.", on_disk=args.clickhouse_on_disk)
+    storage = storage_note(settings)
+    say(f"starting a stack in {settings.run_path}; {storage}")
     try:
         stack.up(settings, progress=lambda line: None, components=INFRA)
         results = measure(settings, args)
-        results.storage = storage_note(settings)
+        results.storage = storage
     finally:
         say("stopping the stack")
         stack.down(settings, progress=lambda line: None)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from types import FrameType
 
 from bench import workload as wl
-from bench.harness import add_disk_flag, bench_settings, load_average, on_disk, proc_status_mb, storage_note
+from bench.harness import add_disk_flag, bench_settings, load_average, proc_status_mb, storage_note
 from bench.latency import CheckpointWatch, SteadyProducer, stored_latencies, topic_ends
 from bench.report import Latency, number, text_table
 from bench.workers import INFRA, component_pid, drain, live_worker, worker_metric
@@ -177,7 +177,7 @@ def main() -> None:
     add_disk_flag(parser)
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    settings = bench_settings("soak", "soak.", **on_disk(args))
+    settings = bench_settings("soak", "soak.", on_disk=args.clickhouse_on_disk)
     print(f"starting a stack in {settings.run_path}; {storage_note(settings)}; "
           f"load average {load_average()}", flush=True)
     try:

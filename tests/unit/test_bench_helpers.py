@@ -184,10 +184,12 @@ def test_bench_stacks_keep_clickhouse_data_in_memory_unless_told(monkeypatch: py
     settings = harness.bench_settings("unit", "unit.")
     assert settings.clickhouse_data_path.parent == tmp_path / "shm"
     assert harness.storage_note(settings).startswith("ClickHouse data in memory")
-    on_disk = harness.bench_settings("unit", "unit.", **harness.on_disk(
-        argparse.Namespace(clickhouse_on_disk=True)))
+    on_disk = harness.bench_settings("unit", "unit.", on_disk=True)
     assert on_disk.clickhouse_data_path == on_disk.run_path / "clickhouse/data"
     assert harness.storage_note(on_disk).startswith("ClickHouse data on disk")
-    assert harness.on_disk(argparse.Namespace(clickhouse_on_disk=False)) == {}
+    parser = argparse.ArgumentParser()
+    harness.add_disk_flag(parser)
+    assert parser.parse_args(["--clickhouse-on-disk"]).clickhouse_on_disk
+    assert not parser.parse_args([]).clickhouse_on_disk
     monkeypatch.setattr(harness, "MEMORY_DIR", tmp_path / "none")
     assert harness.memory_data_dir("unit") is None

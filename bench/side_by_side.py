@@ -105,7 +105,7 @@ def throughput_rows(results: Results) -> list[list[str]]:
 
 THROUGHPUT = ("consumer", "events/s", "window s", "CPU µs/event", "x R", "x R'", "machine busy", "counts")
 SCALE = ("workers", "events/s", "x 1 worker", "worker CPU s", "broker CPU s (of 2 cores)",
-         "ClickHouse CPU s (of 2 cores)", "machine busy", "records per worker")
+         "ClickHouse CPU s (of 2 cores)", "machine busy", "records per worker", "last ready after s")
 LATENCY = ("consumer", "rate events/s", "events", "p50 ms", "p99 ms", "max ms", "missing", "measured")
 
 
@@ -116,7 +116,8 @@ def scale_rows(results: Results) -> list[list[str]]:
              number(run.worker_cpu_s, 1),
              f"{run.broker_cpu_s:,.1f} ({run.core_share(run.broker_cpu_s):.0%})",
              f"{run.clickhouse_cpu_s:,.1f} ({run.core_share(run.clickhouse_cpu_s):.0%})",
-             f"{run.machine_busy:.0%}", " / ".join(f"{n:,}" for n in run.records_by_worker)]
+             f"{run.machine_busy:.0%}", " / ".join(f"{n:,}" for n in run.records_by_worker),
+             f"{run.last_ready_s:.2f}"]
             for run in results.drains]
 
 
@@ -149,7 +150,7 @@ def render(results: Results, markdown: bool) -> str:
              "Throughput on the backlog (each from the beginning, fresh consumer group):",
              table(THROUGHPUT, throughput_rows(results), (False, *[True] * 6, False)), "",
              "Scale-out: the same backlog, 1 vs 2 workers in one consumer group:",
-             table(SCALE, scale_rows(results), (True, True, True, True, True, True, True, True)), "",
+             table(SCALE, scale_rows(results), (True, True, True, True, True, True, True, True, True)), "",
              f"Latency at {rate:,.0f} events/s (half of one worker's events/s), after a warm-up:",
              table(LATENCY, latency_rows(results), (False, True, True, True, True, True, True, False))]
     return "\n".join(parts) + "\n"

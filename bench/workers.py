@@ -48,6 +48,8 @@ class DrainRun:
     clickhouse_cpu_s: float
     machine_busy: float
     records_by_worker: tuple[int, ...]
+    last_ready_s: float
+    """From the first worker's Ready to the last one's: how long the first ran alone (group sync)."""
     stored: int
     cells: int
     digest: str
@@ -105,14 +107,14 @@ def worker_records(port: int) -> int:
 
 
 class ReadyWatch:
-    """The earliest ``Worker: Ready`` written to any of the logs after the watch started."""
+    """The ``Worker: Ready`` lines written to the logs after the watch started."""
 
     def __init__(self, logs: list[Path]) -> None:
         self.offsets = {log: log.stat().st_size if log.exists() else 0 for log in logs}
 
-    def ready_at(self) -> float | None:
-        """Epoch seconds of the earliest Ready line so far, or None."""
-        found = []
+    def ready_times(self) -> dict[Path, float]:
+        """Epoch seconds of each log's first Ready line so far (logs without one are left out)."""
+        found: dict[Path, float] = {}
         for log, offset in self.offsets.items():
             if not log.exists():
                 continue
@@ -121,9 +123,14 @@ class ReadyWatch:
                 for line in text.read().decode(errors="replace").splitlines():
                     match = READY_LINE.match(line)
                     if match:
-                        found.append(time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S"))
-                                     + int(match[2]) / 1000)
-        return min(found) if found else None
+                        found[log] = (time.mktime(time.strptime(match[1], "%Y-%m-%d %H:%M:%S"))
+                                      + int(match[2]) / 1000)
+                        break
+        return found
+
+    def ready_at(self) -> float | None:
+        """Epoch seconds of the earliest Ready line so far, or None."""
+        return min(self.ready_times().values(), default=None)
 
 
 class ExtraWorker:
@@ -192,9 +199,11 @@ def drain(settings: Settings, count: int, events: int, timeout: float = 1800.0,
         spent = [cpu_seconds(p) - before for p, before in zip([*pids, *infra.values()], cpu, strict=True)]
         busy = ticks.busy_share(MachineTicks.now())
         records = tuple(worker_records(port) for _pid, port, _log in started)
+        last_ready = max(watch.ready_times().values(), default=ready)
     stored, counts = stored_counts(run)
     return DrainRun(count, events, drained - ready, sum(spent[:count]), spent[count], spent[count + 1],
-                    busy, records, stored, sum(1 for c in counts.values() if c), digest(counts))
+                    busy, records, last_ready - ready, stored, sum(1 for c in counts.values() if c),
+                    digest(counts))
 
 
 @contextmanager

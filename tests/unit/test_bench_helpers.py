@@ -155,6 +155,18 @@ def test_ready_watch_reads_fausts_ready_line_written_after_it_started(tmp_path: 
     assert watch.ready_at() == pytest.approx(expected)
 
 
+def test_ready_watch_gives_each_logs_first_ready(tmp_path: Path) -> None:
+    first, second = tmp_path / "worker.log", tmp_path / "worker-extra-0.log"
+    watch = ReadyWatch([first, second])
+    first.write_text("[2026-12-01 12:00:01,000] [1] [INFO] [^Worker]: Ready \n"
+                     "[2026-12-01 12:00:09,000] [1] [INFO] [^Worker]: Ready \n")  # a restart's
+    assert list(watch.ready_times()) == [first]
+    second.write_text("[2026-12-01 12:00:02,250] [2] [INFO] [^Worker]: Ready \n")
+    times = watch.ready_times()
+    assert times[second] - times[first] == pytest.approx(1.25)
+    assert watch.ready_at() == pytest.approx(times[first])
+
+
 def test_replayed_pool_events_are_new_valid_events_with_their_chains_kept(tmp_path: Path) -> None:
     publisher = wiring.publisher(Settings(run_dir=tmp_path), "bench-latency")
     pool = [publisher.prepare(e) for e in generate_events("steady", 3, 1_700_000_000_000, 3600, 5.0)]

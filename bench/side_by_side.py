@@ -150,7 +150,7 @@ def render(results: Results, markdown: bool) -> str:
              "Throughput on the backlog (each from the beginning, fresh consumer group):",
              table(THROUGHPUT, throughput_rows(results), (False, *[True] * 6, False)), "",
              "Scale-out: the same backlog, 1 vs 2 workers in one consumer group:",
-             table(SCALE, scale_rows(results), (True, True, True, True, True, True, True, True, True)), "",
+             table(SCALE, scale_rows(results), (True,) * len(SCALE)), "",
              f"Latency at {rate:,.0f} events/s (half of one worker's events/s), after a warm-up:",
              table(LATENCY, latency_rows(results), (False, True, True, True, True, True, True, False))]
     return "\n".join(parts) + "\n"

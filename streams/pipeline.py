@@ -43,7 +43,7 @@ from streams.satisfaction.contributions import (
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE, Checkpoints, MinuteDeltas
 from streams.sinks.clickhouse import ClickHouseSink, Retriable, TableRows, Unstorable
 from streams.sinks.kafka import Outbox
-from streams.stored_index import StoredIndex, event_second
+from streams.stored_index import StoredIndex, event_second, key_hashes
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_S = 30.0
@@ -94,12 +94,9 @@ def clock_events(events: list[TouchpointEvent]) -> list[TouchpointEvent]:
             known = kiosks.get(event["location_id"])
             if known is None or event["occurred_at"] > known["occurred_at"]:
                 kiosks[event["location_id"]] = event
-    by_time = [min(events, key=_occurred_at), max(events, key=_occurred_at)]
+    times = [int(event["occurred_at"]) for event in events]
+    by_time = [events[times.index(min(times))], events[times.index(max(times))]]
     return [*by_time, *kiosks.values()]
-
-
-def _occurred_at(event: TouchpointEvent) -> int:
-    return int(event["occurred_at"])
 
 
 class WorkerPipeline:
@@ -209,7 +206,9 @@ class WorkerPipeline:
                        (i, event), entry.place)
                   for i in live if (event := valid.get(i)) is not None for entry in (entries[i],)]
         ids = [c.event_id for c in copies]
-        stored = self.sink.run("dedupe look-up", lambda db: stored_copies(db, events_index, ids, cluster))
+        hashes = key_hashes(ids)  # for the look-up, and for the index once the new ones are stored
+        stored = self.sink.run("dedupe look-up",
+                               lambda db: stored_copies(db, events_index, ids, cluster, hashes))
         resolution = resolve(copies, stored, lambda p, o: o < applied.get(p, 0))
         result.duplicates = resolution.duplicates
         winners: list[Winner] = resolution.decisions
@@ -223,7 +222,8 @@ class WorkerPipeline:
         self._guard(started)
         columns = self._event_columns(winners)
         event_rows, stored = self._event_rows(winners, columns, stamp)
-        events_index.add(stored[0], [event_second(ms) for ms in stored[2]])
+        events_index.add(stored[0], [event_second(ms) for ms in stored[2]],
+                         hashes if stored[0] == ids else None)  # the common case: every copy is new
         pending = self.sink.send(event_rows)
         try:
             followups = self._followup_rows(winners, replaced)
@@ -314,9 +314,8 @@ class WorkerPipeline:
 
     def _followup_rows(self, winners: list[Winner], replaced: dict[str, TouchpointEvent]
                        ) -> tuple[TableRows, list[tuple[bytes, bytes]]]:
-        position = {d.winner.event_id: d.winner.payload[0] for d in winners}
         batch = self.followups.process([d.winner.payload[1] for d in winners], replaced)
-        sources = [frozenset((position[f.event_id],)) for f in batch.followups]
+        sources = [frozenset((winners[i].winner.payload[0],)) for i in batch.origins]
         return TableRows("followups", FOLLOWUP_COLUMNS, batch.rows, sources), batch.messages()
 
     @staticmethod

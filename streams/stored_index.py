@@ -66,9 +66,9 @@ def event_second(ms: int) -> int:
     return (ms // 1000) & 0xFFFFFFFF
 
 
-def _words(keys: Sequence[str], seconds: Sequence[int]) -> Words:
+def _words(hashes: Words, seconds: Sequence[int]) -> Words:
     days = np.asarray(seconds, np.uint64) // np.uint64(DAY_S)
-    return (key_hashes(keys) & _HASH) | days
+    return (hashes & _HASH) | days
 
 
 def _merged(a: Words, b: Words) -> Words:
@@ -95,10 +95,13 @@ class StoredIndex:
         """Memory the index holds, in bytes."""
         return sum(run.nbytes for run in self._runs)
 
-    def add(self, keys: Sequence[str], seconds: Sequence[int]) -> None:
-        """Rows about to be stored: ``keys[i]`` with event time ``seconds[i]`` (``event_second``)."""
+    def add(self, keys: Sequence[str], seconds: Sequence[int], hashes: Words | None = None) -> None:
+        """Rows about to be stored: ``keys[i]`` with event time ``seconds[i]`` (``event_second``).
+
+        ``hashes``: ``key_hashes(keys)``, when the caller has them already.
+        """
         if keys:
-            self._add_words(_words(keys, seconds))
+            self._add_words(_words(key_hashes(keys) if hashes is None else hashes, seconds))
 
     def _add_words(self, words: Words) -> None:
         self._runs.append(np.sort(words))
@@ -106,15 +109,18 @@ class StoredIndex:
             last = self._runs.pop()
             self._runs[-1] = _merged(self._runs[-1], last)
 
-    def seconds_of(self, keys: Sequence[str]) -> dict[str, tuple[int, int]]:
+    def seconds_of(self, keys: Sequence[str], hashes: Words | None = None) -> dict[str, tuple[int, int]]:
         """For each of ``keys`` the index holds: (first, last) second of the days of its stored rows.
 
         Every stored row of the key has its event time in that span; keys not held have no row.
+        ``hashes``: ``key_hashes(keys)``, when the caller has them already (a key may then repeat).
         """
         if not keys or not self._runs:
             return {}
-        keys = list(dict.fromkeys(keys))
-        wanted = key_hashes(keys) & _HASH
+        if hashes is None:
+            keys = list(dict.fromkeys(keys))
+            hashes = key_hashes(keys)
+        wanted = hashes & _HASH
         order = np.argsort(wanted)
         low = wanted[order]  # sorted needles: the binary searches walk the runs in order
         high = low | _DAYS

@@ -17,7 +17,7 @@ from sql.client import ServerDatabase
 from streams.dedupe.copies import Copy
 from streams.satisfaction.contributions import EVENT_COLUMNS, event_from_row
 from streams.sinks.clickhouse import in_operator
-from streams.stored_index import StoredIndex, index_word_sql, load_index
+from streams.stored_index import StoredIndex, Words, index_word_sql, load_index
 
 _COLUMNS = ", ".join(EVENT_COLUMNS)
 _COPY = "event_id, version, kafka_partition, kafka_offset, kafka_index, toUInt32(occurred_at)"
@@ -43,13 +43,14 @@ def _span(spans: Iterable[tuple[int, int]]) -> dict[str, int]:
     return {"first": min(firsts), "last": max(lasts)}
 
 
-def stored_copies(db: ServerDatabase, index: StoredIndex, event_ids: list[str], cluster: bool = False
-                  ) -> dict[str, list[Copy[int]]]:
+def stored_copies(db: ServerDatabase, index: StoredIndex, event_ids: list[str], cluster: bool = False,
+                  hashes: Words | None = None) -> dict[str, list[Copy[int]]]:
     """Every stored copy of these event_ids (all versions), its payload its event second.
 
     ``index`` holds every stored row (``StoredIndex``): ids it does not hold have no stored copy.
+    ``hashes``: ``key_hashes(event_ids)``, when the caller has them already.
     """
-    known = index.seconds_of(event_ids)
+    known = index.seconds_of(event_ids, hashes)
     if not known:
         return {}
     rows = db.client.execute(

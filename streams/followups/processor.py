@@ -59,6 +59,8 @@ class FollowUpBatch:
 
     followups: list[FollowUp] = field(default_factory=list)
     rows: list[Row] = field(default_factory=list)
+    origins: list[int] = field(default_factory=list)
+    """The index, among the events processed, of each follow-up's trigger."""
 
     def messages(self) -> list[tuple[bytes, bytes]]:
         """(key, value) pairs for ``cx.followups``."""
@@ -86,16 +88,16 @@ class FollowUpProcessor:
         ``replaced`` maps an event id to the version it supersedes: a follow-up that version created
         and the new one does not is cancelled (its row and message say so).
         """
-        followups = []
-        for event in events:
+        followups, origins = [], []
+        for index, event in enumerate(events):
             followup = follow_up_for(event, self.policy, self.recovery_window_ms)
-            old = (replaced or {}).get(event["event_id"])
-            if followup is None and old is not None:
+            if followup is None and replaced and (old := replaced.get(event["event_id"])) is not None:
                 taken_back = follow_up_for(old, self.policy, self.recovery_window_ms)
                 followup = None if taken_back is None else replace(taken_back, cancelled=True)
             if followup is not None:
                 followups.append(followup)
+                origins.append(index)
         if not followups:
             return FollowUpBatch()
         version = self._next_version()
-        return FollowUpBatch(followups, [followup_row(f, version) for f in followups])
+        return FollowUpBatch(followups, [followup_row(f, version) for f in followups], origins)

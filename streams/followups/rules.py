@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -121,12 +122,13 @@ class FollowUp:
 
     def to_message(self) -> dict[str, Any]:
         """The ``cx.followups`` message (JSON form): every field, plus ``reasons``."""
-        message = {name: getattr(self, name) for name in _FOLLOWUP_FIELDS}  # asdict copies deeply
+        message = dict(zip(_FOLLOWUP_FIELDS, _FOLLOWUP_VALUES(self), strict=True))  # asdict copies deeply
         message["reasons"] = self.reasons
         return message
 
 
 _FOLLOWUP_FIELDS = tuple(f.name for f in fields(FollowUp))
+_FOLLOWUP_VALUES = attrgetter(*_FOLLOWUP_FIELDS)
 
 
 def route_for(event: TouchpointEvent) -> str:

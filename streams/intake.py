@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from schemas.codec import AvroCodec, RegistryUnavailable, UndecodableMessage
-from schemas.event import InvalidEvent, TouchpointEvent, validate_decoded
+from schemas.event import InvalidEvent, TouchpointEvent, all_valid_decoded, validate_decoded
 
 log = logging.getLogger(__name__)
 MAX_RETRY_DELAY_S = 30.0
@@ -103,6 +103,11 @@ def decode_chunks(records: list[Record], codec: AvroCodec, max_entries: int,
 
 def _add(record: Record, codec: AvroCodec, may_continue: Callable[[], bool], intake: Intake) -> None:
     events = _decoded(record, codec, may_continue, intake)
+    if len(events) > 1 and all_valid_decoded(events):  # an envelope, valid as a whole: most of them
+        start = len(intake.entries)
+        intake.events.update(zip(range(start, start + len(events)), events, strict=True))
+        intake.entries += [Entry(record.partition, record.offset, index, b"") for index in range(len(events))]
+        return
     for index, event in enumerate(events):
         position = len(intake.entries)
         value = record.value if len(events) == 1 else b""  # an envelope's event: kept apart

@@ -119,3 +119,33 @@ def test_the_worker_fast_check_agrees_with_full_validation(obj: dict[str, Any]) 
     if isinstance(expected, str) and isinstance(got, str):
         return  # both refuse (with one of the event's faults; the order of checks may differ)
     assert got == expected
+
+
+decoded_events = st.fixed_dictionaries(
+    {"event_id": st.text(max_size=300), "occurred_at": st.integers(-10**12, 5 * 10**12),
+     "received_at": st.integers(-10**12, 5 * 10**12), "source": st.text(max_size=2),
+     "touchpoint": st.text(max_size=2), "csat": st.none() | st.integers(-1, 7),
+     "nps": st.none() | st.integers(-1, 11), "ces": st.none() | st.integers(0, 8),
+     "version": st.integers(-2, 2**64)})
+near_now = st.fixed_dictionaries(  # mostly valid: the envelopes a worker sees
+    {"event_id": st.text(min_size=1, max_size=5),
+     "occurred_at": st.integers(NOW - 8 * 86_400_000, NOW + 400_000), "received_at": st.just(NOW),
+     "source": st.just("s"), "touchpoint": st.just("t"),
+     "csat": st.none() | st.integers(1, 5), "nps": st.none() | st.integers(0, 10),
+     "ces": st.none() | st.integers(1, 7), "version": st.integers(0, 3)})
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(decoded_events | near_now, min_size=1, max_size=6))
+def test_an_envelope_checked_as_a_whole_is_valid_exactly_when_each_event_is(
+        batch: list[dict[str, Any]]) -> None:
+    from schemas.event import all_valid_decoded, validate_decoded
+
+    def valid(event: dict[str, Any]) -> bool:
+        try:
+            validate_decoded(dict(event))
+        except InvalidEvent:
+            return False
+        return True
+
+    assert all_valid_decoded(batch) == all(valid(e) for e in batch)

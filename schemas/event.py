@@ -33,6 +33,11 @@ DIMENSIONS = ("channel", "touchpoint", "journey_stage", "partner_id", "location_
 _REQUIRED_STR = ("event_id", "source", "touchpoint")
 _OPTIONAL_STR = ("customer_id", "interaction_id", "contact_reason", "comment", "language")
 _DEFAULT_EMPTY_STR = ("partner_id", "location_id", "region", "agent_id")
+OPTIONAL_DEFAULTS: dict[str, Any] = {
+    **dict.fromkeys(_OPTIONAL_STR), **dict.fromkeys(_DEFAULT_EMPTY_STR, ""), **dict.fromkeys(SCORE_SCALES),
+    "resolved": None, "complaint": False, "attributes": None, "version": 0,
+}
+"""What each optional field left out of an event means (``attributes``: none, an empty map)."""
 FIELDS = frozenset(
     [
         *_REQUIRED_STR,

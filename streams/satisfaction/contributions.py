@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from schemas.event import TouchpointEvent
+from schemas.event import OPTIONAL_DEFAULTS, TouchpointEvent
 from streams.fcr.outcomes import continues_a_contact, is_eligible
 
 CSAT_SATISFIED_MIN = 4
@@ -122,11 +122,6 @@ _READ = ("event_id", "occurred_at", "received_at", "channel", "source", "kind", 
          "attributes", "version")
 """The event fields ``event_columns`` reads, in the order ``_fields`` returns them."""
 _READ_ALL = itemgetter(*_READ)
-_OPTIONAL = {"customer_id": None, "interaction_id": None, "contact_reason": None, "resolved": None,
-             "complaint": False, "csat": None, "nps": None, "ces": None, "comment": None,
-             "language": None, "partner_id": "", "location_id": "", "region": "", "agent_id": "",
-             "attributes": None, "version": 0}
-"""What an optional field left out of an event means (the schema's defaults)."""
 
 
 def _fields(events: Sequence[TouchpointEvent]) -> list[tuple[Any, ...]]:
@@ -139,7 +134,7 @@ def _fields(events: Sequence[TouchpointEvent]) -> list[tuple[Any, ...]]:
     try:
         return list(zip(*map(_READ_ALL, events), strict=True))
     except KeyError:
-        return list(zip(*(_READ_ALL({**_OPTIONAL, **e}) for e in events), strict=True))
+        return list(zip(*(_READ_ALL({**OPTIONAL_DEFAULTS, **e}) for e in events), strict=True))
 
 
 def event_columns(events: Sequence[TouchpointEvent], partitions: Sequence[int],

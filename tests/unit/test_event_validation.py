@@ -149,3 +149,12 @@ def test_an_envelope_checked_as_a_whole_is_valid_exactly_when_each_event_is(
         return True
 
     assert all_valid_decoded(batch) == all(valid(e) for e in batch)
+
+
+def test_the_optional_defaults_are_what_validation_fills_in() -> None:
+    from schemas.event import FIELDS, OPTIONAL_DEFAULTS
+
+    minimal = {k: v for k, v in good().items() if k != "csat"}
+    assert set(OPTIONAL_DEFAULTS) == FIELDS - set(minimal) - {"journey_stage"}
+    event = validate_event(minimal)
+    assert {k: event[k] for k in OPTIONAL_DEFAULTS} == {**OPTIONAL_DEFAULTS, "attributes": {}}

@@ -257,8 +257,8 @@ def validate_decoded(event: TouchpointEvent) -> TouchpointEvent:
     return event
 
 
-_CHECKED = itemgetter("event_id", "source", "touchpoint", "csat", "nps", "ces", "version", "occurred_at",
-                      "received_at")
+_CHECKED = itemgetter(*_REQUIRED_STR, *SCORE_SCALES, "version", "occurred_at", "received_at")
+"""The fields ``validate_decoded`` checks, in the order ``all_valid_decoded`` unpacks them."""
 
 
 def all_valid_decoded(events: Sequence[TouchpointEvent]) -> bool:
@@ -270,12 +270,14 @@ def all_valid_decoded(events: Sequence[TouchpointEvent]) -> bool:
     """
     if not events:
         return True
-    ids, sources, touchpoints, csat, nps, ces, versions, occurred, received = zip(
-        *map(_CHECKED, events), strict=True)
-    if not (all(ids) and all(sources) and all(touchpoints)) or max(map(len, ids)) > MAX_ID_LENGTH:
+    columns = list(zip(*map(_CHECKED, events), strict=True))
+    required = columns[:len(_REQUIRED_STR)]
+    scored = columns[len(_REQUIRED_STR):len(_REQUIRED_STR) + len(SCORE_SCALES)]
+    versions, occurred, received = columns[-3:]
+    ids = required[_REQUIRED_STR.index("event_id")]
+    if not all(map(all, required)) or max(map(len, ids)) > MAX_ID_LENGTH:
         return False
-    for field, values in (("csat", csat), ("nps", nps), ("ces", ces)):
-        low, high = SCORE_SCALES[field]
+    for (low, high), values in zip(SCORE_SCALES.values(), scored, strict=True):
         scores = [v for v in values if v is not None]
         if scores and not (low <= min(scores) and max(scores) <= high):
             return False

@@ -36,8 +36,9 @@ def test_migrations_apply_once_on_modern_clickhouse() -> None:
 class _Node:
     """A node whose cluster ALTER failed after the column had been added (or not)."""
 
-    def __init__(self, has_column: bool) -> None:
+    def __init__(self, has_column: bool, shards_with_column: int = 2) -> None:
         self.has_column = has_column
+        self.shards_with_column = shards_with_column
         self.ran: list[str] = []
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
@@ -47,8 +48,12 @@ class _Node:
         return []
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        if "system.columns" in sql:
-            return [{"n": int(self.has_column)}]
+        if "system.settings" in sql:
+            return [{"value": "180"}]
+        if "system.clusters" in sql:
+            return [{"shard_num": 1}, {"shard_num": 2}]
+        if "system, columns" in sql or "system.columns" in sql:
+            return [{"n": self.shards_with_column * int(self.has_column)}]
         return [{"n": 0}]
 
 
@@ -59,9 +64,22 @@ def test_cluster_add_column_that_failed_but_took_effect_is_not_an_error(has_colu
     def runner() -> list[Any]:
         return migrate(node, CLUSTER_MIGRATIONS_DIR, cluster="c", database="d")
 
-    with patch("sql.migrate.discover", return_value=only_0012):
+    with patch("sql.migrate.discover", return_value=only_0012), \
+            patch("sql.migrate.ADD_COLUMN_CHECK_SECONDS", 0.0):
         if has_column:
             assert [m.version for m in runner()][-1] == 12
         else:
             with pytest.raises(RuntimeError, match="already exists"):
                 runner()
+    alter = next(i for i, sql in enumerate(node.ran) if "ADD COLUMN" in sql)
+    assert node.ran[alter - 1] == "SET distributed_ddl_task_timeout = 30"
+    assert node.ran[alter + 1] == "SET distributed_ddl_task_timeout = 180"
+
+
+def test_cluster_add_column_missing_on_a_shard_is_an_error() -> None:
+    node = _Node(True, shards_with_column=1)
+    only_0012 = [m for m in discover(CLUSTER_MIGRATIONS_DIR) if m.version <= 12]
+    with patch("sql.migrate.discover", return_value=only_0012), \
+            patch("sql.migrate.ADD_COLUMN_CHECK_SECONDS", 0.0), \
+            pytest.raises(RuntimeError, match="already exists"):
+        migrate(node, CLUSTER_MIGRATIONS_DIR, cluster="c", database="d")

@@ -20,13 +20,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 
 from cxpulse import cluster
 from cxpulse.access import REPORTS_USER, WORKER_USER, Credentials, kept_credentials
 from sql.client import ServerDatabase
-from sql.migrate import discover
+from sql.migrate import CLUSTER_MIGRATIONS_DIR, _column_added, discover
 from streams.fcr.processor import FCR_COLUMNS
 from streams.satisfaction.contributions import COUNT_COLUMNS, EVENT_COLUMNS
 from streams.sinks.checkpoints import LEDGER_COLUMNS, minute_rows
@@ -122,6 +123,25 @@ def test_every_migration_has_its_cluster_form_on_every_node(
         assert engines["minute_counts_local"] == "ReplicatedSummingMergeTree"
         macros = dict(db.execute("SELECT macro, substitution FROM system.macros"))
         assert macros == {"shard": str(node.shard), "replica": node.name}
+
+
+def test_a_failed_add_column_counts_as_done_only_when_every_shard_has_the_column(
+        migrated: tuple[cluster.Layout, Credentials]) -> None:
+    layout, credentials = migrated
+    db = connect(layout, credentials, 2, 1)
+    added = next(s for m in discover(CLUSTER_MIGRATIONS_DIR) for s in m.statements()
+                 if "ADD COLUMN contact_group" in s)
+    with patch("sql.migrate.ADD_COLUMN_CHECK_SECONDS", 0.0):
+        assert _column_added(db, added, layout.name, credentials.database)
+        assert not _column_added(db, added.replace("contact_group", "no_such_column"), layout.name,
+                                 credentials.database)
+        db.execute("ALTER TABLE fcr_contacts_local DROP COLUMN contact_group")  # this shard only
+        try:
+            assert not _column_added(db, added, layout.name, credentials.database)
+        finally:
+            db.execute("ALTER TABLE fcr_contacts_local ADD COLUMN contact_group String DEFAULT ''")
+    with patch("sql.migrate.ADD_COLUMN_CHECK_SECONDS", 30.0):  # the other replica follows
+        assert _column_added(db, added, layout.name, credentials.database)
 
 
 def test_figures_exact_through_distributed_tables_then_with_a_replica_killed(

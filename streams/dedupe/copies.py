@@ -73,6 +73,9 @@ def resolve(batch: list[Copy[T]], stored: Mapping[str, list[Copy[Any]]],
     best copy of an event_id wins if no applied copy exists (a new event) or if it has a higher
     version than the applied winner (an update); every other copy is a duplicate.
     """
+    if not stored and len({copy.event_id for copy in batch}) == len(batch):
+        # the common case, a batch of new events each read once: every copy wins as it is
+        return Resolution([Decision(copy, None, False) for copy in batch], 0)
     by_id: dict[str, list[Copy[T]]] = {}
     for copy in batch:
         by_id.setdefault(copy.event_id, []).append(copy)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -93,7 +93,7 @@ class FollowUpProcessor:
             followup = follow_up_for(event, self.policy, self.recovery_window_ms)
             if followup is None and replaced and (old := replaced.get(event["event_id"])) is not None:
                 taken_back = follow_up_for(old, self.policy, self.recovery_window_ms)
-                followup = None if taken_back is None else replace(taken_back, cancelled=True)
+                followup = None if taken_back is None else taken_back._replace(cancelled=True)
             if followup is not None:
                 followups.append(followup)
                 origins.append(index)

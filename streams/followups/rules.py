@@ -21,10 +21,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
-from operator import attrgetter
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 from schemas.event import CHANNELS, DAY_MS, TouchpointEvent
 
@@ -85,11 +84,12 @@ def parse_sla_spec(spec: str) -> SlaPolicy:
     return SlaPolicy(MappingProxyType(by_channel), default_ms)
 
 
-@dataclass(frozen=True, slots=True)
-class FollowUp:
+class FollowUp(NamedTuple):
     """One follow-up: the triggering event's identity and dimensions, why, where to, and when due.
 
-    Times are event time, UTC epoch ms. ``customer_id`` is "" for an anonymous trigger.
+    Times are event time, UTC epoch ms. ``customer_id`` is "" for an anonymous trigger. A named
+    tuple, not a frozen dataclass, whose ``__init__`` (one ``object.__setattr__`` per field) was
+    most of the cost of a follow-up.
     """
 
     event_id: str
@@ -122,13 +122,9 @@ class FollowUp:
 
     def to_message(self) -> dict[str, Any]:
         """The ``cx.followups`` message (JSON form): every field, plus ``reasons``."""
-        message = dict(zip(_FOLLOWUP_FIELDS, _FOLLOWUP_VALUES(self), strict=True))  # asdict copies deeply
+        message: dict[str, Any] = dict(zip(self._fields, self, strict=True))
         message["reasons"] = self.reasons
         return message
-
-
-_FOLLOWUP_FIELDS = tuple(f.name for f in fields(FollowUp))
-_FOLLOWUP_VALUES = attrgetter(*_FOLLOWUP_FIELDS)
 
 
 def route_for(event: TouchpointEvent) -> str:

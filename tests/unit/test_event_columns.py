@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from schemas.event import CONTINUES_CONTACT, validate_event
 from sql.client import ColumnRows
+from streams.fcr.outcomes import continues_a_contact, is_eligible
 from streams.satisfaction.contributions import (
     COUNT_COLUMNS,
     EVENT_COLUMNS,
@@ -100,3 +101,14 @@ def test_optional_fields_left_out_mean_their_defaults(batch: list[dict[str, Any]
     full = [{**e, **{k: defaults.get(k) for k in optional if k not in e}} for e in sparse]
     n = len(batch)
     assert event_columns(sparse, [0] * n, [0] * n, [0] * n) == event_columns(full, [0] * n, [0] * n, [0] * n)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(events(), max_size=30))
+def test_the_contact_flags_are_the_fcr_rules_of_each_event(batch: list[dict[str, Any]]) -> None:
+    """``event_columns`` applies ``is_eligible`` / ``continues_a_contact`` column by column."""
+    n = len(batch)
+    named = dict(zip(EVENT_COLUMNS, event_columns(batch, [0] * n, [0] * n, [0] * n), strict=True))
+    legs = list(zip(batch, map(continues_a_contact, batch), strict=True))
+    assert named["contact"] == [e["kind"] == "contact" and not leg for e, leg in legs]
+    assert named["fcr_eligible"] == [is_eligible(e) and not leg for e, leg in legs]

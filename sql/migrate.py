@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -71,38 +73,45 @@ def cluster_statement(statement: str, cluster: str, database: str) -> str:
 _ADD_COLUMN = re.compile(r"^ALTER TABLE \$\{database\}\.(\w+) ON CLUSTER \$\{cluster\} ADD COLUMN (\w+) ")
 
 
-def _column_added(db: Database, statement: str, cluster: str = "", database: str = "") -> bool:
+def _column_added(db: Database, statement: str, cluster: str, database: str) -> bool:
     """Whether a failed cluster ``ADD COLUMN`` did its work anyway, on every shard of ``cluster``.
 
     ClickHouse 18.16 now and then runs an ``ALTER ... ON CLUSTER`` of a replicated table on every
     replica instead of one per shard: the first adds the column (replication takes it to the shard's
     other replicas), the second fails with "column already exists", and the statement reports that
     failure. Now and then that second replica's task is never marked finished either, and the
-    statement waits out ``distributed_ddl_task_timeout``; so it runs with a short one, and the column
-    is looked for on every shard (the ``cluster`` table function asks one replica of each) for up to
-    ``ADD_COLUMN_CHECK_SECONDS``.
+    statement waits out ``distributed_ddl_task_timeout``; so it runs with a short one
+    (``_short_ddl_timeout``), and the column is looked for on every shard (the ``cluster`` table
+    function asks one replica of each) for up to ``ADD_COLUMN_CHECK_SECONDS``.
     """
     match = _ADD_COLUMN.match(statement)
     if not match:
         return False
     table, column = match.groups()
-    database = database or db.query("SELECT currentDatabase() AS name")[0]["name"]
     params = {"database": database, "table": table, "column": column, "cluster": cluster}
-    shards = 1
-    source = "system.columns"
-    if cluster:
-        shards = len(db.query("SELECT DISTINCT shard_num FROM system.clusters "
-                              "WHERE cluster = %(cluster)s", params))
-        source = "cluster(%(cluster)s, system, columns)"
+    shards = len(db.query("SELECT DISTINCT shard_num FROM system.clusters WHERE cluster = %(cluster)s",
+                          params))
     deadline = time.monotonic() + ADD_COLUMN_CHECK_SECONDS
     while True:
-        found = db.query(f"SELECT count() AS n FROM {source} WHERE database = %(database)s "  # noqa: S608 (no value in it)
-                         "AND table = %(table)s AND name = %(column)s", params)
+        found = db.query("SELECT count() AS n FROM cluster(%(cluster)s, system, columns) "
+                         "WHERE database = %(database)s AND table = %(table)s AND name = %(column)s",
+                         params)
         if found and int(found[0]["n"]) >= max(shards, 1):
             return True
         if time.monotonic() >= deadline:
             return False
         time.sleep(1.0)
+
+
+@contextmanager
+def _short_ddl_timeout(db: Database) -> Iterator[None]:
+    """``distributed_ddl_task_timeout`` at ``ADD_COLUMN_DDL_TIMEOUT`` meanwhile, then as it was."""
+    was = db.query("SELECT value FROM system.settings WHERE name = 'distributed_ddl_task_timeout'")
+    db.execute(f"SET distributed_ddl_task_timeout = {ADD_COLUMN_DDL_TIMEOUT}")
+    try:
+        yield
+    finally:
+        db.execute(f"SET distributed_ddl_task_timeout = {int(was[0]['value'])}")
 
 
 def migrate(db: Database, directory: Path | None = None, *, cluster: str | None = None,
@@ -114,12 +123,9 @@ def migrate(db: Database, directory: Path | None = None, *, cluster: str | None 
     ``schema_migrations`` synchronously.
     """
     directory = directory or (CLUSTER_MIGRATIONS_DIR if cluster else MIGRATIONS_DIR)
-    ddl_timeout = "180"
     if cluster:
         for name, value in CLUSTER_SETTINGS.items():
             db.execute(f"SET {checked_identifier(name)} = {int(value)}")
-        ddl_timeout = db.query("SELECT value FROM system.settings "
-                               "WHERE name = 'distributed_ddl_task_timeout'")[0]["value"]
     done = applied_versions(db)
     applied = []
     for migration in discover(directory):
@@ -130,17 +136,13 @@ def migrate(db: Database, directory: Path | None = None, *, cluster: str | None 
             if not cluster:
                 db.execute(sql)
                 continue
-            adds_column = bool(_ADD_COLUMN.match(sql))
-            if adds_column:
-                db.execute(f"SET distributed_ddl_task_timeout = {ADD_COLUMN_DDL_TIMEOUT}")
+            timeout = _short_ddl_timeout(db) if _ADD_COLUMN.match(sql) else nullcontext()
             try:
-                db.execute(cluster_statement(sql, cluster, database))
+                with timeout:
+                    db.execute(cluster_statement(sql, cluster, database))
             except Exception:
                 if not _column_added(db, sql, cluster, database):
                     raise
-            finally:
-                if adds_column:
-                    db.execute(f"SET distributed_ddl_task_timeout = {int(ddl_timeout)}")
         db.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) "
             "SELECT %(version)s, %(name)s, now()",

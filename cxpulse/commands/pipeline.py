@@ -18,7 +18,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
     import faust
     import uvloop
 
-    from streams.app import create_app, tune_gc
+    from streams.app import create_app, tune_memory
     from streams.config import WorkerConfig
     from streams.followups.rules import parse_sla_spec
 
@@ -41,7 +41,7 @@ def cmd_worker(_args: argparse.Namespace, settings: Settings) -> int:
         followup_sla=parse_sla_spec(settings.followup_sla),
     )
     worker = faust.Worker(create_app(config), loglevel="INFO", quiet=True)
-    tune_gc()
+    tune_memory()
     worker.execute_from_commandline()
     return 0
 

@@ -115,10 +115,11 @@ def tune_memory() -> None:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     try:
-        libc = ctypes.CDLL(None)
-        libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+        applied = ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
     except (OSError, AttributeError):  # not glibc: its allocator keeps its own policy
-        log.info("mallopt not available: the allocator's mmap threshold is left as it is")
+        applied = 0
+    if not applied:  # mallopt answers 0 when it refuses the setting
+        log.info("mmap threshold not set: the allocator keeps its own policy")
 
 
 def faust_datadir(data_dir: str) -> str:

@@ -7,6 +7,10 @@ every drain (``cxpulse drain``, a restart's catch-up). Here, while the previous 
 start-up, when a backlog may be waiting), a batch is also yielded once no record arrived for ``idle``
 seconds; and the offsets of every batch are committed as soon as it is acknowledged.
 
+Catching up, a batch also goes as soon as its records reach the end of what the broker holds for
+each of their partitions (the highwater of the consumer's last fetch): the last batch of a backlog
+then goes at once, not ``idle`` later.
+
 In steady traffic a batch goes once its first record is ``within`` old, counted from when that record
 reached the stream. Faust counts from when it starts waiting, after the last batch was written: the
 records that came meanwhile waited the whole write and then ``within`` again, so a loaded worker's
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 import faust
@@ -37,19 +41,35 @@ _tracks = getattr(faust_streams, "_tracks_buffer_agen", lambda fun: fun)
 
 
 def batch_ready(buffered: int, max_: int, catching_up: bool, since_first: float, since_last: float,
-                within: float, idle: float) -> bool:
+                within: float, idle: float, at_end: bool = False) -> bool:
     """Whether the buffered records are yielded on this wake-up.
 
     ``since_first`` / ``since_last``: seconds since the batch's first record reached the stream and
     since its last one was buffered. The wait is ``idle`` at a time; the batch goes once it is full
     or its first record is ``within`` old, and, catching up (``catching_up``), once ``idle`` passed
-    without a record.
+    without a record or the records reached the end of their partitions (``at_end``).
     """
     if not buffered:
         return False
     if buffered >= max_ or since_first >= within:
         return True
-    return catching_up and since_last >= idle
+    return catching_up and (at_end or since_last >= idle)
+
+
+def at_highwater(last_offsets: dict[Any, int], highwater: Callable[[Any], int | None]) -> bool:
+    """Whether each partition's last buffered offset is the last the broker held at the last fetch.
+
+    ``highwater(tp)``: the consumer's (the offset after the partition's last record); a partition
+    it cannot tell about (not fetched yet, no longer assigned) is not at its end.
+    """
+    for tp, offset in last_offsets.items():
+        try:
+            end = highwater(tp)
+        except (AssertionError, KeyError):  # aiokafka asserts the partition is assigned
+            return False
+        if end is None or offset + 1 < end:
+            return False
+    return bool(last_offsets)
 
 
 def _committed(running: set[asyncio.Task[Any]]) -> Any:
@@ -76,6 +96,8 @@ class CxStream(faust.Stream):  # type: ignore[misc]
         buffer_consuming: asyncio.Future[None] | None = None
         first_at = last_at = 0.0
         catching_up = True
+        last_offsets: dict[Any, int] = {}  # of the buffered records, by partition
+        highwater = self.app.consumer.highwater
         committing: set[asyncio.Task[Any]] = set()
         channel_it = aiter(self.channel)
 
@@ -95,6 +117,9 @@ class CxStream(faust.Stream):  # type: ignore[misc]
                 if event is None:
                     raise RuntimeError("Take buffer found current_event is None")
                 events.append(event)
+                last_offsets[event.message.tp] = event.message.offset
+                if catching_up and len(events) < max_ and at_highwater(last_offsets, highwater):
+                    buffer_full.set()  # wakes the loop: nothing else is waiting at the broker
                 if len(events) >= max_:
                     buffer_full.set()
                     buffer_consumed.clear()  # never more than max_ values in a batch
@@ -114,7 +139,8 @@ class CxStream(faust.Stream):  # type: ignore[misc]
                 await self.wait_for_stopped(buffer_full, timeout=idle)
                 now = loop.time()
                 if not batch_ready(len(events), max_, catching_up, now - first_at, now - last_at,
-                                   timeout, idle):
+                                   timeout, idle, catching_up and at_highwater(last_offsets, highwater)):
+                    buffer_full.clear()
                     continue
                 catching_up = len(events) >= max_
                 buffer_consuming = loop.create_future()
@@ -124,6 +150,7 @@ class CxStream(faust.Stream):  # type: ignore[misc]
                     for event in events:
                         await self.ack(event)
                     events.clear()
+                    last_offsets.clear()
                     notify(buffer_consuming)
                     buffer_full.clear()
                     buffer_consumed.set()

@@ -1,6 +1,6 @@
 """When a batch of the worker's take is yielded (``streams.take.batch_ready``)."""
 
-from streams.take import batch_ready
+from streams.take import at_highwater, batch_ready
 
 WITHIN, IDLE = 0.25, 0.06
 
@@ -36,3 +36,24 @@ def test_catching_up_the_batch_goes_when_full_idle_or_old() -> None:
     assert ready(100, True, 0.0, 0.0)
     assert ready(3, True, 0.07, IDLE)
     assert ready(40, True, WITHIN, 0.0)
+
+
+def test_catching_up_the_batch_goes_at_once_when_its_records_reach_their_partitions_end() -> None:
+    assert batch_ready(3, 100, True, 0.0, 0.0, WITHIN, IDLE, at_end=True)
+    # in steady traffic the end of a partition is every record's: the batch still waits
+    assert not batch_ready(3, 100, False, 0.0, 0.0, WITHIN, IDLE, at_end=True)
+
+
+def test_records_are_at_the_end_only_when_every_partition_reached_its_highwater() -> None:
+    ends: dict[str, int | None] = {"a": 10, "b": 5, "c": None}
+    assert at_highwater({"a": 9, "b": 4}, ends.__getitem__)
+    assert not at_highwater({"a": 9, "b": 3}, ends.__getitem__)
+    assert not at_highwater({"a": 9, "c": 3}, ends.__getitem__)  # not fetched yet
+    assert not at_highwater({}, ends.__getitem__)
+
+
+def test_a_partition_the_consumer_no_longer_holds_is_not_at_its_end() -> None:
+    def revoked(tp: str) -> int:
+        raise AssertionError("Partition is not assigned")
+
+    assert not at_highwater({"a": 9}, revoked)

@@ -16,7 +16,7 @@ from typing import Any
 
 from sql.client import ServerDatabase
 from sql.figures import csat_pct
-from streams.alerts.detector import Detector, DetectorParams
+from streams.alerts.detector import Detector, DetectorParams, Scope, WindowCounts
 from streams.alerts.store import firing_alerts, insert_alerts, severity, window_counts
 from streams.metrics import (
     ALERT_ACTIVE,
@@ -167,9 +167,8 @@ class AlertEngine:
             start = min(clock, max(start, self.resume_s))
         ends = list(range(start, clock + 1, 60))[:MAX_MINUTES_PER_RUN]
         alerts: list[dict[str, Any]] = []
-        counts = {}
-        for end_s in ends:
-            counts = window_counts(db, end_s, self.detector.params)
+        counts: dict[Scope, WindowCounts] = {}
+        for end_s, counts in zip(ends, window_counts(db, ends, self.detector.params), strict=True):
             alerts += self.detector.evaluate(end_s, counts)
         if ends:
             self.evaluated_s = ends[-1]

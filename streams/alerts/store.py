@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
+from itertools import accumulate
 from typing import Any
 
 from sql.client import Database, ServerDatabase
@@ -36,34 +38,61 @@ def load_history(db: Database, start_s: int, end_s: int) -> MinuteHistory:
     return history
 
 
-def window_counts(db: Database, end_s: int, params: DetectorParams) -> dict[Scope, WindowCounts]:
-    """Recent and baseline counts of every scope for windows ending at ``end_s``: one query."""
-    longest = max(params.windows_min) * 60
-    columns = []
-    bounds: dict[str, int] = {"start": end_s - longest - params.baseline_s, "end": end_s}
-    for w in params.windows_min:
-        bounds[f"r{w}"] = end_s - w * 60
-        bounds[f"b{w}"] = end_s - w * 60 - params.baseline_s
-        recent = f"minute >= toDateTime(%(r{w})s)"
-        base = f"minute >= toDateTime(%(b{w})s) AND minute < toDateTime(%(r{w})s)"
-        columns += [f"sumIf(csat_responses, {recent}) AS n{w}",
-                    f"sumIf(csat_satisfied, {recent}) AS s{w}",
-                    f"sumIf(csat_responses, {base}) AS bn{w}",
-                    f"sumIf(csat_satisfied, {base}) AS bs{w}"]
-    query = (
-        f"SELECT channel, touchpoint, partner_id, location_id, {', '.join(columns)} "  # noqa: S608
-        "FROM minute_counts WHERE minute >= toDateTime(%(start)s) AND minute < toDateTime(%(end)s) "
-        "GROUP BY channel, touchpoint, partner_id, location_id"
-    )
-    result: dict[Scope, dict[int, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0, 0, 0]))
-    for row in db.query(query, bounds):
+_SPANS = (
+    "SELECT channel, touchpoint, partner_id, location_id, "
+    "arrayCount(p -> p <= toUInt32(minute), %(points)s) AS span, count() AS present, "
+    "sum(csat_responses) AS n, sum(csat_satisfied) AS s FROM minute_counts "
+    "WHERE minute >= toDateTime(%(start)s) AND minute < toDateTime(%(end)s) "
+    "GROUP BY channel, touchpoint, partner_id, location_id, span"
+)
+
+
+def window_bounds(end_s: int, params: DetectorParams) -> list[int]:
+    """Where the windows ending at ``end_s`` start and end: each window's recent and baseline span."""
+    starts = [end_s - w * 60 for w in params.windows_min]
+    return [end_s, end_s - max(params.windows_min) * 60 - params.baseline_s,
+            *starts, *(start - params.baseline_s for start in starts)]
+
+
+def window_counts(db: Database, ends: Sequence[int], params: DetectorParams
+                  ) -> list[dict[Scope, WindowCounts]]:
+    """Recent and baseline counts of every scope for the windows ending at each of ``ends``: one query.
+
+    Every window runs between two of the ends' bounds (``window_bounds``). ClickHouse sums each
+    scope's rows between consecutive bounds once (a row's span is the number of bounds at or
+    before its minute), and each window is a difference of running sums of those spans. A query
+    per end read the whole baseline week again for every minute evaluated: 30 minutes of catch-up
+    after a backlog cost about 0.4 s of the server's CPU. An end's counts hold the scopes with a
+    row in its longest baseline and window, as that end's own query would.
+    """
+    if not ends:
+        return []
+    points = sorted({t for end_s in ends for t in window_bounds(end_s, params)})
+    at = {t: i for i, t in enumerate(points)}
+    spans: dict[Scope, list[list[int]]] = defaultdict(lambda: [[0] * len(points) for _ in range(3)])
+    for row in db.query(_SPANS, {"points": points, "start": points[0], "end": points[-1]}):
+        span = int(row["span"])
         for scope in scopes_of(row["channel"], row["touchpoint"], row["partner_id"], row["location_id"]):
-            for w in params.windows_min:
-                cell = result[scope][w]
-                for i, name in enumerate((f"n{w}", f"s{w}", f"bn{w}", f"bs{w}")):
-                    cell[i] += int(row[name])
-    return {scope: {w: (c[0], c[1], c[2], c[3]) for w, c in windows.items()}
-            for scope, windows in result.items()}
+            n, s, present = spans[scope]
+            n[span] += int(row["n"])
+            s[span] += int(row["s"])
+            present[span] += int(row["present"])
+    totals = {scope: [list(accumulate(values)) for values in sums] for scope, sums in spans.items()}
+    return [_counts_at(end_s, params, at, totals) for end_s in ends]
+
+
+def _counts_at(end_s: int, params: DetectorParams, at: dict[int, int],
+               totals: dict[Scope, list[list[int]]]) -> dict[Scope, WindowCounts]:
+    """The windows ending at ``end_s`` from running sums (``totals[scope]``: n, s, rows) by bound."""
+    end, first = at[end_s], at[window_bounds(end_s, params)[1]]
+    bounds = [(w, at[end_s - w * 60], at[end_s - w * 60 - params.baseline_s]) for w in params.windows_min]
+    counts: dict[Scope, WindowCounts] = {}
+    for scope, (n, s, present) in totals.items():
+        if present[end] == present[first]:  # no row in this end's range: not one of its scopes
+            continue
+        counts[scope] = {w: (n[end] - n[recent], s[end] - s[recent], n[recent] - n[base],
+                             s[recent] - s[base]) for w, recent, base in bounds}
+    return counts
 
 
 def alert_row(alert: dict[str, Any]) -> tuple[Any, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -10,8 +11,9 @@ import pytest
 
 from cxpulse.settings import Settings
 from sql.client import ServerDatabase
-from streams.alerts.detector import DetectorParams
+from streams.alerts.detector import DetectorParams, scopes_of
 from streams.alerts.engine import MAX_EXPORTED_SCOPES, AlertEngine
+from streams.alerts.store import window_counts
 from streams.metrics import SCOPE_CSAT_RESPONSES
 from streams.satisfaction.contributions import COUNT_COLUMNS
 from streams.sinks.checkpoints import LEDGER_COLUMNS, MINUTE_TABLE
@@ -125,3 +127,56 @@ def test_a_new_leader_does_not_evaluate_again_what_its_predecessor_alerted(
                        {"channel": "web", "occurred_at": now_s * 1000 + 1}])
     successor.run()
     assert sent == [] and sorted(s[1] for s in successor.detector.firing()) == ["web", "web/checkout"]
+
+
+def one_end_counts(db: ServerDatabase, end_s: int, params: DetectorParams
+                   ) -> dict[tuple[str, str], dict[int, tuple[int, int, int, int]]]:
+    """Each window's sums for one end, summed by ClickHouse itself with one ``sumIf`` per window."""
+    longest = max(params.windows_min) * 60
+    bounds = {"start": end_s - longest - params.baseline_s, "end": end_s}
+    columns = []
+    for w in params.windows_min:
+        bounds |= {f"r{w}": end_s - w * 60, f"b{w}": end_s - w * 60 - params.baseline_s}
+        recent, base = f"minute >= toDateTime(%(r{w})s)", (
+            f"minute >= toDateTime(%(b{w})s) AND minute < toDateTime(%(r{w})s)")
+        columns += [f"sumIf(csat_responses, {recent})", f"sumIf(csat_satisfied, {recent})",
+                    f"sumIf(csat_responses, {base})", f"sumIf(csat_satisfied, {base})"]
+    rows = db.execute(
+        f"SELECT channel, touchpoint, partner_id, location_id, {', '.join(columns)} "
+        "FROM minute_counts WHERE minute >= toDateTime(%(start)s) AND minute < toDateTime(%(end)s) "
+        "GROUP BY channel, touchpoint, partner_id, location_id", bounds)
+    found: dict[tuple[str, str], dict[int, list[int]]] = {}
+    for channel, touchpoint, partner, location, *sums in rows:
+        for scope in scopes_of(channel, touchpoint, partner, location):
+            windows = found.setdefault(scope, {w: [0, 0, 0, 0] for w in params.windows_min})
+            for i, w in enumerate(params.windows_min):
+                windows[w] = [a + int(b) for a, b in zip(windows[w], sums[4 * i:4 * i + 4], strict=True)]
+    return {scope: {w: (c[0], c[1], c[2], c[3]) for w, c in windows.items()}
+            for scope, windows in found.items()}
+
+
+def test_the_windows_of_many_minutes_are_those_of_each_minute_on_its_own(
+        database: ServerDatabase) -> None:
+    """A catch-up's one query gives every minute the sums and the scopes of a query of its own."""
+    rng = random.Random(7)
+    end_s = int(time.time()) // 60 * 60
+    params = DetectorParams()
+    longest = max(params.windows_min) * 60 + params.baseline_s
+    rows = []
+    for _ in range(3000):  # 8 days of scattered minutes: deltas of any sign, some rows all zero
+        minute = end_s - rng.randrange(0, longest + 2 * 3600, 60)
+        counts = dict.fromkeys(COUNT_COLUMNS, 0)
+        counts |= {"csat_responses": rng.randint(-2, 9), "csat_satisfied": rng.randint(-2, 7)}
+        rows.append((minute, rng.choice(["web", "kiosk"]), rng.choice(["checkout", "entrance"]),
+                     "purchase", rng.choice(["", "p1"]), rng.choice(["", "l1", "l2"]), "", "",
+                     *counts.values(), 0))
+    # a scope whose one row leaves the longest window during the minutes evaluated
+    rows.append(csat_row(end_s - longest - 20 * 60, "rare", 5, 1))
+    database.insert(MINUTE_TABLE, LEDGER_COLUMNS, rows)
+    ends = list(range(end_s - 40 * 60, end_s + 1, 60))
+    together = window_counts(database, ends, params)
+    assert [window_counts(database, [e], params)[0] for e in ends[::13]] == together[::13]
+    for end, counts in zip(ends, together, strict=True):
+        assert counts == one_end_counts(database, end, params), end
+    rare = ("channel_touchpoint", "web/rare")
+    assert rare in together[0] and rare not in together[-1]

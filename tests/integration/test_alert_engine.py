@@ -176,7 +176,7 @@ def test_the_windows_of_many_minutes_are_those_of_each_minute_on_its_own(
     ends = list(range(end_s - 40 * 60, end_s + 1, 60))
     together = window_counts(database, ends, params)
     assert [window_counts(database, [e], params)[0] for e in ends[::13]] == together[::13]
-    for end, counts in zip(ends, together, strict=True):
-        assert counts == one_end_counts(database, end, params), end
+    for end, found in zip(ends, together, strict=True):
+        assert found == one_end_counts(database, end, params), end
     rare = ("channel_touchpoint", "web/rare")
     assert rare in together[0] and rare not in together[-1]

@@ -56,4 +56,8 @@ def test_a_partition_the_consumer_no_longer_holds_is_not_at_its_end() -> None:
     def revoked(tp: str) -> int:
         raise AssertionError("Partition is not assigned")
 
+    def revoked_unchecked(tp: str) -> int:  # python -O: no assert, the partition's state is None
+        raise AttributeError("'NoneType' object has no attribute 'highwater'")
+
     assert not at_highwater({"a": 9}, revoked)
+    assert not at_highwater({"a": 9}, revoked_unchecked)

@@ -47,27 +47,29 @@ _SPANS = (
 )
 
 
-def window_bounds(end_s: int, params: DetectorParams) -> list[int]:
-    """Where the windows ending at ``end_s`` start and end: each window's recent and baseline span."""
-    starts = [end_s - w * 60 for w in params.windows_min]
-    return [end_s, end_s - max(params.windows_min) * 60 - params.baseline_s,
-            *starts, *(start - params.baseline_s for start in starts)]
+Bounds = tuple[int, list[tuple[int, int, int]]]
+"""An end, and for each window: its minutes, where its recent span and its baseline start."""
+
+
+def _window_bounds(end_s: int, params: DetectorParams) -> Bounds:
+    return end_s, [(w, end_s - w * 60, end_s - w * 60 - params.baseline_s) for w in params.windows_min]
 
 
 def window_counts(db: Database, ends: Sequence[int], params: DetectorParams
                   ) -> list[dict[Scope, WindowCounts]]:
     """Recent and baseline counts of every scope for the windows ending at each of ``ends``: one query.
 
-    Every window runs between two of the ends' bounds (``window_bounds``). ClickHouse sums each
-    scope's rows between consecutive bounds once (a row's span is the number of bounds at or
-    before its minute), and each window is a difference of running sums of those spans. A query
-    per end read the whole baseline week again for every minute evaluated: 30 minutes of catch-up
-    after a backlog cost about 0.4 s of the server's CPU. An end's counts hold the scopes with a
-    row in its longest baseline and window, as that end's own query would.
+    Every window runs between two of the ends' bounds (an end, a window's start, a baseline's
+    start). ClickHouse sums each scope's rows between consecutive bounds once (a row's span is the
+    number of bounds at or before its minute), and each window is a difference of running sums of
+    those spans. A query per end read the whole baseline week again for every minute evaluated: 30
+    minutes of catch-up after a backlog cost about 0.4 s of the server's CPU. An end's counts hold
+    the scopes with a row in its longest baseline and window, as that end's own query would.
     """
     if not ends:
         return []
-    points = sorted({t for end_s in ends for t in window_bounds(end_s, params)})
+    bounds = [_window_bounds(end_s, params) for end_s in ends]
+    points = sorted({t for end_s, windows in bounds for w in windows for t in (end_s, *w[1:])})
     at = {t: i for i, t in enumerate(points)}
     spans: dict[Scope, list[list[int]]] = defaultdict(lambda: [[0] * len(points) for _ in range(3)])
     for row in db.query(_SPANS, {"points": points, "start": points[0], "end": points[-1]}):
@@ -78,20 +80,22 @@ def window_counts(db: Database, ends: Sequence[int], params: DetectorParams
             s[span] += int(row["s"])
             present[span] += int(row["present"])
     totals = {scope: [list(accumulate(values)) for values in sums] for scope, sums in spans.items()}
-    return [_counts_at(end_s, params, at, totals) for end_s in ends]
+    return [_counts_at(end_bounds, at, totals) for end_bounds in bounds]
 
 
-def _counts_at(end_s: int, params: DetectorParams, at: dict[int, int],
-               totals: dict[Scope, list[list[int]]]) -> dict[Scope, WindowCounts]:
-    """The windows ending at ``end_s`` from running sums (``totals[scope]``: n, s, rows) by bound."""
-    end, first = at[end_s], at[window_bounds(end_s, params)[1]]
-    bounds = [(w, at[end_s - w * 60], at[end_s - w * 60 - params.baseline_s]) for w in params.windows_min]
+def _counts_at(bounds: Bounds, at: dict[int, int], totals: dict[Scope, list[list[int]]]
+               ) -> dict[Scope, WindowCounts]:
+    """The windows of one end from running sums (``totals[scope]``: n, s, rows) by bound."""
+    end_s, windows = bounds
+    end = at[end_s]
+    spans = [(w, at[recent], at[base]) for w, recent, base in windows]
+    first = min(base for _, _, base in spans)  # the longest window's baseline starts first
     counts: dict[Scope, WindowCounts] = {}
     for scope, (n, s, present) in totals.items():
         if present[end] == present[first]:  # no row in this end's range: not one of its scopes
             continue
         counts[scope] = {w: (n[end] - n[recent], s[end] - s[recent], n[recent] - n[base],
-                             s[recent] - s[base]) for w, recent, base in bounds}
+                             s[recent] - s[base]) for w, recent, base in spans}
     return counts
 
 

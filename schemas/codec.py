@@ -7,11 +7,10 @@ resolves any known writer schema to the current reader schema, so schemas evolve
 
 Records written with the reader schema itself (all of ours) are decoded by cavro, 2.4x faster than
 fastavro on an event (2.9 vs 6.9-7.2 µs, ``python -m bench.decode``) and the same result for every
-input, malformed ones included (``tests/unit/test_codec_decoders.py``). cavro also encodes: the same
-bytes as fastavro's writer (``tests/unit/test_codec.py``) in half the time (10 vs 20 µs an event in
-an envelope of 500), which every publisher pays per event. fastavro resolves records of older writer
-schemas (cavro would need a resolved schema per writer). ``AvroCodec(decoder="fastavro")`` decodes
-everything with fastavro (the bench's ceiling R does).
+input, malformed ones included. cavro also encodes, to the same bytes as fastavro's writer in half the
+time, which every publisher pays per event (both in ``tests/unit/test_codec_decoders.py``). fastavro
+resolves records of older writer schemas (cavro would need a resolved schema per writer).
+``AvroCodec(decoder="fastavro")`` decodes everything with fastavro (the bench's ceiling R does).
 """
 
 from __future__ import annotations

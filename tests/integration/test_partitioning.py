@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from cxpulse.settings import Settings
 from schemas.kafka import ensure_topics, partition_for, producer_config
@@ -34,7 +34,7 @@ def test_keyed_records_land_in_the_partition_envelopes_pick(running_stack: Setti
     assert producer.flush(30) == 0
     consumer = Consumer({"bootstrap.servers": running_stack.bootstrap, "group.id": unique_name("g"),
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([topic])
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(PARTITIONS)])  # no group join
     landed: dict[bytes, int] = {}
     try:
         for _ in range(300):

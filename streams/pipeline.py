@@ -24,7 +24,7 @@ from schemas.codec import AvroCodec
 from schemas.event import TouchpointEvent
 from sql.client import ColumnRows
 from streams.dedupe.copies import Copy, Decision, resolve
-from streams.dedupe.lookup import load_event_index, replaced_events, stored_copies
+from streams.dedupe.lookup import load_event_index, place_of, stored_copies, stored_events
 from streams.failpoints import Failpoints
 from streams.fcr.outcomes import contact_from_event, is_eligible
 from streams.fcr.processor import FCR_COLUMNS, FcrPlan, FcrProcessor, Removal, Upsert, state_key
@@ -214,9 +214,7 @@ class WorkerPipeline:
         winners: list[Winner] = resolution.decisions
         events = [d.winner.payload[1] for d in winners]
         result.events = clock_events(events)
-        counted = [d.replaces for d in winners if d.replaces is not None]
-        replaced: dict[str, TouchpointEvent] = self.sink.run(
-            "replaced versions", lambda db: replaced_events(db, counted, cluster)) if counted else {}
+        replaced, undone = self._earlier_versions(winners)
 
         # Each table's insert is sent, then the next step's rows are made while ClickHouse writes
         # it, then it is waited for: the writes stay in order, each confirmed before the next goes.
@@ -227,8 +225,8 @@ class WorkerPipeline:
                          hashes if stored[0] == ids else None)  # the common case: every copy is new
         pending = self.sink.send(event_rows)
         try:
-            followups = self._followup_rows(winners, events, replaced)
-            changes = self._contact_changes(winners, replaced)
+            followups = self._followup_rows(winners, events, replaced, undone)
+            changes = self._contact_changes(winners, replaced, undone)
             pending.wait()
             self.failpoints.reach("after_events")
             pending = self.sink.send(followups[0])
@@ -314,34 +312,63 @@ class WorkerPipeline:
         sources = [frozenset((winners[i].winner.payload[0],)) for i in fresh]
         return TableRows("touchpoint_events", WRITTEN_EVENT_COLUMNS, rows, sources), columns
 
+    def _earlier_versions(self, winners: list[Winner]
+                          ) -> tuple[dict[str, TouchpointEvent], dict[str, list[TouchpointEvent]]]:
+        """Each winner's earlier stored versions, by event id, read in one query.
+
+        (the counted version it replaces, the stored copies no commit applied whose rows elsewhere
+        it undoes: ``Decision.unapplied``).
+        """
+        wanted = [c for d in winners for c in (*((d.replaces,) if d.replaces else ()), *d.unapplied)]
+        if not wanted:
+            return {}, {}
+        cluster = self.sink.cluster
+        found = self.sink.run("earlier versions", lambda db: stored_events(db, wanted, cluster))
+        replaced = {d.replaces.event_id: found[place_of(d.replaces)]
+                    for d in winners if d.replaces is not None}
+        undone: dict[str, list[TouchpointEvent]] = {}
+        for d in winners:
+            if d.unapplied:
+                undone[d.winner.event_id] = [found[place_of(c)] for c in d.unapplied]
+        return replaced, undone
+
     def _followup_rows(self, winners: list[Winner], events: list[TouchpointEvent],
-                       replaced: dict[str, TouchpointEvent]
+                       replaced: dict[str, TouchpointEvent], undone: dict[str, list[TouchpointEvent]]
                        ) -> tuple[TableRows, list[tuple[bytes, bytes]]]:
-        batch = self.followups.process(events, replaced)
+        earlier = {event_id: [old] for event_id, old in replaced.items()}
+        for event_id, olds in undone.items():
+            earlier.setdefault(event_id, []).extend(olds)
+        batch = self.followups.process(events, earlier)
         sources = [frozenset((winners[i].winner.payload[0],)) for i in batch.origins]
         return TableRows("followups", FOLLOWUP_COLUMNS, batch.rows, sources), batch.messages()
 
     @staticmethod
-    def _contact_changes(winners: list[Winner], replaced: dict[str, TouchpointEvent]
+    def _contact_changes(winners: list[Winner], replaced: dict[str, TouchpointEvent],
+                         undone: dict[str, list[TouchpointEvent]]
                          ) -> tuple[list[Upsert], list[Removal]]:
         """FCR's view of the batch: contacts added or replaced, and contacts that left their key.
 
         A newer version that changed an event's customer or reason (or made it no contact) takes
-        it out of its old key; within one key it simply replaces the older version.
+        it out of its old key; within one key it simply replaces the older version. A copy an
+        attempt that did not commit wrote (``undone``) may have put the event under a key too.
         """
         upserts: list[Upsert] = []
         removals: list[Removal] = []
         for d in winners:
             position, event = d.winner.payload
+            event_id = event["event_id"]
             key = state_key(event["customer_id"], event["contact_reason"]) if is_eligible(event) else None
             if key is not None:
                 upserts.append((position, key, contact_from_event(event)))
-            old = replaced.get(event["event_id"])
-            if old is not None:
+            old = replaced.get(event_id)
+            olds = undone.get(event_id, []) if old is None else [old, *undone.get(event_id, ())]
+            left = {key}
+            for old in olds:
                 if is_eligible(old):
                     old_key = state_key(old["customer_id"], old["contact_reason"])
-                    if old_key != key:
-                        removals.append((position, old_key, old["event_id"], int(old["occurred_at"])))
+                    if old_key not in left:
+                        left.add(old_key)
+                        removals.append((position, old_key, event_id, int(old["occurred_at"])))
         return upserts, removals
 
     @staticmethod

@@ -8,7 +8,9 @@ A copy is *applied* once the effects of its Kafka record are committed (its offs
 partition's checkpoint, ``streams.sinks.checkpoints``). Stored copies that are not applied were written
 by an attempt that did not commit (a crash, a failed insert): they are not counted, and the record is
 decided again when it is read again. The decision for a batch therefore depends only on the applied
-copies and on the batch itself, never on how earlier attempts ended.
+copies and on the batch itself, never on how earlier attempts ended. What such an attempt derived
+from a copy that then loses (an FCR contact under the key it had, a follow-up) is undone by the
+winner's batch: each decision lists those copies (``Decision.unapplied``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ class Decision(NamedTuple, Generic[T]):
     """The applied copy counted until now (a lower version), whose contribution is taken out."""
     already_stored: bool
     """The winner's own record is already in the event table (an attempt that did not commit)."""
+    unapplied: tuple[Copy[Any], ...] = ()
+    """Other stored copies no commit applied: an attempt that did not commit wrote them, and maybe
+    rows derived from them (an FCR contact under another key, a follow-up) that the winner must undo."""
 
 
 @dataclass
@@ -94,7 +99,13 @@ def resolve(batch: list[Copy[T]], stored: Mapping[str, list[Copy[Any]]],
             duplicates += len(copies)
             continue
         duplicates += len(copies) - 1
-        already = any(c.partition == candidate.partition and c.offset == candidate.offset
-                      and c.place == candidate.place for c in known)
-        decisions.append(Decision(candidate, current, already))
+        already = False
+        unapplied = []
+        for c in known:
+            if c.partition == candidate.partition and c.offset == candidate.offset \
+                    and c.place == candidate.place:
+                already = True
+            elif not applied(c.partition, c.offset):
+                unapplied.append(c)
+        decisions.append(Decision(candidate, current, already, tuple(unapplied)))
     return Resolution(decisions, duplicates)

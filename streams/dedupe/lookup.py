@@ -4,7 +4,7 @@ A new event (most of a batch) is known new from the worker's ``StoredIndex`` of 
 alone. For the ids it holds (a re-delivery, a newer version), one narrow look-up reads where each
 stored copy came from and its version, which is all ``resolve`` needs; it is restricted to the stored
 copies' span of event times, so ClickHouse reads only those days' partitions. The whole stored row is read
-only for the copies a batch replaces, which are few.
+only for the copies a batch replaces or undoes, which are few.
 """
 
 from __future__ import annotations
@@ -63,23 +63,33 @@ def stored_copies(db: ServerDatabase, index: StoredIndex, event_ids: list[str], 
     return found
 
 
-def replaced_events(db: ServerDatabase, copies: list[Copy[int]], cluster: bool = False
-                    ) -> dict[str, TouchpointEvent]:
-    """The stored events of these copies (each the counted version of its event_id), by event_id."""
+CopyPlace = tuple[str, int, int, int, int]
+"""(event_id, version, partition, offset, place): one stored copy."""
+
+
+def place_of(copy: Copy[Any]) -> CopyPlace:
+    """Where a stored copy came from: what tells it apart from the event's other stored copies."""
+    return copy.event_id, copy.version, copy.partition, copy.offset, copy.place
+
+
+def stored_events(db: ServerDatabase, copies: list[Copy[int]], cluster: bool = False
+                  ) -> dict[CopyPlace, TouchpointEvent]:
+    """The stored events of these copies (``stored_copies``' payloads: event seconds), by ``place_of``."""
     if not copies:
         return {}
-    wanted = {(c.event_id, c.version, c.partition, c.offset, c.place) for c in copies}
+    wanted = {place_of(c) for c in copies}
     rows = db.client.execute(
         f"SELECT {_COLUMNS} FROM touchpoint_events {_WHERE.format(in_=in_operator(cluster))}",  # noqa: S608
         _span((c.payload, c.payload) for c in copies), external_tables=_ids(c.event_id for c in copies))
-    found: dict[str, TouchpointEvent] = {}
+    found: dict[CopyPlace, TouchpointEvent] = {}
     for values in rows:
         row = dict(zip(EVENT_COLUMNS, values, strict=True))
-        if (row["event_id"], int(row["version"]), int(row["kafka_partition"]),
-                int(row["kafka_offset"]), int(row["kafka_index"])) in wanted:
-            found[row["event_id"]] = event_from_row(row)
-    missing = {c.event_id for c in copies} - set(found)
-    if missing:  # written and committed, so present: its absence means the table lost rows
-        raise LookupError(f"{len(missing)} counted events not found in touchpoint_events, "
-                          f"e.g. {sorted(missing)[0]}")
+        place = (row["event_id"], int(row["version"]), int(row["kafka_partition"]),
+                 int(row["kafka_offset"]), int(row["kafka_index"]))
+        if place in wanted:
+            found[place] = event_from_row(row)
+    missing = wanted - set(found)
+    if missing:  # written, and found by the look-up a moment ago: its absence means rows were lost
+        raise LookupError(f"{len(missing)} stored events not found in touchpoint_events, "
+                          f"e.g. {sorted(missing)[0][0]}")
     return found

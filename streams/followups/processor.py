@@ -10,7 +10,7 @@ replaces its follow-up, or cancels it when it no longer triggers one.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,18 +82,22 @@ class FollowUpProcessor:
         return self._version
 
     def process(self, events: list[TouchpointEvent],
-                replaced: Mapping[str, TouchpointEvent] | None = None) -> FollowUpBatch:
+                earlier: Mapping[str, Sequence[TouchpointEvent]] | None = None) -> FollowUpBatch:
         """The follow-ups among ``events`` (a batch's winners), in event order.
 
-        ``replaced`` maps an event id to the version it supersedes: a follow-up that version created
-        and the new one does not is cancelled (its row and message say so).
+        ``earlier`` maps an event id to its stored versions the winner supersedes (the counted one,
+        and any an attempt that did not commit wrote): a follow-up one of them created and the new
+        version does not is cancelled (its row and message say so).
         """
         followups, origins = [], []
         for index, event in enumerate(events):
             followup = follow_up_for(event, self.policy, self.recovery_window_ms)
-            if followup is None and replaced and (old := replaced.get(event["event_id"])) is not None:
-                taken_back = follow_up_for(old, self.policy, self.recovery_window_ms)
-                followup = None if taken_back is None else taken_back._replace(cancelled=True)
+            if followup is None and earlier:
+                for old in earlier.get(event["event_id"], ()):
+                    taken_back = follow_up_for(old, self.policy, self.recovery_window_ms)
+                    if taken_back is not None:
+                        followup = taken_back._replace(cancelled=True)
+                        break
             if followup is not None:
                 followups.append(followup)
                 origins.append(index)

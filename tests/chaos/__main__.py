@@ -61,7 +61,9 @@ def _finish(h: ChaosStack, history: History, result: RowResult, fault_at: float,
     result.counts = f"{check.compared - bad}/{check.compared} exact"
     result.ok = bad == 0 and not twice and distinct == expected
     if check.mismatches:
-        result.note = "; ".join(check.mismatches[:3])
+        path = h.run_dir / f"mismatches-{h.settings.topic_prefix.rstrip('.')}.txt"
+        path.write_text("\n".join(check.mismatches) + "\n")
+        result.note = "; ".join(check.mismatches[:3]) + f" (all {bad} in {path})"
 
 
 def once(h: ChaosStack, history: History, result: RowResult) -> None:

@@ -251,6 +251,27 @@ def test_versions_and_transfer_legs_in_any_order_with_restarts_are_exact(
     assert lane.mismatches(versioned.events, int(time.time() * 1000)) == []
 
 
+def test_a_version_an_uncommitted_attempt_wrote_under_another_key_is_undone(lane: Lane) -> None:
+    """A crashed attempt stored version 1 (a complaint under billing) with its FCR row and follow-up;
+    read again beside version 2 (the reason corrected to refund, no complaint), version 1 never
+    counts: its FCR row leaves billing and its follow-up is cancelled."""
+    now = int(time.time() * 1000)
+    base = {"occurred_at": now - 2 * DAY_MS, "received_at": now - 2 * DAY_MS, "channel": "call_center",
+            "source": "test", "kind": "contact", "touchpoint": "ivr_billing", "journey_stage": "support",
+            "customer_id": "cust-undo", "contact_reason": "billing", "resolved": True}
+    earlier = {**base, "event_id": "undo-a", "occurred_at": now - 3 * DAY_MS}
+    first = {**base, "event_id": "undo-x", "version": 1, "resolved": False, "complaint": True}
+    second = {**first, "version": 2, "contact_reason": "refund", "resolved": True, "complaint": False}
+    records = records_of([earlier, first, second])
+    assert len({r.partition for r in records}) == 1  # one customer: one partition, offsets 0, 1, 2
+    with pytest.raises(Crash):
+        lane.pipeline(failpoints=CrashAt("after_fcr", 1)).process(records[:2])
+    lane.feed(lane.pipeline(), records, 3)
+    assert lane.mismatches([earlier, first, second], now) == []
+    [cancelled] = lane.db.execute("SELECT cancelled FROM followups FINAL WHERE event_id = 'undo-x'")
+    assert cancelled == (1,)
+
+
 def test_a_bad_event_in_an_envelope_is_dead_lettered_alone(lane: Lane, history: History) -> None:
     codec = AvroCodec()
     events = received_order(history.events)[:30]

@@ -49,6 +49,17 @@ def test_a_stored_copy_not_yet_applied_is_decided_again_and_not_stored_twice() -
     assert decision.replaces is None and decision.already_stored
 
 
+def test_the_winner_lists_the_other_stored_copies_no_commit_applied() -> None:
+    # an attempt stored versions 1 (offset 6) and 3 (offset 8), then died; version 2 was committed
+    stored = {"a": [copy("a", version=2, offset=2), copy("a", version=1, offset=6),
+                    copy("a", version=3, offset=8)]}
+    [decision] = resolve([copy("a", version=1, offset=6), copy("a", version=3, offset=8)], stored,
+                         applied_below(5)).decisions
+    assert decision.winner.version == 3 and decision.already_stored
+    assert decision.replaces == stored["a"][0]
+    assert decision.unapplied == (stored["a"][1],)  # its rows elsewhere are the winner's to undo
+
+
 def test_equal_versions_keep_the_earliest_record() -> None:
     stored = {"a": [copy("a", offset=3), copy("a", partition=1, offset=1)]}
     result = resolve([copy("a", version=1, offset=8)], stored, lambda p, o: True)

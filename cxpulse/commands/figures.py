@@ -57,7 +57,8 @@ def cmd_metrics(args: argparse.Namespace, settings: Settings) -> int:
     db = wiring.database(settings)
     try:
         rows = [mask(r, settings.min_n)
-                for r in figures(db, parse_time(args.start), parse_time(args.end), by, args.grain)]
+                for r in figures(db, parse_time(args.start), parse_time(args.end), by, args.grain,
+                                 parse_time(args.as_of))]
     finally:
         db.close()
     if args.format == "json":
@@ -115,6 +116,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--by", default="", help="comma-separated dimensions, e.g. channel,touchpoint")
     p.add_argument("--grain", choices=["minute", "hour", "day", "total"], default="total")
     p.add_argument("--format", choices=["json", "table"], default="table")
+    p.add_argument("--as-of", dest="as_of", default="now",
+                   help="the clock FCR outcomes are decided against: an open first contact is a "
+                        "success once it passed occurred_at + R, pending before (default now)")
     p.set_defaults(func=cmd_metrics)
 
     p = commands.add_parser("alerts", help="satisfaction-drop alerts")

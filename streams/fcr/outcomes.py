@@ -54,6 +54,15 @@ class Outcome:
     """occurred_at + R: an open (not failed) first contact succeeds once the clock passes this."""
 
 
+def decides_at_s(occurred_at_ms: int, repeat_window_ms: int = DEFAULT_REPEAT_WINDOW_MS) -> int:
+    """The stored ``decides_at``: the first whole second at which the clock has passed ``occurred_at + R``.
+
+    Rounded up, so a figure read at second T calls a contact a success only once
+    ``T * 1000 >= occurred_at + R`` (rounded down, it did up to 999 ms early).
+    """
+    return -(-(occurred_at_ms + repeat_window_ms) // 1000)
+
+
 def contact_from_event(event: dict[str, Any]) -> Contact:
     """The FCR view of an eligible contact event (kind contact, customer_id and contact_reason set)."""
     event_id = str(event["event_id"])

@@ -30,6 +30,7 @@ from streams.fcr.outcomes import (
     LEG_SPAN_MS,
     Contact,
     affected,
+    decides_at_s,
     fold,
     outcome_at,
 )
@@ -75,7 +76,7 @@ def _row(key: str, c: Contact, is_first: bool, failed: bool, removed: int, windo
     """One ``fcr_contacts`` row (FCR_COLUMNS)."""
     customer_id, contact_reason = key.split(KEY_SEPARATOR, 1)
     return (customer_id, contact_reason, c[1], c[0] // 1000, c[0], c[3], c[4], c[5], c[6], c[7], c[8],
-            c[9], int(c[2]), int(is_first), int(failed), (c[0] + window_ms) // 1000, removed,
+            c[9], int(c[2]), int(is_first), int(failed), decides_at_s(c[0], window_ms), removed,
             "" if c[10] == c[1] else c[10], version)
 
 
@@ -222,7 +223,7 @@ class FcrProcessor:
                     continue
                 for row in sorted(rows, key=lambda r: (r["occurred_at_ms"], r["event_id"])):
                     leg = leg_from_row(row)
-                    current = int(row["decides_at"]) == (leg[0] + self.repeat_window_ms) // 1000
+                    current = int(row["decides_at"]) == decides_at_s(leg[0], self.repeat_window_ms)
                     history.legs.append(leg)
                     history.roles.append(role(bool(row["is_first"]), bool(row["failed"]),
                                               int(row["removed"])) if current else STALE)

@@ -102,11 +102,12 @@ class ChaosStack:
     def check(self, events: list[dict[str, Any]], start_ms: int, end_ms: int) -> Check:
         """Every count of ``cxpulse metrics`` by channel and touchpoint vs the recomputation."""
         counted = first_copies(events)
-        now_ms = int(time.time() * 1000)
+        as_of = int(time.time())  # one clock for every query and the recomputation
+        now_ms = as_of * 1000
         result = Check()
         for by in ("channel", "touchpoint", "agent_id"):
             out = self.cxpulse("metrics", "--by", by, "--from", str(start_ms // 1000), "--to",
-                               str(end_ms // 1000), "--format", "json")
+                               str(end_ms // 1000), "--as-of", str(as_of), "--format", "json")
             got = {row[by]: row for row in json.loads(out)}
             want = expected_counts(counted, by, start_ms, end_ms)
             want_fcr = expected_fcr(counted, by, start_ms, end_ms, now_ms)

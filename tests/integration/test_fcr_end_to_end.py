@@ -91,3 +91,11 @@ def test_crafted_chains_give_exactly_the_expected_outcomes(
     agents = {r["agent_id"]: r for r in orjson.loads(by_agent) if r["touchpoint"] == f"fcr-{tag}"}
     assert agents["agent-call_center"]["repeat_contacts"] == 3
     assert agents["agent-web"]["fcr_failure"] == 2 and agents["agent-web"]["fcr_success"] == 1
+
+    # --as-of: the "recent" first contact is pending until the clock passed occurred_at + R
+    decided = -(-(chains[-1]["occurred_at"] + 7 * DAY_MS) // 1000)
+    for as_of, pending in ((decided - 1, 1), (decided, 0)):
+        out = cxpulse(cli_env, "metrics", "--by", "touchpoint", "--from", str(window[0] // 1000), "--to",
+                      str(window[1] // 1000), "--as-of", str(as_of), "--format", "json")
+        [row] = [r for r in orjson.loads(out) if r["touchpoint"] == f"fcr-{tag}"]
+        assert (row["fcr_pending"], row["fcr_success"]) == (pending, 3 - pending)

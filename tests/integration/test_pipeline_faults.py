@@ -43,15 +43,18 @@ def lane(running_stack: Settings) -> Iterator[Lane]:
 
 
 def crash_and_restart(lane: Lane, records: list[Record], point: str, nth: int,
-                      batch: int = BATCH) -> int:
-    """Feed batches until the crash, then a new worker reads again from the last acked batch."""
+                      batch: int = BATCH, again: int | None = None) -> int:
+    """Feed batches until the crash, then a new worker reads again from the last acked batch.
+
+    ``again``: the new worker's batch size (a restarted worker's takes need not match the last one's).
+    """
     first = lane.pipeline(failpoints=CrashAt(point, nth))
     acked = 0
     with pytest.raises(Crash):
         for start in range(0, len(records), batch):
             first.process(records[start:start + batch])
             acked = start + batch
-    lane.feed(lane.pipeline(), records[acked:], batch)
+    lane.feed(lane.pipeline(), records[acked:], again or batch)
     return acked
 
 
@@ -249,6 +252,32 @@ def test_versions_and_transfer_legs_in_any_order_with_restarts_are_exact(
     for start in range(0, len(records), 700):  # a restart (empty cache) every 700 records
         lane.feed(lane.pipeline(cached=40), records[start:start + 700], 150)
     assert lane.mismatches(versioned.events, int(time.time() * 1000)) == []
+
+
+def later_versions_after(events: list[dict[str, Any]], gap: int) -> list[dict[str, Any]]:
+    """``events`` with each event's n-th later copy moved ``n * gap`` places after its first, and
+    every later version of a contact moved to another reason (another FCR key)."""
+    first: dict[str, tuple[int, int]] = {}
+    copies: dict[str, int] = {}
+    ranked = []
+    for i, event in enumerate(events):
+        event_id, version = event["event_id"], event.get("version") or 0
+        n = copies[event_id] = copies.get(event_id, -1) + 1
+        at, first_version = first.setdefault(event_id, (i, version))
+        if version != first_version and event.get("contact_reason"):
+            event = {**event, "contact_reason": f"{event['contact_reason']}-{version % 3}"}
+        ranked.append((at + n * gap, i, event))
+    return [event for *_, event in sorted(ranked, key=lambda r: r[:2])]
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_crash_amid_versions_then_larger_takes_changes_no_figure(
+        lane: Lane, versioned: History, point: str) -> None:
+    """The restarted worker reads the crashed batch in a larger take, with later versions of events
+    the crashed attempt wrote (some moved to another FCR key): what it wrote for them must go."""
+    events = later_versions_after(shuffled(versioned.events, 9), 250)
+    crash_and_restart(lane, records_of(events), point, 3, 200, again=500)
+    assert lane.mismatches(events, int(time.time() * 1000)) == []
 
 
 def test_a_version_an_uncommitted_attempt_wrote_under_another_key_is_undone(lane: Lane) -> None:

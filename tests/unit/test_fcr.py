@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.fcr.outcomes import DAY_MS, contact_from_event, outcomes
+from streams.fcr.outcomes import DAY_MS, contact_from_event, decides_at_s, outcomes
 from streams.fcr.processor import FcrProcessor, state_key
 from tests.fcr_table import FcrTable, plan
 
@@ -147,6 +147,17 @@ def test_cache_is_bounded_and_least_recently_used_keys_go_first() -> None:
     processor.forget()
     assert processor.cached_contacts == 0
     assert outcomes([(T0, "a", True, "web", "chat", "support", "", "", "", "a1")])[0].decides_at == T0 + R
+
+
+def test_a_first_contact_is_decided_at_the_first_second_the_clock_has_passed_occurred_plus_r() -> None:
+    # read at second T, a success needs T * 1000 >= occurred_at + R: never a part of a second early
+    for occurred_ms in (1_000_000, 1_000_001, 1_000_500, 1_000_999):
+        decides = decides_at_s(occurred_ms, R)
+        assert decides * 1000 >= occurred_ms + R > (decides - 1) * 1000
+    [row] = FcrProcessor(repeat_window_ms=R).plan(
+        [(0, state_key("c1", "billing"), contact_from_event(contact("x", 1_000_400)))], [],
+        lambda keys, since: dict.fromkeys(keys)).rows
+    assert row[15] == decides_at_s(1_000_400, R) == (1_000_400 + R) // 1000 + 1
 
 
 def reference(contacts: list[dict[str, Any]]) -> dict[str, str]:

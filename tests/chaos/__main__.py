@@ -63,7 +63,7 @@ def _finish(h: ChaosStack, history: History, result: RowResult, fault_at: float,
     if check.mismatches:
         path = h.run_dir / f"mismatches-{h.settings.topic_prefix.rstrip('.')}.txt"
         path.write_text("\n".join(check.mismatches) + "\n")
-        result.note = "; ".join(check.mismatches[:3]) + f" (all {bad} in {path})"
+        result.note = "; ".join(check.mismatches[:3]) + f" (all {bad} in {path}, kept with --run-dir)"
 
 
 def once(h: ChaosStack, history: History, result: RowResult) -> None:
@@ -157,10 +157,13 @@ def poison(h: ChaosStack, history: History, result: RowResult) -> None:
             f"{k} {v}" for k, v in sorted(want.items()))
 
 
+def _versioned(history: History) -> History:
+    return History(history.seed + 100, history.now_ms, customers=history.customers, versions=True)
+
+
 def versioned_contacts(h: ChaosStack, history: History, result: RowResult) -> None:
     """Contact records updated later and transferred, shuffled, delivered twice, a kill between."""
-    versioned = History(history.seed + 100, history.now_ms, customers=history.customers,
-                        versions=True)
+    versioned = _versioned(history)
     events = shuffled(versioned.events, 16)
     half = len(events) // 2
     result.acknowledged = h.publish(events[:half])
@@ -168,6 +171,27 @@ def versioned_contacts(h: ChaosStack, history: History, result: RowResult) -> No
     h.kill("worker")
     h.wait_running("worker")
     result.acknowledged += h.publish(events[half:], "rest") + h.publish(events, "again")
+    _finish(h, versioned, result, fault)
+
+
+def versioned_kill_after_fcr(h: ChaosStack, history: History, result: RowResult) -> None:
+    """Versioned contacts, the worker killed once a batch's FCR rows are written but not committed.
+
+    The restarted worker reads that batch again in a take of its own, beside versions of its events
+    the dead one never saw: whatever the dead one wrote for a version that then loses must go.
+    """
+    versioned = _versioned(history)
+    h.arm_failpoint("after_fcr", 3)
+    events = shuffled(versioned.events, 17)
+    result.acknowledged = h.publish(events)
+    deadline = time.monotonic() + 120
+    while not h.failpoint_fired() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not h.failpoint_fired():
+        raise RuntimeError("failpoint after_fcr never reached")
+    fault = time.monotonic()
+    h.wait_running("worker")
+    result.acknowledged += h.publish(events, "again")
     _finish(h, versioned, result, fault)
 
 
@@ -195,6 +219,8 @@ ROWS: dict[str, tuple[str, Row, dict[str, Any]]] = {
     "future": ("future received_at (+2 days) in the stream", future_received_at, {}),
     "versions": ("versioned and transferred contacts, shuffled, twice, kill -9",
                  versioned_contacts, {}),
+    "versions-kill-after-fcr": ("versioned contacts, kill -9 worker after fcr (3rd batch), twice",
+                                versioned_kill_after_fcr, {}),
 }
 
 

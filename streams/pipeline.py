@@ -361,7 +361,9 @@ class WorkerPipeline:
             if key is not None:
                 upserts.append((position, key, contact_from_event(event)))
             old = replaced.get(event_id)
-            olds = undone.get(event_id, []) if old is None else [old, *undone.get(event_id, ())]
+            olds = undone.get(event_id, ()) if old is None else [old, *undone.get(event_id, ())]
+            if not olds:  # most events: a first version
+                continue
             left = {key}
             for old in olds:
                 if is_eligible(old):

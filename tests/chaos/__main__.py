@@ -2,11 +2,11 @@
 
 Every row publishes the same seeded month of history (>= 80k events with contact chains, a share
 re-sent) into fresh topics and a fresh database, injects its fault, waits until the pipeline drained,
-and compares every count by channel and by touchpoint (FCR included) with an independent
-recomputation. A row passes when every count is exact, every event is stored once, and every bad
-record is on the dead-letter topic with its reason.
+and compares every count by channel, touchpoint and agent (FCR included), every contact's FCR role
+and the open follow-ups with an independent recomputation. A row passes when every count is exact,
+every event is stored once, and every bad record is on the dead-letter topic with its reason.
 
-    python -m tests.chaos [--customers 6000] [--rows name,name] [--seed 1]
+    python -m tests.chaos [--customers 6000] [--rows name,name] [--seed 1] [--run-dir D]
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from tests.integration.reference import (
     FCR,
     expected_counts,
     expected_fcr,
+    expected_followups,
     fcr_roles,
     first_copies,
 )
@@ -43,7 +44,7 @@ DAY_MS = 86_400_000
 
 @dataclass
 class Check:
-    """Every count by channel, touchpoint and agent, and every contact's FCR role, vs recomputation."""
+    """Counts by channel, touchpoint and agent, FCR roles and open follow-ups vs the recomputation."""
 
     compared: int = 0
     mismatches: list[str] = field(default_factory=list)
@@ -100,7 +101,7 @@ class ChaosStack:
         return time.monotonic() - started
 
     def check(self, events: list[dict[str, Any]], start_ms: int, end_ms: int) -> Check:
-        """Every count of ``cxpulse metrics`` by channel and touchpoint vs the recomputation."""
+        """``cxpulse metrics`` by channel, touchpoint and agent, ``fcr_contacts`` and ``followups``."""
         counted = first_copies(events)
         as_of = int(time.time())  # one clock for every query and the recomputation
         now_ms = as_of * 1000
@@ -134,6 +135,14 @@ class ChaosStack:
         result.compared += 1
         if len(stored) != len(roles):
             result.mismatches.append(f"fcr_contacts holds {len(stored)} contacts, {len(roles)} eligible")
+        with self.database() as db:
+            open_ = {r[0] for r in db.execute("SELECT event_id FROM followups FINAL WHERE cancelled = 0")}
+        owed = expected_followups(counted)
+        result.compared += 1
+        if open_ != owed:
+            result.mismatches.append(
+                f"follow-ups: {len(open_ - owed)} not owed (e.g. {sorted(open_ - owed)[:2]}), "
+                f"{len(owed - open_)} missing (e.g. {sorted(owed - open_)[:2]})")
         return result
 
     def stored_events(self) -> tuple[int, int]:

@@ -59,6 +59,13 @@ def first_copies(events: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(seen.values())
 
 
+def expected_followups(events: Iterable[dict[str, Any]]) -> set[str]:
+    """The event ids that owe a follow-up: CSAT <= 2, NPS <= 6, or a complaint (README, closed loop)."""
+    return {e["event_id"] for e in events
+            if (e.get("csat") is not None and e["csat"] <= 2)
+            or (e.get("nps") is not None and e["nps"] <= 6) or e.get("complaint")}
+
+
 FCR = ("fcr_first_contacts", "fcr_success", "fcr_failure", "fcr_pending", "repeat_contacts")
 REPEAT_WINDOW_MS = 7 * 86_400_000
 

@@ -316,8 +316,8 @@ class WorkerPipeline:
                           ) -> tuple[dict[str, TouchpointEvent], dict[str, list[TouchpointEvent]]]:
         """Each winner's earlier stored versions, by event id, read in one query.
 
-        (the counted version it replaces, the stored copies no commit applied whose rows elsewhere
-        it undoes: ``Decision.unapplied``).
+        Returns the counted version it replaces, and the stored copies no commit applied whose rows
+        elsewhere it undoes (``Decision.unapplied``).
         """
         wanted = [c for d in winners for c in (*((d.replaces,) if d.replaces else ()), *d.unapplied)]
         if not wanted:

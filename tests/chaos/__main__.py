@@ -82,17 +82,24 @@ def backfill(h: ChaosStack, history: History, result: RowResult) -> None:
     _finish(h, history, result, time.monotonic())
 
 
+def _killed_at(h: ChaosStack, point: str, events: list[dict[str, Any]]) -> tuple[int, float]:
+    """Publish ``events`` with the worker set to die at its 3rd batch's ``point``; wait until it did
+    and is back. Returns (acknowledged, when it died)."""
+    h.arm_failpoint(point, 3)
+    acknowledged = h.publish(events)
+    deadline = time.monotonic() + 120
+    while not h.failpoint_fired() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    fired = time.monotonic()
+    if not h.failpoint_fired():
+        raise RuntimeError(f"failpoint {point} never reached")
+    h.wait_running("worker")
+    return acknowledged, fired
+
+
 def failpoint(point: str) -> Row:
     def row(h: ChaosStack, history: History, result: RowResult) -> None:
-        h.arm_failpoint(point, 3)
-        result.acknowledged = h.publish(shuffled(history.events, 12))
-        deadline = time.monotonic() + 120
-        while not h.failpoint_fired() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        fired = time.monotonic()
-        if not h.failpoint_fired():
-            raise RuntimeError(f"failpoint {point} never reached")
-        h.wait_running("worker")
+        result.acknowledged, fired = _killed_at(h, point, shuffled(history.events, 12))
         _finish(h, history, result, fired)
     return row
 
@@ -181,18 +188,10 @@ def versioned_kill_after_fcr(h: ChaosStack, history: History, result: RowResult)
     the dead one never saw: whatever the dead one wrote for a version that then loses must go.
     """
     versioned = _versioned(history)
-    h.arm_failpoint("after_fcr", 3)
     events = shuffled(versioned.events, 17)
-    result.acknowledged = h.publish(events)
-    deadline = time.monotonic() + 120
-    while not h.failpoint_fired() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if not h.failpoint_fired():
-        raise RuntimeError("failpoint after_fcr never reached")
-    fault = time.monotonic()
-    h.wait_running("worker")
+    result.acknowledged, fired = _killed_at(h, "after_fcr", events)
     result.acknowledged += h.publish(events, "again")
-    _finish(h, versioned, result, fault)
+    _finish(h, versioned, result, fired)
 
 
 def future_received_at(h: ChaosStack, history: History, result: RowResult) -> None:

@@ -30,7 +30,13 @@ from streams.sinks.checkpoints import Checkpoints
 from streams.sinks.clickhouse import ClickHouseSink
 from streams.sinks.kafka import Outbox
 from tests.conftest import unique_name
-from tests.integration.reference import COUNTS, expected_counts, fcr_roles, first_copies
+from tests.integration.reference import (
+    COUNTS,
+    expected_counts,
+    expected_followups,
+    fcr_roles,
+    first_copies,
+)
 
 PARTITIONS = 4
 
@@ -119,7 +125,7 @@ class Lane:
         return [pipeline.process(records[i:i + batch]) for i in range(0, len(records), batch)]
 
     def mismatches(self, events: list[dict[str, Any]], now_ms: int) -> list[str]:
-        """Every count by touchpoint and every contact's FCR role that differs from the recomputation."""
+        """Every count by touchpoint, FCR role and open follow-up that differs from the recomputation."""
         counted = first_copies(events)
         want = expected_counts(counted, "touchpoint", 0, 2**62)
         sums = ", ".join(f"sum({c}) AS {c}" for c in COUNTS)
@@ -139,6 +145,9 @@ class Lane:
                 if stored.get(e) != role]
         if len(stored) != len(roles):
             bad.append(f"{len(stored)} FCR rows for {len(roles)} eligible contacts")
+        open_ = {r[0] for r in self.db.execute("SELECT event_id FROM followups FINAL WHERE cancelled = 0")}
+        if open_ != expected_followups(counted):
+            bad.append(f"open follow-ups {sorted(open_ ^ expected_followups(counted))[:3]} differ")
         [(rows, versions, distinct)] = self.db.execute(
             "SELECT count(), uniqExact(event_id, version), uniqExact(event_id) FROM touchpoint_events")
         if rows != versions or distinct != len(counted):

@@ -2,8 +2,9 @@
 
 One stack for the whole matrix (started through the same code as ``cxpulse stack up``, on free
 ports); each row gets its own topic prefix and database, so rows cannot see each other's data. The
-figures are read with ``cxpulse metrics`` and compared with ``tests.integration.reference``, an
-independent recomputation from the raw events by METRICS.md's rules.
+figures are read with ``cxpulse metrics`` and ``cxpulse impact`` and compared with
+``tests.integration.reference`` and ``tests.integration.cx.reference``, independent recomputations
+from the raw events by METRICS.md's rules.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ import orjson
 
 from cxpulse import stack
 from cxpulse.settings import Settings
+from schemas.event import OPTIONAL_DEFAULTS
 from sql.client import ServerDatabase
 from tests.conftest import free_port, stack_ports, unique_name
+from tests.integration.cx import reference as cx_reference
 from tests.integration.reference import (
     COUNTS,
     FCR,
@@ -42,9 +45,14 @@ COMPONENTS = ("broker", "clickhouse", "worker")
 DAY_MS = 86_400_000
 
 
+PAIN_POINT_COUNTS = ("customers_seen", "customers_with_problem", "complainants", "recovered_complainants",
+                     "unrecovered_customers", "positive_customers", "complaints")
+
+
 @dataclass
 class Check:
-    """Counts by channel, touchpoint and agent, FCR roles and open follow-ups vs the recomputation."""
+    """Counts by channel, touchpoint and agent, FCR roles, open follow-ups and pain points vs the
+    recomputation."""
 
     compared: int = 0
     mismatches: list[str] = field(default_factory=list)
@@ -143,7 +151,35 @@ class ChaosStack:
             result.mismatches.append(
                 f"follow-ups: {len(open_ - owed)} not owed (e.g. {sorted(open_ - owed)[:2]}), "
                 f"{len(owed - open_)} missing (e.g. {sorted(owed - open_)[:2]})")
+        self._check_pain_points(counted, roles, start_ms, end_ms, result)
         return result
+
+    def _check_pain_points(self, counted: list[dict[str, Any]], roles: dict[str, str], start_ms: int,
+                           end_ms: int, result: Check) -> None:
+        """``cxpulse impact --by touchpoint``: every scope's customer counts and revenue at risk.
+
+        A failed first contact is a problem experience, so this also reads the FCR roles, through
+        the CX layer's own SQL (latest versions, ``fcr_contacts``), not the minute counts.
+        """
+        start_s, end_s = start_ms // 1000, -(-end_ms // 1000)
+        out = self.cxpulse("impact", "--by", "touchpoint", "--from", str(start_s), "--to", str(end_s),
+                           "--format", "json")
+        got = json.loads(out)
+        mine = [{**OPTIONAL_DEFAULTS, **e, "attributes": e.get("attributes") or {}}
+                for e in counted if start_s * 1000 <= e["occurred_at"] < end_s * 1000]
+        want = cx_reference.scopes(mine, roles, ("touchpoint",))
+        [want_total] = cx_reference.scopes(mine, roles, ()).values()
+        rows = {(r["touchpoint"],): r for r in got["scopes"]}
+        for scope, expected in [*want.items(), ((), want_total)]:
+            row = got["total"] if scope == () else rows.get(scope, {})
+            for name in (*PAIN_POINT_COUNTS, "revenue_at_risk"):
+                actual, wanted = row.get(name, 0), expected[name]
+                result.compared += 1
+                if abs(actual - wanted) > (0.0051 if name == "revenue_at_risk" else 0):
+                    result.mismatches.append(f"pain points {scope or 'total'} {name}: {actual} != {wanted}")
+        result.compared += 1
+        if set(rows) != set(want):
+            result.mismatches.append(f"pain points: scopes {sorted(set(rows) ^ set(want))[:3]} differ")
 
     def stored_events(self) -> tuple[int, int]:
         """(rows stored more than once, distinct event ids) in touchpoint_events.

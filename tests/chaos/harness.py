@@ -159,7 +159,9 @@ class ChaosStack:
         """``cxpulse impact --by touchpoint``: every scope's customer counts and revenue at risk.
 
         A failed first contact is a problem experience, so this also reads the FCR roles, through
-        the CX layer's own SQL (latest versions, ``fcr_contacts``), not the minute counts.
+        the CX layer's own SQL (latest versions, ``fcr_contacts``), not the minute counts. Only
+        failures make problems, and a failure does not wait for the clock: ``impact`` needs no
+        ``--as-of``.
         """
         start_s, end_s = start_ms // 1000, -(-end_ms // 1000)
         out = self.cxpulse("impact", "--by", "touchpoint", "--from", str(start_s), "--to", str(end_s),

@@ -1,10 +1,11 @@
 """``make chaos``: the fault matrix on the real local stack, printed as a table.
 
-Every row publishes the same seeded month of history (>= 80k events with contact chains, a share
+Every row publishes the same seeded month of history (about 78k events with contact chains, a share
 re-sent) into fresh topics and a fresh database, injects its fault, waits until the pipeline drained,
 and compares every count by channel, touchpoint and agent (FCR included), every contact's FCR role,
-the open follow-ups and the pain points by touchpoint with an independent recomputation. A row passes when every count is exact,
-every event is stored once, and every bad record is on the dead-letter topic with its reason.
+the open follow-ups and the pain points by touchpoint with an independent recomputation. A row
+passes when every count is exact, every event is stored once, and every bad record is on the
+dead-letter topic with its reason.
 
     python -m tests.chaos [--customers 6000] [--rows name,name] [--seed 1] [--run-dir D]
 """

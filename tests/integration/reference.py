@@ -66,6 +66,19 @@ def expected_followups(events: Iterable[dict[str, Any]]) -> set[str]:
             or (e.get("nps") is not None and e["nps"] <= 6) or e.get("complaint")}
 
 
+OPEN_FOLLOWUPS = "SELECT event_id FROM followups FINAL WHERE cancelled = 0"
+"""The event ids of the follow-ups the store holds open."""
+
+
+def followups_mismatch(open_: set[str], counted: Iterable[dict[str, Any]]) -> str | None:
+    """How the open follow-ups differ from those ``counted`` (``first_copies``) owe; None if they don't."""
+    owed = expected_followups(counted)
+    if open_ == owed:
+        return None
+    return (f"follow-ups: {len(open_ - owed)} not owed (e.g. {sorted(open_ - owed)[:2]}), "
+            f"{len(owed - open_)} missing (e.g. {sorted(owed - open_)[:2]})")
+
+
 FCR = ("fcr_first_contacts", "fcr_success", "fcr_failure", "fcr_pending", "repeat_contacts")
 REPEAT_WINDOW_MS = 7 * 86_400_000
 

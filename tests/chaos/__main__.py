@@ -206,8 +206,9 @@ def future_received_at(h: ChaosStack, history: History, result: RowResult) -> No
 
 
 def _six_batches(events: int) -> dict[str, Any]:
-    """For the rows that kill the worker at its 3rd batch: batches small enough that the input makes
-    at least six, so a small ``--customers`` still reaches the failpoint (the full size keeps 10,000)."""
+    """For the rows that kill the worker at its 3rd batch: batches small enough that an input of
+    3,000 events or more makes at least six, so a small ``--customers`` still reaches the failpoint
+    (the full size keeps 10,000)."""
     return {"sink_batch_size": max(500, min(10_000, events // 6))}
 
 

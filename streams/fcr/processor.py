@@ -110,7 +110,8 @@ Packed = tuple[Any, ...]
 """A cached ``KeyHistory``: (covered_from, leg, its role, leg, its role, ...), one flat tuple.
 
 The cache holds hundreds of thousands of keys, most with a single leg: a dataclass with two lists
-took 232 bytes a key besides its leg, this tuple 64 (``make bench-fcr``: 1M keys in less RSS)."""
+took 232 bytes a key besides its leg, this tuple 64 (``make bench-fcr``, 1M keys cached: 741 MB of
+worker RSS, against 925 MB)."""
 
 
 def _packed(history: KeyHistory) -> Packed:

@@ -25,9 +25,11 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from functools import partial
 from types import FrameType
+from typing import Protocol, TypeVar
 
 from bench import latency as lat
 from bench import workload as wl
@@ -37,7 +39,6 @@ from bench.consumers import (
     RAW,
     RAW_CAVRO,
     ConsumerResult,
-    ConsumerSpec,
     measure_backlog,
     peer_versions,
 )
@@ -70,12 +71,26 @@ class Results:
         return self.consumers[RAW.name]
 
 
-def best_of(runs: int, spec: ConsumerSpec, settings: Settings, ends: dict[int, int],
-            folder: Path) -> ConsumerResult:
-    """The run with the most events/s of ``runs`` runs of one consumer."""
-    topic = wiring.topics(settings).touchpoints
-    results = [measure_backlog(spec, settings.bootstrap, topic, ends, folder / f"run{i}")
-               for i in range(runs)]
+class Run(Protocol):
+    """One throughput run of a row: a consumer's (``ConsumerResult``) or our workers' (``DrainRun``)."""
+
+    @property
+    def events_per_s(self) -> float: ...
+
+    @property
+    def cpu_us_per_event(self) -> float: ...
+
+
+AnyRun = TypeVar("AnyRun", bound=Run)
+
+
+def best_of(label: str, runs: Sequence[Callable[[], AnyRun]]) -> AnyRun:
+    """The result with the most events/s of these runs of one row, each said as it ends."""
+    results = []
+    for i, run in enumerate(runs):
+        results.append(result := run())
+        say(f"{label}, run {i + 1}: {result.events_per_s:,.0f} events/s, "
+            f"{result.cpu_us_per_event:.1f} µs/event")
     return max(results, key=lambda r: r.events_per_s)
 
 
@@ -171,16 +186,15 @@ def measure(settings: Settings, args: argparse.Namespace) -> Results:
     results = Results(workload, sum(ends.values()), published_s, labels)
     say(f"published in {published_s:.1f} s: {results.records:,} records")
     folder = settings.run_path / "consumers"
+    topic = wiring.topics(settings).touchpoints
     for spec in (RAW, RAW_CAVRO, *(() if args.no_peers else PEERS)):
-        results.consumers[spec.name] = result = best_of(args.runs, spec, settings, ends, folder)
-        say(f"{spec.name}: {result.events_per_s:,.0f} events/s, {result.cpu_us_per_event:.1f} µs/event")
+        results.consumers[spec.name] = best_of(spec.name, [
+            partial(measure_backlog, spec, settings.bootstrap, topic, ends, folder / f"run{i}")
+            for i in range(args.runs)])
     for count in (1, 2):
-        runs = []
-        for i in range(args.runs):
-            runs.append(run := drain(settings, count, workload.events, name=f"w{count}r{i}"))
-            say(f"{count} worker(s), run {i + 1}: {run.events_per_s:,.0f} events/s, "
-                f"{run.cpu_us_per_event:.1f} µs/event")
-        results.drains.append(max(runs, key=lambda r: r.events_per_s))
+        results.drains.append(best_of(f"{count} worker(s)", [
+            partial(drain, settings, count, workload.events, name=f"w{count}r{i}")
+            for i in range(args.runs)]))
     rate = results.drains[0].events_per_s / 2
     results.latencies.append(lat.worker_latency(settings, rate, args.latency_seconds, args.warmup))
     say(f"worker latency: p99 {results.latencies[-1].latency.p99_ms:,.0f} ms")

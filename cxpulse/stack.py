@@ -385,7 +385,8 @@ def migrate_database(settings: Settings, cluster: str | None = None) -> list[Mig
     db = wiring.database(settings)
     try:
         db.create_database(cluster)
-        applied = migrate(db, cluster=cluster, database=settings.clickhouse_database)
+        applied = migrate(db, cluster=cluster, database=settings.clickhouse_database,
+                          connect=db.sibling)
         refresh_board_tables(db, settings.clickhouse_database, cluster)
         return applied
     finally:

@@ -132,6 +132,12 @@ class ServerDatabase:
                              password=password, connect_timeout=connect_timeout)
         self._lanes: dict[str, _LaneClient] = {}
 
+    def sibling(self, host: str, port: int) -> ServerDatabase:
+        """A client of another server (a node of the same cluster) as this one's user, on its database."""
+        o = self._options
+        return ServerDatabase(host, port, o["database"], o["user"], o["password"], o["connect_timeout"],
+                              o["send_receive_timeout"], o["settings"])
+
     def create_database(self, cluster: str | None = None) -> None:
         """Create this client's database if missing (on every node of ``cluster`` if given)."""
         on = f" ON CLUSTER {checked_identifier(cluster)}" if cluster else ""

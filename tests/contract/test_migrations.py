@@ -5,7 +5,7 @@ from unittest.mock import patch
 import pytest
 
 from sql.client import ChdbDatabase
-from sql.migrate import CLUSTER_MIGRATIONS_DIR, MIGRATIONS_DIR, discover, migrate
+from sql.migrate import CLUSTER_MIGRATIONS_DIR, MIGRATIONS_DIR, ClusterMigrationError, discover, migrate
 from tests.conftest import unique_name
 
 
@@ -33,53 +33,97 @@ def test_migrations_apply_once_on_modern_clickhouse() -> None:
         db.close()
 
 
-class _Node:
-    """A node whose cluster ALTER failed after the column had been added (or not)."""
+class _Replica:
+    """One node of a fake 2 x 2 cluster: what it ran, which columns its tables have, whether it is up."""
 
-    def __init__(self, has_column: bool, shards_with_column: int = 2) -> None:
-        self.has_column = has_column
-        self.shards_with_column = shards_with_column
+    def __init__(self, host: str, up: bool = True, columns: tuple[str, ...] = (),
+                 alter_error: int | None = None) -> None:
+        self.host, self.up, self.columns, self.alter_error = host, up, set(columns), alter_error
         self.ran: list[str] = []
 
     def execute(self, sql: str, params: dict[str, Any] | None = None) -> list[tuple[Any, ...]]:
+        if not self.up:
+            raise ConnectionRefusedError(f"Connection refused ({self.host})")
         self.ran.append(sql)
-        if "ON CLUSTER" in sql and "ADD COLUMN" in sql:
-            raise RuntimeError("Code: 44. Cannot add column version: column with this name already exists")
+        if sql.startswith("ALTER") and self.alter_error:
+            error = RuntimeError(f"Code: {self.alter_error}. DB::Exception: ...\nStack trace:\n0. ...")
+            error.code = self.alter_error  # type: ignore[attr-defined]
+            raise error
         return []
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-        if "system.settings" in sql:
-            return [{"value": "180"}]
+        self.ran.append(sql)
         if "system.clusters" in sql:
-            return [{"shard_num": 1}, {"shard_num": 2}]
-        if "system, columns" in sql or "system.columns" in sql:
-            return [{"n": self.shards_with_column * int(self.has_column)}]
-        return [{"n": 0}]
+            return [{"shard_num": s, "host_name": f"s{s}r{r}", "port": 9000} for s in (1, 2) for r in (1, 2)]
+        if "system.columns" in sql and params and params["column"] in self.columns:
+            return [{"name": params["column"]}]
+        return []
+
+    def close(self) -> None:
+        pass
 
 
-@pytest.mark.parametrize("has_column", [True, False])
-def test_cluster_add_column_that_failed_but_took_effect_is_not_an_error(has_column: bool) -> None:
-    node = _Node(has_column)
-    only_0012 = [m for m in discover(CLUSTER_MIGRATIONS_DIR) if m.version <= 12]
-    def runner() -> list[Any]:
-        return migrate(node, CLUSTER_MIGRATIONS_DIR, cluster="c", database="d")
+class _Cluster:
+    def __init__(self, **replicas: _Replica) -> None:
+        self.nodes = {name: replicas.get(name, _Replica(name)) for name in ("s1r1", "s1r2", "s2r1", "s2r2")}
 
-    with patch("sql.migrate.discover", return_value=only_0012), \
-            patch("sql.migrate.ADD_COLUMN_CHECK_SECONDS", 0.0):
-        if has_column:
-            assert [m.version for m in runner()][-1] == 12
-        else:
-            with pytest.raises(RuntimeError, match="already exists"):
-                runner()
-    alter = next(i for i, sql in enumerate(node.ran) if "ADD COLUMN" in sql)
-    assert node.ran[alter - 1] == "SET distributed_ddl_task_timeout = 30"
-    assert node.ran[alter + 1] == "SET distributed_ddl_task_timeout = 180"
+    def connect(self, host: str, port: int) -> _Replica:
+        return self.nodes[host]
+
+    def migrate_to_0012(self) -> list[int]:
+        only_0012 = [m for m in discover(CLUSTER_MIGRATIONS_DIR) if m.version <= 12]
+        with patch("sql.migrate.discover", return_value=only_0012):
+            applied = migrate(self.nodes["s1r1"], CLUSTER_MIGRATIONS_DIR, cluster="c", database="d",
+                              connect=self.connect)
+        return [m.version for m in applied]
+
+    def altered(self, name: str) -> list[str]:
+        return [sql for sql in self.nodes[name].ran if sql.startswith("ALTER")]
 
 
-def test_cluster_add_column_missing_on_a_shard_is_an_error() -> None:
-    node = _Node(True, shards_with_column=1)
-    only_0012 = [m for m in discover(CLUSTER_MIGRATIONS_DIR) if m.version <= 12]
-    with patch("sql.migrate.discover", return_value=only_0012), \
-            patch("sql.migrate.ADD_COLUMN_CHECK_SECONDS", 0.0), \
-            pytest.raises(RuntimeError, match="already exists"):
-        migrate(node, CLUSTER_MIGRATIONS_DIR, cluster="c", database="d")
+ADD_VERSION = "ALTER TABLE d.touchpoint_events_local ADD COLUMN version UInt64 DEFAULT 0"
+
+
+def test_cluster_alter_of_a_replicated_table_runs_on_one_replica_a_shard_never_on_cluster() -> None:
+    cluster = _Cluster()
+    assert cluster.migrate_to_0012()[-1] == 12
+    assert cluster.altered("s1r1") == [ADD_VERSION]
+    assert cluster.altered("s2r1") == [ADD_VERSION]
+    assert cluster.altered("s1r2") == cluster.altered("s2r2") == []  # replication takes it there
+    on_cluster = [sql for sql in cluster.nodes["s1r1"].ran if "ON CLUSTER" in sql]
+    assert on_cluster and not any(sql.startswith("ALTER") for sql in on_cluster)
+    assert any(sql.startswith("DROP TABLE IF EXISTS d.touchpoint_events ON CLUSTER c") for sql in on_cluster)
+
+
+def test_a_shard_whose_first_replica_is_down_is_altered_through_the_other() -> None:
+    cluster = _Cluster(s2r1=_Replica("s2r1", up=False))
+    cluster.migrate_to_0012()
+    assert cluster.altered("s2r2") == [ADD_VERSION]
+
+
+def test_an_alter_a_down_replica_will_take_when_it_starts_is_done_other_errors_stop_it(
+        caplog: pytest.LogCaptureFixture) -> None:
+    assert _Cluster(s2r1=_Replica("s2r1", alter_error=341)).migrate_to_0012()[-1] == 12
+    assert "shard 2: a replica is down" in caplog.text
+    with pytest.raises(RuntimeError, match="Code: 44"):
+        _Cluster(s2r1=_Replica("s2r1", alter_error=44)).migrate_to_0012()
+
+
+def test_a_shard_that_has_the_column_already_is_left_alone() -> None:
+    cluster = _Cluster(s1r1=_Replica("s1r1", columns=("version",)))  # a run stopped half-way
+    cluster.migrate_to_0012()
+    assert cluster.altered("s1r1") == []
+    assert cluster.altered("s2r1") == [ADD_VERSION]
+
+
+def test_a_shard_with_no_replica_answering_stops_the_migration_naming_it() -> None:
+    cluster = _Cluster(s2r1=_Replica("s2r1", up=False), s2r2=_Replica("s2r2", up=False))
+    with pytest.raises(ClusterMigrationError, match=r"shard 2: no replica answered \(s2r1:9000: .*s2r2:9000"):
+        cluster.migrate_to_0012()
+    recorded = [sql for sql in cluster.nodes["s1r1"].ran if sql.startswith("INSERT INTO schema_migrations")]
+    assert len(recorded) == 11  # 0001-0011; 0012 is not recorded, so the next run takes it again
+
+
+def test_a_cluster_migration_needs_a_way_to_reach_each_shard() -> None:
+    with pytest.raises(ValueError, match="connect"):
+        migrate(_Replica("s1r1"), CLUSTER_MIGRATIONS_DIR, cluster="c", database="d")

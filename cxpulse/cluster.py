@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -168,11 +169,22 @@ def _pid(pid_file: Path) -> int:
 
 
 def zookeeper_ok(port: int) -> bool:
-    """ZooKeeper answers ``ruok`` with ``imok``."""
+    """ZooKeeper opens a session (the handshake a ClickHouse node makes), then it is closed.
+
+    Not ``ruok``: a fresh ZooKeeper answers ``imok`` about a quarter of a second before it takes
+    sessions. A node that starts then logs "Cannot read all data ... while receiving handshake",
+    its DDL worker retries 5 s later, and an ``ON CLUSTER`` query meanwhile crashes 18.16
+    (a null ZooKeeper in ``DDLWorker::enqueueQuery``).
+    """
+    connect = struct.pack(">iqiqi16s", 0, 0, 6000, 0, 16, bytes(16))  # protocol 0, new session
+    close_session = struct.pack(">ii", 1, -11)  # xid 1, closeSession
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as conn:
-            conn.sendall(b"ruok")
-            return conn.recv(16) == b"imok"
+            conn.sendall(struct.pack(">i", len(connect)) + connect)
+            if len(conn.recv(4)) < 4:  # closed: not serving yet
+                return False
+            conn.sendall(struct.pack(">i", len(close_session)) + close_session)
+            return True
     except OSError:
         return False
 

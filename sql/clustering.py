@@ -18,7 +18,8 @@ Translation, statement by statement (the only forms our migrations use):
 - ``CREATE MATERIALIZED VIEW v TO t AS SELECT ... FROM s`` -> on every node, from ``s_local`` into
   ``t_local`` (an insert into a shard's ``s_local`` feeds the same shard's ``t_local``);
 - ``ALTER TABLE t ...`` -> the change on ``t_local``, then ``t`` made again over it (18.16 cannot
-  alter a Distributed table ON CLUSTER when its shards are replicated);
+  alter a Distributed table ON CLUSTER when its shards are replicated); the runner sends the change
+  on ``t_local`` to one replica of each shard instead of ON CLUSTER (``sql.migrate.alter_shard_by_shard``);
 - ``DROP TABLE t`` -> both tables (a view: the view).
 
 Writing to a cluster (each rule shown on ClickHouse 18.16 by ``tests/integration/test_cluster.py``):

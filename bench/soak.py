@@ -7,14 +7,15 @@ On a throwaway stack (broker and ClickHouse, free ports, a temporary run folder)
 2. one worker on a live topic, group and database of its own; the steady producer of
    ``bench.latency`` at half that rate for ``--minutes``;
 3. every ``--sample-seconds``: the worker's VmRSS, the broker's RSS and the worker's cached FCR
-   contacts (``cxpulse_fcr_cached_contacts``, bounded by ``CXPULSE_FCR_CACHE_CONTACTS``); a line a
-   minute;
+   contacts (``cxpulse_fcr_cached_contacts``, bounded by ``CXPULSE_FCR_CACHE_CONTACTS``) and those it
+   evicted (``cxpulse_fcr_evicted_contacts_total``); a line a minute;
 4. latency p50/p99 (produce -> figures queryable in ClickHouse, measured as in ``make bench``) per
    slice of the run, on one event in ``SAMPLE_EVERY`` (by event id);
 5. the verdict ``rss_verdict``: flat when the median RSS of the last fifth of the run is within
    ``FLAT_TOLERANCE`` (or ``FLAT_MIN_MB``) of the median of the fifth after the warm-up
-   (``warm_up``: the first fifth, or longer until the FCR cache is full: it fills for minutes at
-   half load and holds 500,000 contacts, a few hundred MB); and the same verdict on the RSS less
+   (``warm_up``: the first fifth, or longer until the FCR cache has turned over once, evicting as
+   many contacts as it holds: it fills for minutes at half load and holds 500,000 contacts, a few
+   hundred MB, and its table grows once more under eviction); and the same verdict on the RSS less
    the stored indexes, which grow with the stored rows by design.
 
 Not a test: nothing asserts; the machine's load is printed with the figures.
@@ -54,19 +55,25 @@ class Sample:
     worker_rss_mb: float
     broker_rss_mb: float
     fcr_cached: int
+    fcr_evicted: int
     index_mb: float
 
 
-def warm_up(fcr_cached: list[int], cap: int) -> int:
-    """How many of the samples are warm-up: the first fifth, or until the FCR cache reached ``cap``.
+def warm_up(fcr_evicted: list[int], cap: int) -> int:
+    """How many of the samples are warm-up: the first fifth, or until the FCR cache turned over once.
 
-    Raises ``ValueError`` when that leaves less than two fifths of the run to compare.
+    That is, until it had evicted ``cap`` contacts: a dict under churn takes its steady table size
+    during its first turnover (an ``OrderedDict`` of 500,000 keys grows from 40 to 64 MB, then holds
+    there however long the churn goes on). Raises ``ValueError`` when that leaves less than two
+    fifths of the run to compare.
     """
-    fifth = len(fcr_cached) // 5
-    full = next((i for i, cached in enumerate(fcr_cached) if cached >= cap), len(fcr_cached))
-    warm = max(fifth, full)
-    if len(fcr_cached) - warm < 2 * max(fifth, 1):
-        raise ValueError(f"the FCR cache filled at sample {full} of {len(fcr_cached)}: run longer")
+    fifth = len(fcr_evicted) // 5
+    turned = next((i for i, evicted in enumerate(fcr_evicted) if evicted >= cap), len(fcr_evicted))
+    warm = max(fifth, turned)
+    if len(fcr_evicted) - warm < 2 * max(fifth, 1):
+        raise ValueError(f"the FCR cache turned over once (evicted {cap:,} contacts) at sample "
+                         f"{turned} of {len(fcr_evicted)} (evicted {fcr_evicted[-1] if fcr_evicted else 0:,} "
+                         "by the end): run longer")
     return warm
 
 
@@ -90,6 +97,11 @@ def rss_verdict(samples: list[tuple[float, float]], warm: int | None = None
 def fcr_cached(port: int) -> int:
     """The worker's ``cxpulse_fcr_cached_contacts`` gauge."""
     return int(worker_metric(port, "cxpulse_fcr_cached_contacts"))
+
+
+def fcr_evicted(port: int) -> int:
+    """The worker's ``cxpulse_fcr_evicted_contacts_total`` counter."""
+    return int(worker_metric(port, "cxpulse_fcr_evicted_contacts_total"))
 
 
 def index_mb(port: int) -> float:
@@ -119,11 +131,13 @@ def soak(settings: Settings, rate: float, minutes: float,
         while sending.is_alive():
             at = time.monotonic() - started
             samples.append(Sample(at, proc_status_mb(pid, "VmRSS"), proc_status_mb(broker, "VmRSS"),
-                                  fcr_cached(run.worker_port), index_mb(run.worker_port)))
+                                  fcr_cached(run.worker_port), fcr_evicted(run.worker_port),
+                                  index_mb(run.worker_port)))
             if len(samples) % max(1, round(60 / every_s)) == 0:
                 s = samples[-1]
                 print(f"  {at / 60:5.1f} min: worker RSS {s.worker_rss_mb:,.0f} MB, broker RSS "
-                      f"{s.broker_rss_mb:,.0f} MB, FCR contacts cached {s.fcr_cached:,}, stored indexes "
+                      f"{s.broker_rss_mb:,.0f} MB, FCR contacts cached {s.fcr_cached:,} "
+                      f"(evicted {s.fcr_evicted:,}), stored indexes "
                       f"{s.index_mb:,.0f} MB", flush=True)
             sending.join(every_s)
         if component_pid(run, "worker") != pid:
@@ -144,7 +158,7 @@ def soak(settings: Settings, rate: float, minutes: float,
 def report_rss(samples: list[Sample], cap: int) -> None:
     """The RSS verdicts: the whole worker, and the worker less its stored indexes."""
     try:
-        warm = warm_up([s.fcr_cached for s in samples], cap)
+        warm = warm_up([s.fcr_evicted for s in samples], cap)
     except ValueError as exc:
         print(f"\nworker RSS not judged: {exc}")
         return

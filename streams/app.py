@@ -34,7 +34,7 @@ from streams.fcr.processor import FcrProcessor
 from streams.fence import Fence
 from streams.followups.processor import FollowUpProcessor
 from streams.intake import Interrupted, Record
-from streams.metrics import CONSUMER_LAG, FCR_CACHED_CONTACTS, STORED_INDEX_BYTES
+from streams.metrics import CONSUMER_LAG, FCR_CACHED_CONTACTS, FCR_EVICTED_CONTACTS, STORED_INDEX_BYTES
 from streams.pipeline import BatchResult, WorkerPipeline
 from streams.sinks.checkpoints import Checkpoints, topic_id
 from streams.sinks.clickhouse import ClickHouseSink, cluster_settings
@@ -221,6 +221,7 @@ def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeli
 
     @app.agent(source, concurrency=1)  # type: ignore[untyped-decorator]
     async def touchpoints(stream: Any) -> None:
+        evicted = pipeline.fcr.evicted_contacts  # what the counter has counted
         async for events in stream.take_batches(take_records(config), config.batch_seconds,
                                                 BACKLOG_IDLE_S):
             records = [Record(e.message.partition, e.message.offset, e.message.value) for e in events]
@@ -237,6 +238,8 @@ def _register_agent(app: faust.App, config: WorkerConfig, pipeline: WorkerPipeli
             health.batches += 1
             health.last_batch_at = time.time()
             FCR_CACHED_CONTACTS.set(pipeline.fcr.cached_contacts)
+            FCR_EVICTED_CONTACTS.inc(pipeline.fcr.evicted_contacts - evicted)
+            evicted = pipeline.fcr.evicted_contacts
             for index, size in pipeline.index_bytes().items():
                 STORED_INDEX_BYTES.labels(index).set(size)
             log.info("batch: %d records, %d already applied, %d stored, %d duplicates, "

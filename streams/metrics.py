@@ -22,6 +22,10 @@ SINK_FAILURES = Counter("cxpulse_sink_failures_total", "Failed ClickHouse calls 
 FCR_CACHED_CONTACTS = Gauge(
     "cxpulse_fcr_cached_contacts", "FCR contacts held in the worker's cache (ClickHouse holds them all)"
 )
+FCR_EVICTED_CONTACTS = Counter(
+    "cxpulse_fcr_evicted_contacts", "FCR contacts evicted from the worker's full cache: fast growth "
+    "means returning customers' keys leave it before they return (raise CXPULSE_FCR_CACHE_CONTACTS)"
+)
 STORED_INDEX_BYTES = Gauge(
     "cxpulse_stored_index_bytes",
     "Memory of the worker's index of what is stored, per table (8 bytes a stored row, by design)",

@@ -186,12 +186,18 @@ class FcrProcessor:
         self.max_cached_contacts = max_cached_contacts
         self._cache: OrderedDict[str, Packed] = OrderedDict()
         self._cached = 0
+        self._evicted = 0
         self._version = 0
 
     @property
     def cached_contacts(self) -> int:
         """Contacts held in memory."""
         return self._cached
+
+    @property
+    def evicted_contacts(self) -> int:
+        """Contacts evicted to make room since start (not those ``forget`` drops): the cache's churn."""
+        return self._evicted
 
     def _next_version(self) -> int:
         # Increasing across restarts and owners too (wall clock in µs): a rewrite wins over older rows.
@@ -321,6 +327,7 @@ class FcrProcessor:
         while self._cached > self.max_cached_contacts and len(self._cache) > 1:
             _, evicted = self._cache.popitem(last=False)
             self._cached -= _legs_in(evicted)
+            self._evicted += _legs_in(evicted)
 
     def forget(self) -> None:
         """Drop every cached history (partitions moved, or a write may have half-happened)."""

@@ -132,15 +132,15 @@ def test_rss_verdict_leaves_the_warm_up_out() -> None:
         rss_verdict(growing[:4])
 
 
-def test_the_warm_up_lasts_until_the_fcr_cache_is_full() -> None:
-    filling = [min(100 * i, 800) for i in range(20)]  # full from the 9th sample on
-    assert warm_up(filling, 800) == 8
-    assert warm_up([800] * 20, 800) == 4  # full at once: the first fifth
+def test_the_warm_up_lasts_until_the_fcr_cache_turned_over_once() -> None:
+    evicting = [max(0, 200 * (i - 4)) for i in range(20)]  # full at the 5th sample, 800 gone at the 9th
+    assert warm_up(evicting, 800) == 8
+    assert warm_up([800] * 20, 800) == 4  # turned over at once: the first fifth
     with pytest.raises(ValueError, match="run longer"):
-        warm_up([10 * i for i in range(20)], 800)  # never full
+        warm_up([10 * i for i in range(20)], 800)  # never turned over
     cache_then_flat = [(float(i), 100.0 + 50 * min(i, 7)) for i in range(20)]
     assert rss_verdict(cache_then_flat) == (False, 375.0, 450.0)  # a fixed fifth reads the fill
-    assert rss_verdict(cache_then_flat, warm_up(filling, 800)) == (True, 450.0, 450.0)
+    assert rss_verdict(cache_then_flat, warm_up(evicting, 800)) == (True, 450.0, 450.0)
 
 
 def test_ready_watch_reads_fausts_ready_line_written_after_it_started(tmp_path: Path) -> None:

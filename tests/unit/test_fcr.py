@@ -143,9 +143,9 @@ def test_cache_is_bounded_and_least_recently_used_keys_go_first() -> None:
         planned = plan(processor, table, [contact(f"k{i}", T0, customer=f"c{i}")])
         table.write(planned.rows)
         processor.commit(planned)
-    assert processor.cached_contacts == 3
+    assert (processor.cached_contacts, processor.evicted_contacts) == (3, 2)
     processor.forget()
-    assert processor.cached_contacts == 0
+    assert (processor.cached_contacts, processor.evicted_contacts) == (0, 2)  # dropped, not evicted
     assert outcomes([(T0, "a", True, "web", "chat", "support", "", "", "", "a1")])[0].decides_at == T0 + R
 
 

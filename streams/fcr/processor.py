@@ -326,8 +326,9 @@ class FcrProcessor:
             self._cached += len(history.legs)
         while self._cached > self.max_cached_contacts and len(self._cache) > 1:
             _, evicted = self._cache.popitem(last=False)
-            self._cached -= _legs_in(evicted)
-            self._evicted += _legs_in(evicted)
+            legs = _legs_in(evicted)
+            self._cached -= legs
+            self._evicted += legs
 
     def forget(self) -> None:
         """Drop every cached history (partitions moved, or a write may have half-happened)."""

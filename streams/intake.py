@@ -28,7 +28,8 @@ class Record:
 
     partition: int
     offset: int
-    value: bytes
+    value: bytes | None
+    """None for a record without a value (a Kafka tombstone)."""
 
 
 class Entry(NamedTuple):
@@ -110,7 +111,7 @@ def _add(record: Record, codec: AvroCodec, may_continue: Callable[[], bool], int
         return
     for index, event in enumerate(events):
         position = len(intake.entries)
-        value = record.value if len(events) == 1 else b""  # an envelope's event: kept apart
+        value = (record.value or b"") if len(events) == 1 else b""  # an envelope's event: kept apart
         try:
             intake.events[position] = validate_decoded(event)
         except InvalidEvent as exc:
@@ -125,6 +126,8 @@ def _decoded(record: Record, codec: AvroCodec, may_continue: Callable[[], bool],
     delay = 0.5
     while True:
         try:
+            if record.value is None:
+                raise UndecodableMessage("a record without a value (a Kafka tombstone)")
             return codec.decode_all(record.value)
         except UndecodableMessage as exc:
             reason, detail = exc.reason, str(exc)
@@ -141,5 +144,5 @@ def _decoded(record: Record, codec: AvroCodec, may_continue: Callable[[], bool],
             reason, detail = "processing_error", repr(exc)[:500]
         position = len(intake.entries)
         intake.rejected[position] = Rejected(position, reason, detail)
-        intake.entries.append(Entry(record.partition, record.offset, 0, record.value))
+        intake.entries.append(Entry(record.partition, record.offset, 0, record.value or b""))
         return []

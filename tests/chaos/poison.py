@@ -55,7 +55,8 @@ def produce_poison(bootstrap: str, prefix: str, history: History) -> dict[str, i
     """Bytes no connector of ours would send, straight onto the topic; the reasons expected."""
     codec = AvroCodec()
     marked = codec.encode({**_event(history, "utf8"), "comment": "ZZZZZZZZ"})
-    records: list[tuple[bytes, str]] = [
+    records: list[tuple[bytes | None, str]] = [
+        (None, "undecodable"),  # a tombstone
         (b"not avro at all " + history.tag.encode(), "undecodable"),
         (b"\xc3\x01" + b"\x00" * 8 + b"unknown writer schema", "undecodable"),
         (codec.encode(_event(history, "cut"))[:14], "undecodable"),
